@@ -1,0 +1,368 @@
+//! The per-subscriber forwarding decision: drop, or forward with a rewritten SSRC, sequence
+//! number and timestamp.
+//!
+//! A subscriber must see one continuous RTP stream even when the source behind its DownTrack
+//! changes (a publisher reconnects, a simulcast layer switch, the P2P→SFU move). The Forwarder
+//! keeps an offset per source so that the outgoing sequence numbers and timestamps carry on
+//! from where the previous source stopped. It is pure: it is handed the packet's fields and the
+//! time, and it touches nothing else.
+
+use std::time::{Duration, Instant};
+
+/// The fields of an incoming packet that the forwarding decision needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketInfo {
+    /// SSRC of the publisher's stream.
+    pub ssrc: u32,
+    /// Sequence number as sent by the publisher.
+    pub seq: u16,
+    /// RTP timestamp as sent by the publisher.
+    pub timestamp: u32,
+    /// Whether this packet starts a keyframe (always true for audio).
+    pub keyframe: bool,
+    /// Whether the payload is empty (padding-only probe).
+    pub padding_only: bool,
+}
+
+/// Why a packet was not forwarded to one subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Video waits for a keyframe after a (re)start or a source switch.
+    WaitingForKeyframe,
+    /// The packet belongs to the old source, or precedes the current source's first packet.
+    Stale,
+    /// Padding-only packets are bandwidth probes for the publisher's own link.
+    Padding,
+    /// The subscriber's session has not negotiated this track yet.
+    NotNegotiated,
+    /// The subscriber's transport refused the packet.
+    SendFailed,
+}
+
+impl DropReason {
+    /// Every reason, for iterating counters.
+    pub const ALL: [DropReason; 5] = [
+        DropReason::WaitingForKeyframe,
+        DropReason::Stale,
+        DropReason::Padding,
+        DropReason::NotNegotiated,
+        DropReason::SendFailed,
+    ];
+
+    /// A short stable name, used in stats and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::WaitingForKeyframe => "waiting_for_keyframe",
+            DropReason::Stale => "stale",
+            DropReason::Padding => "padding",
+            DropReason::NotNegotiated => "not_negotiated",
+            DropReason::SendFailed => "send_failed",
+        }
+    }
+
+    /// Index into a `[u64; DropReason::ALL.len()]` counter array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The rewritten header fields for one subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewrite {
+    /// The DownTrack's own SSRC.
+    pub ssrc: u32,
+    /// Sequence number in the subscriber's continuous numbering.
+    pub seq: u16,
+    /// Timestamp in the subscriber's continuous timeline.
+    pub timestamp: u32,
+}
+
+/// The outcome of [`Forwarder::forward`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Do not send this packet to this subscriber.
+    Drop(DropReason),
+    /// Send it with these header fields.
+    Forward(Rewrite),
+}
+
+/// The mapping from one source's numbering to the subscriber's.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    ssrc: u32,
+    /// First sequence number forwarded from this source; older ones are stale.
+    first_seq: u16,
+    seq_offset: u16,
+    ts_offset: u32,
+}
+
+/// What was last sent, so that the next source can continue from it.
+#[derive(Debug, Clone, Copy)]
+struct LastOut {
+    seq: u16,
+    timestamp: u32,
+    at: Instant,
+}
+
+/// Forwarding state of one DownTrack.
+#[derive(Debug)]
+pub struct Forwarder {
+    out_ssrc: u32,
+    clock_rate: u32,
+    needs_keyframe: bool,
+    video: bool,
+    source: Option<Source>,
+    previous_ssrc: Option<u32>,
+    last: Option<LastOut>,
+}
+
+/// Sequence `a` is newer than `b`, in RFC 3550 wrapping arithmetic.
+pub fn seq_newer(a: u16, b: u16) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000
+}
+
+impl Forwarder {
+    /// A forwarder that sends as `out_ssrc`. Video starts by waiting for a keyframe.
+    pub fn new(out_ssrc: u32, clock_rate: u32, video: bool) -> Self {
+        Forwarder {
+            out_ssrc,
+            clock_rate: clock_rate.max(1),
+            needs_keyframe: video,
+            video,
+            source: None,
+            previous_ssrc: None,
+            last: None,
+        }
+    }
+
+    /// The SSRC the subscriber sees.
+    pub fn out_ssrc(&self) -> u32 {
+        self.out_ssrc
+    }
+
+    /// Whether video is held back until the next keyframe.
+    pub fn waiting_for_keyframe(&self) -> bool {
+        self.needs_keyframe
+    }
+
+    /// Decides what to do with one packet, and advances the state when it is forwarded.
+    pub fn forward(&mut self, pkt: &PacketInfo, now: Instant) -> Decision {
+        if pkt.padding_only {
+            return Decision::Drop(DropReason::Padding);
+        }
+        let switching = self.source.is_none_or(|s| s.ssrc != pkt.ssrc);
+        if switching {
+            if self.previous_ssrc == Some(pkt.ssrc) {
+                return Decision::Drop(DropReason::Stale);
+            }
+            if self.video && !pkt.keyframe {
+                // A new source starts on a keyframe, or the decoder shows garbage. Until it
+                // comes, the current source (if any) keeps flowing: no gap at a switch.
+                return Decision::Drop(DropReason::WaitingForKeyframe);
+            }
+            self.switch_to(pkt, now);
+        } else if self.needs_keyframe && !pkt.keyframe {
+            return Decision::Drop(DropReason::WaitingForKeyframe);
+        }
+        let Some(src) = self.source else {
+            // `switch_to` above always sets a source; this arm is never taken.
+            return Decision::Drop(DropReason::Stale);
+        };
+        if seq_newer(src.first_seq, pkt.seq) {
+            return Decision::Drop(DropReason::Stale);
+        }
+        self.needs_keyframe = false;
+        let seq = pkt.seq.wrapping_add(src.seq_offset);
+        let timestamp = pkt.timestamp.wrapping_add(src.ts_offset);
+        if self.last.is_none_or(|l| seq_newer(seq, l.seq)) {
+            self.last = Some(LastOut {
+                seq,
+                timestamp,
+                at: now,
+            });
+        }
+        Decision::Forward(Rewrite {
+            ssrc: self.out_ssrc,
+            seq,
+            timestamp,
+        })
+    }
+
+    /// Asks for the next packet to start on a keyframe (for example after a subscriber's PLI
+    /// could not be served, or when the subscription is resumed).
+    pub fn request_keyframe(&mut self) {
+        if self.video {
+            self.needs_keyframe = true;
+        }
+    }
+
+    /// Maps a sequence number the subscriber knows (from a NACK) back to the source's.
+    /// Only the current source is mapped: packets of a previous source are gone for good.
+    pub fn source_seq(&self, out_seq: u16) -> Option<(u32, u16)> {
+        let src = self.source?;
+        let last = self.last?;
+        let first_out = src.first_seq.wrapping_add(src.seq_offset);
+        if seq_newer(first_out, out_seq) || seq_newer(out_seq, last.seq) {
+            return None;
+        }
+        Some((src.ssrc, out_seq.wrapping_sub(src.seq_offset)))
+    }
+
+    /// The subscriber's timestamp for a packet of the current source (for retransmissions).
+    pub fn out_timestamp(&self, src_timestamp: u32) -> u32 {
+        src_timestamp.wrapping_add(self.source.map_or(0, |s| s.ts_offset))
+    }
+
+    fn switch_to(&mut self, pkt: &PacketInfo, now: Instant) {
+        let (seq_offset, ts_offset) = match self.last {
+            None => (0, 0),
+            Some(last) => {
+                // Continue one packet after the last one, and advance the clock by the wall
+                // time that passed, so that the receiver's jitter buffer sees no jump.
+                let next_seq = last.seq.wrapping_add(1);
+                let elapsed = now.saturating_duration_since(last.at).max(Duration::from_millis(1));
+                let ticks = (elapsed.as_micros() as u64 * self.clock_rate as u64 / 1_000_000) as u32;
+                let next_ts = last.timestamp.wrapping_add(ticks.max(1));
+                (
+                    next_seq.wrapping_sub(pkt.seq),
+                    next_ts.wrapping_sub(pkt.timestamp),
+                )
+            }
+        };
+        self.previous_ssrc = self.source.map(|s| s.ssrc);
+        self.source = Some(Source {
+            ssrc: pkt.ssrc,
+            first_seq: pkt.seq,
+            seq_offset,
+            ts_offset,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(ssrc: u32, seq: u16, timestamp: u32, keyframe: bool) -> PacketInfo {
+        PacketInfo {
+            ssrc,
+            seq,
+            timestamp,
+            keyframe,
+            padding_only: false,
+        }
+    }
+
+    fn fwd(f: &mut Forwarder, p: PacketInfo, now: Instant) -> Rewrite {
+        match f.forward(&p, now) {
+            Decision::Forward(r) => r,
+            d => panic!("expected forward, got {d:?}"),
+        }
+    }
+
+    #[test]
+    fn first_source_keeps_its_numbering_and_gets_the_downtrack_ssrc() {
+        let now = Instant::now();
+        let mut f = Forwarder::new(77, 48_000, false);
+        let r = fwd(&mut f, pkt(1, 100, 5000, false), now);
+        assert_eq!(
+            r,
+            Rewrite {
+                ssrc: 77,
+                seq: 100,
+                timestamp: 5000
+            }
+        );
+    }
+
+    #[test]
+    fn video_waits_for_keyframe_then_forwards_everything() {
+        let now = Instant::now();
+        let mut f = Forwarder::new(9, 90_000, true);
+        assert_eq!(
+            f.forward(&pkt(1, 1, 0, false), now),
+            Decision::Drop(DropReason::WaitingForKeyframe)
+        );
+        fwd(&mut f, pkt(1, 2, 0, true), now);
+        // The rest of the frame and later delta frames pass.
+        fwd(&mut f, pkt(1, 3, 0, false), now);
+        fwd(&mut f, pkt(1, 4, 3000, false), now);
+        assert!(!f.waiting_for_keyframe());
+    }
+
+    #[test]
+    fn source_switch_continues_sequence_and_timestamp() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(9, 90_000, true);
+        fwd(&mut f, pkt(1, 65534, 1000, true), t0);
+        let last = fwd(&mut f, pkt(1, 65535, 4000, false), t0);
+        // A new source with unrelated numbering, 100 ms later: its delta frames wait.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(
+            f.forward(&pkt(2, 7, 123_456, false), t1),
+            Decision::Drop(DropReason::WaitingForKeyframe)
+        );
+        // Meanwhile the old source keeps flowing, so the subscriber sees no gap.
+        let last = fwd(&mut f, pkt(1, 0, 7000, false), t0);
+        let r = fwd(&mut f, pkt(2, 8, 123_456, true), t1);
+        assert_eq!(r.ssrc, 9);
+        assert_eq!(r.seq, last.seq.wrapping_add(1));
+        // 100 ms at 90 kHz after the last packet sent.
+        assert_eq!(r.timestamp, last.timestamp.wrapping_add(9000));
+        let r2 = fwd(&mut f, pkt(2, 9, 126_456, false), t1);
+        assert_eq!(r2.seq, r.seq.wrapping_add(1));
+        assert_eq!(r2.timestamp, r.timestamp.wrapping_add(3000));
+        // A late packet of the old source is stale now.
+        assert_eq!(
+            f.forward(&pkt(1, 65533, 1000, false), t1),
+            Decision::Drop(DropReason::Stale)
+        );
+    }
+
+    #[test]
+    fn packets_from_before_the_switch_point_are_stale() {
+        let now = Instant::now();
+        let mut f = Forwarder::new(9, 48_000, false);
+        fwd(&mut f, pkt(1, 10, 0, false), now);
+        assert_eq!(
+            f.forward(&pkt(1, 9, 0, false), now),
+            Decision::Drop(DropReason::Stale)
+        );
+        // Reordering after the start is forwarded with the same offset.
+        fwd(&mut f, pkt(1, 12, 0, false), now);
+        assert_eq!(fwd(&mut f, pkt(1, 11, 0, false), now).seq, 11);
+    }
+
+    #[test]
+    fn padding_is_dropped() {
+        let mut f = Forwarder::new(9, 48_000, false);
+        let mut p = pkt(1, 1, 0, true);
+        p.padding_only = true;
+        assert_eq!(
+            f.forward(&p, Instant::now()),
+            Decision::Drop(DropReason::Padding)
+        );
+    }
+
+    #[test]
+    fn nack_sequence_maps_back_to_the_current_source_only() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(9, 48_000, false);
+        for s in 100..110 {
+            fwd(&mut f, pkt(1, s, 0, false), t0);
+        }
+        assert_eq!(f.source_seq(105), Some((1, 105)));
+        assert_eq!(f.source_seq(99), None);
+        assert_eq!(f.source_seq(110), None);
+        let r = fwd(&mut f, pkt(2, 5000, 0, false), t0);
+        assert_eq!(f.source_seq(r.seq), Some((2, 5000)));
+        assert_eq!(f.source_seq(105), None);
+    }
+
+    #[test]
+    fn sequence_comparison_wraps() {
+        assert!(seq_newer(0, 65535));
+        assert!(!seq_newer(65535, 0));
+        assert!(!seq_newer(5, 5));
+    }
+}

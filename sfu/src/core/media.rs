@@ -1,0 +1,87 @@
+//! The codecs, header extensions and RTCP features every session negotiates.
+
+use rtc::interceptor::{
+    NackGeneratorBuilder, ReceiverReportBuilder, Registry, SenderReportBuilder, Slot,
+};
+use rtc::peer_connection::configuration::interceptor_registry::configure_twcc_receiver_only;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_AV1, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9, MediaEngine,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+
+fn video_feedback() -> Vec<RTCPFeedback> {
+    [("nack", ""), ("nack", "pli"), ("ccm", "fir"), ("transport-cc", "")]
+        .into_iter()
+        .map(|(typ, parameter)| RTCPFeedback {
+            typ: typ.to_owned(),
+            parameter: parameter.to_owned(),
+        })
+        .collect()
+}
+
+fn codec(mime: &str, clock_rate: u32, channels: u16, fmtp: &str, pt: u8) -> RTCRtpCodecParameters {
+    let video = !mime.starts_with("audio/");
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: mime.to_owned(),
+            clock_rate,
+            channels,
+            sdp_fmtp_line: fmtp.to_owned(),
+            rtcp_feedback: if video {
+                video_feedback()
+            } else {
+                vec![RTCPFeedback {
+                    typ: "transport-cc".to_owned(),
+                    parameter: String::new(),
+                }]
+            },
+        },
+        payload_type: pt,
+        ..Default::default()
+    }
+}
+
+/// Opus; VP8, VP9, H.264 and AV1, with NACK, PLI, FIR and transport-wide CC. No RTX: the SFU
+/// answers NACKs itself by re-sending on the original SSRC, which every browser accepts.
+pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
+    let mut m = MediaEngine::default();
+    m.register_codec(
+        codec(MIME_TYPE_OPUS, 48_000, 2, "minptime=10;useinbandfec=1", 111),
+        RtpCodecKind::Audio,
+    )?;
+    for c in [
+        codec(MIME_TYPE_VP8, 90_000, 0, "", 96),
+        codec(MIME_TYPE_VP9, 90_000, 0, "profile-id=0", 98),
+        codec(
+            MIME_TYPE_H264,
+            90_000,
+            0,
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            102,
+        ),
+        codec(
+            MIME_TYPE_H264,
+            90_000,
+            0,
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+            127,
+        ),
+        codec(MIME_TYPE_AV1, 90_000, 0, "", 45),
+    ] {
+        m.register_codec(c, RtpCodecKind::Video)?;
+    }
+    Ok(m)
+}
+
+/// The interceptor chain of a server session: receiver reports and TWCC feedback for the
+/// publisher's send-rate control, NACKs towards the publisher for upstream loss, and sender
+/// reports to subscribers. NACKs *from* subscribers are answered by the SFU's own cache.
+pub fn registry(media_engine: &mut MediaEngine) -> Result<Registry, rtc::shared::error::Error> {
+    let registry = Registry::new()
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+        .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+        .with(Slot::SenderReport, SenderReportBuilder::new().build());
+    configure_twcc_receiver_only(registry, media_engine)
+}

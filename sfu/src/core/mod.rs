@@ -1,0 +1,26 @@
+//! The sans-IO core: no sockets, no threads, no clock reads.
+//!
+//! [`Sfu`] is driven by its `handle_*` methods, each handed the time, and emits what the IO
+//! layer must do through [`Sfu::poll_output`]. The pure forwarding decisions live in
+//! [`forwarder`], [`keyframe`] and [`cache`], and are unit-tested on their own.
+
+pub mod cache;
+pub mod demux;
+pub mod downtrack;
+pub mod error;
+pub mod forwarder;
+pub mod ids;
+pub mod keyframe;
+pub mod media;
+pub mod participant;
+pub mod room;
+mod rtcp;
+pub mod report;
+mod sfu;
+pub mod stats;
+pub mod track;
+
+pub use sfu::{Event, Output, Sfu, SfuConfig, Transmit};
+
+/// Internal key of a session: cheap to copy, unlike the signaling layer's string id.
+pub(crate) type PKey = u64;

@@ -1,0 +1,26 @@
+//! Room: the set of sessions that see and hear each other.
+
+use crate::core::PKey;
+use crate::core::ids::{RoomId, TrackId};
+use std::time::SystemTime;
+
+/// A room holds participants; every participant subscribes to every other one's tracks.
+pub struct Room {
+    /// The room's name.
+    pub id: RoomId,
+    /// When the first participant joined.
+    pub created_at: SystemTime,
+    pub(crate) participants: Vec<PKey>,
+    pub(crate) tracks: Vec<TrackId>,
+}
+
+impl Room {
+    pub(crate) fn new(id: RoomId, created_at: SystemTime) -> Room {
+        Room {
+            id,
+            created_at,
+            participants: Vec::new(),
+            tracks: Vec::new(),
+        }
+    }
+}

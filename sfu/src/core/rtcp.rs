@@ -1,0 +1,78 @@
+//! Feedback from subscribers: keyframe requests go to the publisher, NACKs are answered from
+//! the track's retransmission cache.
+
+use crate::core::PKey;
+use crate::core::sfu::{Sfu, rewritten};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use std::time::Instant;
+
+impl Sfu {
+    /// RTCP addressed to one of the session's local tracks (`track_id`). Feedback about what
+    /// the session publishes (sender reports and the like) needs no action here.
+    pub(crate) fn on_rtcp(
+        &mut self,
+        key: PKey,
+        track_id: &str,
+        packets: &[Box<dyn rtc::rtcp::Packet>],
+        now: Instant,
+    ) {
+        let Some(&tid) = self
+            .participants
+            .get(&key)
+            .and_then(|p| p.by_local_track.get(track_id))
+        else {
+            return;
+        };
+        for packet in packets {
+            let any = packet.as_any();
+            if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+                self.request_keyframe(tid, now);
+            } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                self.answer_nack(key, tid, nack, now);
+            }
+        }
+    }
+
+    fn answer_nack(
+        &mut self,
+        key: PKey,
+        tid: crate::core::ids::TrackId,
+        nack: &TransportLayerNack,
+        now: Instant,
+    ) {
+        let (Some(p), Some(track)) = (self.participants.get_mut(&key), self.tracks.get_mut(&tid))
+        else {
+            return;
+        };
+        let Some(dt) = p.downtracks.get_mut(&tid) else {
+            return;
+        };
+        let Some(pt) = dt.out_pt else {
+            return;
+        };
+        for pair in &nack.nacks {
+            for out_seq in *pair {
+                track.counters.nacks += 1;
+                let Some((src_ssrc, src_seq)) = dt.forwarder.source_seq(out_seq) else {
+                    continue;
+                };
+                let Some(orig) = track.cache.get(src_seq, now) else {
+                    continue;
+                };
+                if orig.header.ssrc != src_ssrc {
+                    continue;
+                }
+                let ts = dt.forwarder.out_timestamp(orig.header.timestamp);
+                let out = rewritten(orig, pt, dt.forwarder.out_ssrc(), out_seq, ts);
+                if let Some(mut sender) = p.pc.rtp_sender(dt.sender_id)
+                    && sender.write_rtp(now, out).is_ok()
+                {
+                    track.counters.retransmits += 1;
+                }
+            }
+        }
+        self.push_transmits(key);
+    }
+}

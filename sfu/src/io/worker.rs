@@ -1,0 +1,188 @@
+//! The media thread: owns the UDP socket and one `Sfu`, and does nothing but IO.
+
+use crate::core::error::SfuError;
+use crate::core::ids::{ParticipantId, RoomId};
+use crate::core::report::SfuStats;
+use crate::core::{Event, Output, Sfu, SfuConfig};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use std::io::ErrorKind;
+use std::sync::{Arc, mpsc};
+use std::time::Instant;
+use tokio::sync::{mpsc as tmpsc, oneshot};
+use tracing::{debug, info, warn};
+
+type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
+
+/// A request from the signaling layer.
+pub(crate) enum Command {
+    Join {
+        room: RoomId,
+        participant: ParticipantId,
+        reply: Reply<()>,
+    },
+    Offer {
+        participant: ParticipantId,
+        sdp: String,
+        reply: Reply<String>,
+    },
+    Answer {
+        participant: ParticipantId,
+        sdp: String,
+        reply: Reply<()>,
+    },
+    Candidate {
+        participant: ParticipantId,
+        candidate: RTCIceCandidateInit,
+        reply: Reply<()>,
+    },
+    Leave {
+        participant: ParticipantId,
+        reply: Reply<()>,
+    },
+    Stats {
+        reply: Reply<SfuStats>,
+    },
+    Shutdown,
+}
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Datagrams read before outputs are flushed, so that one busy socket cannot starve sends.
+const READ_BATCH: usize = 64;
+
+pub(crate) fn spawn(
+    socket: std::net::UdpSocket,
+    config: SfuConfig,
+    events: tmpsc::UnboundedSender<Event>,
+) -> std::io::Result<(mpsc::Sender<Command>, Arc<Waker>)> {
+    socket.set_nonblocking(true)?;
+    let mut socket = UdpSocket::from_std(socket);
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut socket, SOCKET, Interest::READABLE)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("sfu-media".into())
+        .spawn(move || run(poll, socket, Sfu::new(config), rx, events))?;
+    Ok((tx, waker))
+}
+
+fn run(
+    mut poll: Poll,
+    socket: UdpSocket,
+    mut sfu: Sfu,
+    commands: mpsc::Receiver<Command>,
+    events: tmpsc::UnboundedSender<Event>,
+) {
+    info!(addr = ?socket.local_addr().ok(), "media worker started");
+    let mut buf = vec![0u8; 2048];
+    let mut mio_events = Events::with_capacity(64);
+    let mut readable = true;
+    let mut send_errors: u64 = 0;
+    loop {
+        let deadline = loop {
+            match sfu.poll_output() {
+                Output::Transmit(t) => {
+                    if let Err(e) = socket.send_to(&t.data, t.to) {
+                        send_errors += 1;
+                        if send_errors.is_power_of_two() {
+                            debug!(to = %t.to, count = send_errors, "send failed: {e}");
+                        }
+                    }
+                }
+                Output::Event(e) => {
+                    // The receiver is gone only while the server shuts down.
+                    let _ = events.send(e);
+                }
+                Output::Timeout(t) => break t,
+            }
+        };
+        let wait = if readable {
+            Some(std::time::Duration::ZERO)
+        } else {
+            Some(deadline.saturating_duration_since(Instant::now()))
+        };
+        if let Err(e) = poll.poll(&mut mio_events, wait)
+            && e.kind() != ErrorKind::Interrupted
+        {
+            warn!("poll failed: {e}");
+        }
+        for ev in mio_events.iter() {
+            if ev.token() == SOCKET {
+                readable = true;
+            }
+        }
+        let now = Instant::now();
+        if readable {
+            readable = false;
+            for _ in 0..READ_BATCH {
+                match socket.recv_from(&mut buf) {
+                    Ok((n, from)) => sfu.handle_datagram(now, from, &buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        // ICMP errors surface here (port unreachable): not fatal.
+                        debug!("recv failed: {e}");
+                    }
+                }
+                readable = true;
+            }
+        }
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => {
+                    info!("media worker stopping");
+                    return;
+                }
+                Ok(cmd) => handle_command(&mut sfu, cmd, now),
+                Err(mpsc::TryRecvError::Empty) => break,
+            }
+        }
+        if deadline <= now {
+            sfu.handle_timeout(now);
+        }
+    }
+}
+
+fn handle_command(sfu: &mut Sfu, cmd: Command, now: Instant) {
+    // A dropped reply receiver means the caller gave up waiting: nothing to do.
+    match cmd {
+        Command::Join {
+            room,
+            participant,
+            reply,
+        } => {
+            let _ = reply.send(sfu.join(now, room, participant));
+        }
+        Command::Offer {
+            participant,
+            sdp,
+            reply,
+        } => {
+            let _ = reply.send(sfu.handle_offer(now, &participant, sdp));
+        }
+        Command::Answer {
+            participant,
+            sdp,
+            reply,
+        } => {
+            let _ = reply.send(sfu.handle_answer(now, &participant, sdp));
+        }
+        Command::Candidate {
+            participant,
+            candidate,
+            reply,
+        } => {
+            let _ = reply.send(sfu.handle_candidate(now, &participant, candidate));
+        }
+        Command::Leave { participant, reply } => {
+            let _ = reply.send(sfu.leave(now, &participant));
+        }
+        Command::Stats { reply } => {
+            let _ = reply.send(Ok(sfu.stats(now)));
+        }
+        Command::Shutdown => {}
+    }
+}

@@ -1,0 +1,1 @@
+//! The server crate: Socket.IO signaling, HTTP, the admin API and the binary `sfu-server`.
