@@ -220,8 +220,11 @@ impl Forwarder {
                 // Continue one packet after the last one, and advance the clock by the wall
                 // time that passed, so that the receiver's jitter buffer sees no jump.
                 let next_seq = last.seq.wrapping_add(1);
-                let elapsed = now.saturating_duration_since(last.at).max(Duration::from_millis(1));
-                let ticks = (elapsed.as_micros() as u64 * self.clock_rate as u64 / 1_000_000) as u32;
+                let elapsed = now
+                    .saturating_duration_since(last.at)
+                    .max(Duration::from_millis(1));
+                let ticks =
+                    (elapsed.as_micros() as u64 * self.clock_rate as u64 / 1_000_000) as u32;
                 let next_ts = last.timestamp.wrapping_add(ticks.max(1));
                 (
                     next_seq.wrapping_sub(pkt.seq),

@@ -99,7 +99,9 @@ impl Participant {
         }
         .new_candidate_host()
         .map_err(rtc_err)?;
-        let init = RTCIceCandidate::from(&candidate).to_json().map_err(rtc_err)?;
+        let init = RTCIceCandidate::from(&candidate)
+            .to_json()
+            .map_err(rtc_err)?;
         pc.add_local_candidate(init).map_err(rtc_err)?;
         let _ = local_addr;
         Ok(Participant {
@@ -145,7 +147,8 @@ impl Participant {
             self.negotiation_needed = true;
         }
         let remote_ssrcs = announced_ssrcs(&sdp);
-        let offer = RTCSessionDescription::offer(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let offer =
+            RTCSessionDescription::offer(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         self.pc
             .set_remote_description(now, offer)
             .map_err(|e| SfuError::BadSdp(e.to_string()))?;

@@ -252,8 +252,7 @@ impl Sfu {
             return Ok(()); // end-of-candidates
         }
         let p = self.participant_mut(key)?;
-        p.pc
-            .add_remote_candidate(candidate)
+        p.pc.add_remote_candidate(candidate)
             .map_err(|e| SfuError::BadCandidate(e.to_string()))?;
         self.drain(key, now);
         Ok(())
@@ -503,8 +502,14 @@ impl Sfu {
             return None;
         };
         let Some(ufrag) = info.local_ufrag() else {
-            self.ingress.bad_stun += 1;
-            return None;
+            // Responses and indications carry no USERNAME: they come from a bound address.
+            return match self.by_addr.get(&from) {
+                Some(&k) => Some(k),
+                None => {
+                    self.ingress.bad_stun += 1;
+                    None
+                }
+            };
         };
         let Some(&key) = self.by_ufrag.get(ufrag) else {
             self.ingress.unknown_ufrag += 1;

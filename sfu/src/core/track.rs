@@ -1,11 +1,11 @@
 //! Track: the published side of a stream, as it arrives from its publisher.
 
+use crate::core::PKey;
 use crate::core::cache::RetransmitCache;
 use crate::core::forwarder::seq_newer;
 use crate::core::ids::{ParticipantId, TrackId};
 use crate::core::keyframe::{Codec, KeyframeRequester};
 use crate::core::stats::TrackCounters;
-use crate::core::PKey;
 use rtc::rtp_transceiver::RTCRtpReceiverId;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use std::time::{Duration, Instant};

@@ -45,7 +45,9 @@ pub struct SfuHandle {
 impl SfuHandle {
     /// Binds the media socket and starts the media thread. Events for signaling arrive on
     /// the returned receiver.
-    pub fn start(opts: SfuOptions) -> std::io::Result<(SfuHandle, tmpsc::UnboundedReceiver<Event>)> {
+    pub fn start(
+        opts: SfuOptions,
+    ) -> std::io::Result<(SfuHandle, tmpsc::UnboundedReceiver<Event>)> {
         let socket = std::net::UdpSocket::bind(opts.bind)?;
         let local_addr = socket.local_addr()?;
         let announce_ip = match opts.announce_ip {

@@ -1,0 +1,430 @@
+//! Test peers: full-ICE WebRTC clients built with the same `rtc` crates, each on its own UDP
+//! socket on 127.0.0.1, publishing synthetic Opus and VP8 whose payloads carry the
+//! publisher's index and a counter.
+
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use bytes::{Bytes, BytesMut};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use sfu::core::Event;
+use sfu::{ParticipantId, RoomId, SfuHandle, SfuOptions};
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+pub const MAGIC: [u8; 2] = *b"SF";
+pub const AUDIO: u8 = 0;
+pub const VIDEO: u8 = 1;
+const TICK: Duration = Duration::from_millis(20);
+const KEYFRAME_EVERY: u32 = 100; // every 2 s at 50 packets/s
+
+/// What a peer observed, for the test's assertions.
+#[derive(Default, Debug)]
+pub struct PeerStats {
+    pub connected: bool,
+    /// Packets sent, per kind: the next counter.
+    pub sent: [u32; 2],
+    /// Counters received, per (publisher index, kind).
+    pub received: HashMap<(u8, u8), BTreeSet<u32>>,
+    /// Packets received whose payload did not carry our marker.
+    pub malformed: u64,
+    /// Keyframe requests received from the SFU.
+    pub plis: u64,
+    /// Offers received from the SFU.
+    pub offers: u64,
+}
+
+impl PeerStats {
+    pub fn got(&self, publisher: u8, kind: u8) -> usize {
+        self.received.get(&(publisher, kind)).map_or(0, |s| s.len())
+    }
+
+    /// Share of counters in `from..to` that arrived.
+    pub fn ratio(&self, publisher: u8, kind: u8, from: u32, to: u32) -> f64 {
+        let Some(set) = self.received.get(&(publisher, kind)) else {
+            return 0.0;
+        };
+        let n = set.range(from..to).count();
+        n as f64 / (to - from).max(1) as f64
+    }
+}
+
+/// Options of one test peer.
+#[derive(Clone, Copy)]
+pub struct PeerOptions {
+    pub publish: bool,
+    /// Reach the SFU through this address instead of its own (a lossy shim): the SFU's
+    /// candidate in every description is rewritten to it.
+    pub via: Option<SocketAddr>,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            publish: true,
+            via: None,
+        }
+    }
+}
+
+/// A running peer.
+pub struct Peer {
+    pub id: ParticipantId,
+    pub index: u8,
+    pub stats: Arc<Mutex<PeerStats>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peer {
+    pub fn stats(&self) -> std::sync::MutexGuard<'_, PeerStats> {
+        self.stats.lock().expect("stats lock")
+    }
+
+    /// Stops the peer without telling the SFU (the caller calls `leave`).
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+/// The SFU and the router that hands its offers to the right peer.
+pub struct Harness {
+    pub sfu: SfuHandle,
+    routes: Arc<Mutex<HashMap<ParticipantId, mpsc::UnboundedSender<String>>>>,
+    pub events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let (sfu, mut rx) =
+            SfuHandle::start(SfuOptions::new("127.0.0.1:0".parse().unwrap())).expect("start sfu");
+        let routes: Arc<Mutex<HashMap<ParticipantId, mpsc::UnboundedSender<String>>>> =
+            Arc::default();
+        let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let (r, ev) = (routes.clone(), events.clone());
+        tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if let Event::Offer { participant, sdp } = &e
+                    && let Some(tx) = r.lock().unwrap().get(participant)
+                {
+                    let _ = tx.send(sdp.clone());
+                }
+                ev.lock().unwrap().push(e);
+            }
+        });
+        Harness {
+            sfu,
+            routes,
+            events,
+        }
+    }
+
+    /// Joins a peer to `room` and starts its media loop.
+    pub async fn peer(&self, room: &str, id: &str, index: u8, opts: PeerOptions) -> Peer {
+        let pid = ParticipantId::from(id);
+        let (offers_tx, offers_rx) = mpsc::unbounded_channel();
+        self.routes.lock().unwrap().insert(pid.clone(), offers_tx);
+        self.sfu
+            .join(RoomId::from(room), pid.clone())
+            .await
+            .expect("join");
+        let stats: Arc<Mutex<PeerStats>> = Arc::default();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let sfu = self.sfu.clone();
+        let st = stats.clone();
+        let p = pid.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = run_peer(sfu, p.clone(), index, opts, st, offers_rx, stop_rx).await {
+                panic!("peer {p} failed: {e}");
+            }
+        });
+        Peer {
+            id: pid,
+            index,
+            stats,
+            stop: Some(stop_tx),
+            task,
+        }
+    }
+
+    /// Waits until `cond` holds, or panics with `what` after `timeout`.
+    pub async fn wait_for(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !cond() {
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
+    if kind == RtpCodecKind::Audio {
+        RTCRtpCodec {
+            mime_type: "audio/opus".into(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+            rtcp_feedback: vec![],
+        }
+    } else {
+        RTCRtpCodec {
+            mime_type: "video/VP8".into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![],
+        }
+    }
+}
+
+struct Sender {
+    id: RTCRtpSenderId,
+    ssrc: u32,
+    pt: u8,
+    seq: u16,
+    ts: u32,
+}
+
+fn build_pc(local: SocketAddr) -> Result<RTCPeerConnection, Box<dyn std::error::Error>> {
+    let mut media = sfu::core::media::media_engine()?;
+    let registry = register_default_interceptors(rtc::interceptor::Registry::new(), &mut media)?;
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .build(Instant::now())?;
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: local.ip().to_string(),
+            port: local.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()?;
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+    Ok(pc)
+}
+
+/// Points the answer's candidate at the shim instead of the SFU.
+fn redirect(sdp: &str, sfu: SocketAddr, via: SocketAddr) -> String {
+    sdp.replace(
+        &format!("{} {} typ", sfu.ip(), sfu.port()),
+        &format!("{} {} typ", via.ip(), via.port()),
+    )
+}
+
+async fn run_peer(
+    sfu: SfuHandle,
+    id: ParticipantId,
+    index: u8,
+    opts: PeerOptions,
+    stats: Arc<Mutex<PeerStats>>,
+    mut offers: mpsc::UnboundedReceiver<String>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let local = socket.local_addr()?;
+    let mut pc = build_pc(local).map_err(|e| e.to_string())?;
+    let mut senders: Vec<(u8, Sender)> = Vec::new();
+    if opts.publish {
+        for (k, kind) in [(AUDIO, RtpCodecKind::Audio), (VIDEO, RtpCodecKind::Video)] {
+            let ssrc = rand::random::<u32>();
+            let track = MediaStreamTrack::new(
+                format!("stream-{id}"),
+                format!("{id}-{k}"),
+                format!("{id}-{k}"),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec(kind),
+                    ..Default::default()
+                }],
+            );
+            let sid = pc.add_track(track)?;
+            senders.push((
+                k,
+                Sender {
+                    id: sid,
+                    ssrc,
+                    pt: if k == AUDIO { 111 } else { 96 },
+                    seq: rand::random(),
+                    ts: rand::random(),
+                },
+            ));
+        }
+    }
+    let offer = pc.create_offer(None)?;
+    pc.set_local_description(Instant::now(), offer)?;
+    let sdp = pc.local_description().ok_or("no local description")?.sdp;
+    let mut answer = sfu.offer(id.clone(), sdp).await?;
+    if let Some(via) = opts.via {
+        answer = redirect(&answer, sfu.announce_addr(), via);
+    }
+    pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(answer)?)?;
+
+    let mut buf = vec![0u8; 2048];
+    let mut ticker = tokio::time::interval(TICK);
+    let mut want_keyframe = true;
+    let mut packets_sent: u32 = 0;
+    loop {
+        while let Some(w) = pc.poll_write() {
+            let _ = socket.send_to(&w.message, w.transport.peer_addr).await;
+        }
+        while let Some(ev) = pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) = ev {
+                stats.lock().unwrap().connected = s == RTCPeerConnectionState::Connected;
+            }
+        }
+        while let Some(m) = pc.poll_read() {
+            match m.message {
+                RTCMessage::RtpPacket(_, pkt) => record(&stats, &pkt.payload),
+                RTCMessage::RtcpPacket(_, pkts) => {
+                    for p in pkts {
+                        if p.as_any().is::<PictureLossIndication>() {
+                            stats.lock().unwrap().plis += 1;
+                            want_keyframe = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let deadline = pc
+            .poll_timeout()
+            .unwrap_or(Instant::now() + Duration::from_secs(1));
+        let sleep = tokio::time::sleep_until(deadline.into());
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = sleep => { pc.handle_timeout(Instant::now())?; }
+            r = socket.recv_from(&mut buf) => {
+                let (n, from) = r?;
+                pc.handle_read(TaggedBytesMut {
+                    now: Instant::now(),
+                    transport: TransportContext {
+                        local_addr: local,
+                        peer_addr: from,
+                        ecn: None,
+                        transport_protocol: TransportProtocol::UDP,
+                    },
+                    message: BytesMut::from(&buf[..n]),
+                })?;
+            }
+            Some(sdp) = offers.recv() => {
+                stats.lock().unwrap().offers += 1;
+                let sdp = match opts.via {
+                    Some(via) => redirect(&sdp, sfu.announce_addr(), via),
+                    None => sdp,
+                };
+                pc.set_remote_description(Instant::now(), RTCSessionDescription::offer(sdp)?)?;
+                let answer = pc.create_answer(None)?;
+                pc.set_local_description(Instant::now(), answer)?;
+                let sdp = pc.local_description().ok_or("no local description")?.sdp;
+                sfu.answer(id.clone(), sdp).await?;
+            }
+            _ = ticker.tick() => {
+                if !stats.lock().unwrap().connected {
+                    continue;
+                }
+                packets_sent += 1;
+                let keyframe = want_keyframe || packets_sent % KEYFRAME_EVERY == 0;
+                want_keyframe = false;
+                for (k, s) in senders.iter_mut() {
+                    let counter = {
+                        let mut st = stats.lock().unwrap();
+                        let c = st.sent[*k as usize];
+                        st.sent[*k as usize] += 1;
+                        c
+                    };
+                    let payload = payload(index, *k, counter, keyframe);
+                    s.seq = s.seq.wrapping_add(1);
+                    s.ts = s.ts.wrapping_add(if *k == AUDIO { 960 } else { 1800 });
+                    let pkt = rtc::rtp::Packet {
+                        header: rtc::rtp::header::Header {
+                            version: 2,
+                            marker: true,
+                            payload_type: s.pt,
+                            sequence_number: s.seq,
+                            timestamp: s.ts,
+                            ssrc: s.ssrc,
+                            ..Default::default()
+                        },
+                        payload,
+                    };
+                    if let Some(mut sender) = pc.rtp_sender(s.id) {
+                        sender.write_rtp(Instant::now(), pkt)?;
+                    }
+                }
+            }
+        }
+    }
+    let _ = pc.close();
+    while let Some(w) = pc.poll_write() {
+        let _ = socket.send_to(&w.message, w.transport.peer_addr).await;
+    }
+    Ok(())
+}
+
+/// A VP8-looking payload descriptor (start of partition; keyframe or not), then the marker,
+/// the publisher's index, the kind and the counter. Video is padded to a realistic size.
+fn payload(index: u8, kind: u8, counter: u32, keyframe: bool) -> Bytes {
+    let mut p = Vec::with_capacity(1000);
+    p.push(0x10);
+    p.push(if keyframe { 0x00 } else { 0x01 });
+    p.extend_from_slice(&MAGIC);
+    p.push(index);
+    p.push(kind);
+    p.extend_from_slice(&counter.to_be_bytes());
+    p.resize(if kind == VIDEO { 1000 } else { 120 }, 0xab);
+    Bytes::from(p)
+}
+
+fn record(stats: &Arc<Mutex<PeerStats>>, payload: &[u8]) {
+    let mut st = stats.lock().unwrap();
+    if payload.len() < 10 || payload[2..4] != MAGIC {
+        st.malformed += 1;
+        return;
+    }
+    let counter = u32::from_be_bytes([payload[6], payload[7], payload[8], payload[9]]);
+    st.received
+        .entry((payload[4], payload[5]))
+        .or_default()
+        .insert(counter);
+}
