@@ -14,20 +14,8 @@ async fn three_peers_receive_each_other() {
         h.peer("room", "bob", 2, PeerOptions::default()).await,
         h.peer("room", "carol", 3, PeerOptions::default()).await,
     ];
-    h.wait_for(
-        "every peer to receive both others' audio and video",
-        Duration::from_secs(15),
-        || {
-            peers.iter().all(|p| {
-                let st = p.stats();
-                peers
-                    .iter()
-                    .filter(|o| o.index != p.index)
-                    .all(|o| st.got(o.index, AUDIO) > 5 && st.got(o.index, VIDEO) > 5)
-            })
-        },
-    )
-    .await;
+    h.wait_all_receiving(&[&peers[0], &peers[1], &peers[2]], Duration::from_secs(15))
+        .await;
 
     // A steady-state window: counters sent from now on must arrive.
     let start: Vec<[u32; 2]> = peers.iter().map(|p| p.stats().sent).collect();

@@ -298,7 +298,7 @@ mod tests {
         let t0 = Instant::now();
         let mut f = Forwarder::new(9, 90_000, true);
         fwd(&mut f, pkt(1, 65534, 1000, true), t0);
-        let last = fwd(&mut f, pkt(1, 65535, 4000, false), t0);
+        fwd(&mut f, pkt(1, 65535, 4000, false), t0);
         // A new source with unrelated numbering, 100 ms later: its delta frames wait.
         let t1 = t0 + Duration::from_millis(100);
         assert_eq!(

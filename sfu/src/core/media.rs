@@ -1,15 +1,21 @@
 //! The codecs, header extensions and RTCP features every session negotiates.
 
 use rtc::interceptor::{
-    NackGeneratorBuilder, ReceiverReportBuilder, Registry, SenderReportBuilder, Slot,
+    Attribute, Interceptor, NackGeneratorBuilder, Packet, ReceiverReportBuilder, Registry,
+    SenderReportBuilder, Slot, StreamInfo, TaggedPacket,
 };
 use rtc::peer_connection::configuration::interceptor_registry::configure_twcc_receiver_only;
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_AV1, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MIME_TYPE_VP9, MediaEngine,
 };
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
+use std::collections::VecDeque;
+use std::time::Instant;
 
 fn video_feedback() -> Vec<RTCPFeedback> {
     [
@@ -87,6 +93,66 @@ pub fn registry(media_engine: &mut MediaEngine) -> Result<Registry, rtc::shared:
     let registry = Registry::new()
         .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
         .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
-        .with(Slot::SenderReport, SenderReportBuilder::new().build());
+        .with(Slot::SenderReport, SenderReportBuilder::new().build())
+        .with(FEEDBACK_TAP_SLOT, FeedbackTap::default());
     configure_twcc_receiver_only(registry, media_engine)
+}
+
+/// The chain's position for [`FeedbackTap`]: application-most, just before the terminus.
+pub const FEEDBACK_TAP_SLOT: Slot = Slot::Custom(14_000);
+
+/// Lets keyframe requests (PLI, FIR) and NACKs through to the application.
+///
+/// The `rtc` interceptor chain ends inbound RTCP at its terminus unless an interceptor marks a
+/// packet for delivery. An SFU relays keyframe requests upstream and answers NACKs from its own
+/// cache, so it marks exactly those, and leaves the reports the chain acts on alone.
+#[derive(Default)]
+pub struct FeedbackTap {
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+}
+
+fn is_feedback(p: &dyn rtc::rtcp::Packet) -> bool {
+    let any = p.as_any();
+    any.is::<PictureLossIndication>()
+        || any.is::<FullIntraRequest>()
+        || any.is::<TransportLayerNack>()
+}
+
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && packets.iter().any(|p| is_feedback(p.as_ref()))
+        {
+            msg.message.attributes.push(Attribute::DeliverToApplication);
+        }
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.writes.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.writes.pop_front()
+    }
+}
+
+impl Interceptor for FeedbackTap {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }

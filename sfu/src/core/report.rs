@@ -1,8 +1,8 @@
 //! Snapshots of the live counters, for the admin API and the tests.
 
+use crate::core::Sfu;
 use crate::core::forwarder::DropReason;
 use crate::core::participant::TransportState;
-use crate::core::sfu::Sfu;
 use crate::core::stats::IngressCounters;
 use crate::core::track::Kind;
 use serde::Serialize;
@@ -16,6 +16,22 @@ pub struct SfuStats {
     pub ingress: IngressCounters,
     /// Every room, by name.
     pub rooms: Vec<RoomStats>,
+    /// Routing-table sizes, so that leaks show: sessions, their ICE username fragments,
+    /// the remote addresses bound to them, and published tracks.
+    pub tables: TableSizes,
+}
+
+/// Sizes of the SFU's tables.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct TableSizes {
+    /// Sessions.
+    pub sessions: usize,
+    /// ICE username fragments routed.
+    pub ufrags: usize,
+    /// Remote addresses bound to sessions.
+    pub addresses: usize,
+    /// Published tracks.
+    pub tracks: usize,
 }
 
 /// One room.
@@ -153,6 +169,7 @@ impl Sfu {
         SfuStats {
             ingress: self.ingress,
             rooms,
+            tables: self.table_sizes(),
         }
     }
 }

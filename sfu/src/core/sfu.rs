@@ -157,9 +157,14 @@ impl Sfu {
         self.keys.contains_key(id)
     }
 
-    /// Number of rooms, sessions and published tracks.
-    pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.rooms.len(), self.participants.len(), self.tracks.len())
+    /// Sizes of the routing tables and of the track table.
+    pub fn table_sizes(&self) -> crate::core::report::TableSizes {
+        crate::core::report::TableSizes {
+            sessions: self.participants.len(),
+            ufrags: self.by_ufrag.len(),
+            addresses: self.by_addr.len(),
+            tracks: self.tracks.len(),
+        }
     }
 
     fn key(&self, id: &ParticipantId) -> Result<PKey, SfuError> {
@@ -815,6 +820,7 @@ impl Sfu {
             return;
         };
         track.counters.plis += 1;
+        debug!(track = %tid, ssrc = track.ssrc, "PLI to the publisher");
         let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
             sender_ssrc: 0,
             media_ssrc: track.ssrc,

@@ -36,7 +36,6 @@ pub const MAGIC: [u8; 2] = *b"SF";
 pub const AUDIO: u8 = 0;
 pub const VIDEO: u8 = 1;
 const TICK: Duration = Duration::from_millis(20);
-const KEYFRAME_EVERY: u32 = 100; // every 2 s at 50 packets/s
 
 /// What a peer observed, for the test's assertions.
 #[derive(Default, Debug)]
@@ -52,6 +51,8 @@ pub struct PeerStats {
     pub plis: u64,
     /// Offers received from the SFU.
     pub offers: u64,
+    /// RTCP received, by packet type name (for diagnostics).
+    pub rtcp: HashMap<String, u64>,
 }
 
 impl PeerStats {
@@ -134,6 +135,11 @@ impl Harness {
         let (r, ev) = (routes.clone(), events.clone());
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
+                if let Event::Offer { participant, sdp } = &e {
+                    if std::env::var("DUMP_SDP").is_ok() {
+                        eprintln!("OFFER to {participant}:\n{sdp}");
+                    }
+                }
                 if let Event::Offer { participant, sdp } = &e
                     && let Some(tx) = r.lock().unwrap().get(participant)
                 {
@@ -177,12 +183,62 @@ impl Harness {
         }
     }
 
+    /// Waits until every peer receives audio and video from every other peer.
+    pub async fn wait_all_receiving(&self, peers: &[&Peer], timeout: Duration) {
+        let summary = || {
+            peers
+                .iter()
+                .map(|p| {
+                    let st = p.stats();
+                    let got: Vec<_> = st.received.iter().map(|(k, v)| (k, v.len())).collect();
+                    format!(
+                        "{}: sent {:?} plis {} offers {} got {:?} rtcp {:?}",
+                        p.id, st.sent, st.plis, st.offers, got, st.rtcp
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        self.wait_for_or(
+            "every peer to receive every other's audio and video",
+            timeout,
+            || {
+                peers.iter().all(|p| {
+                    let st = p.stats();
+                    peers
+                        .iter()
+                        .filter(|o| o.index != p.index)
+                        .all(|o| st.got(o.index, AUDIO) > 5 && st.got(o.index, VIDEO) > 5)
+                })
+            },
+            summary,
+        )
+        .await;
+    }
+
     /// Waits until `cond` holds, or panics with `what` after `timeout`.
-    pub async fn wait_for(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    pub async fn wait_for(&self, what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
+        self.wait_for_or(what, timeout, cond, String::new).await
+    }
+
+    /// Like `wait_for`, with `detail()` in the panic message.
+    pub async fn wait_for_or(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut cond: impl FnMut() -> bool,
+        detail: impl Fn() -> String,
+    ) {
         let deadline = Instant::now() + timeout;
         while !cond() {
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}");
+                let stats = self
+                    .sfu
+                    .stats()
+                    .await
+                    .map(|s| format!("{s:#?}"))
+                    .unwrap_or_default();
+                panic!("timed out waiting for {what}\n{}\nSFU: {stats}", detail());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -219,7 +275,11 @@ struct Sender {
 
 fn build_pc(local: SocketAddr) -> Result<RTCPeerConnection, Box<dyn std::error::Error>> {
     let mut media = sfu::core::media::media_engine()?;
-    let registry = register_default_interceptors(rtc::interceptor::Registry::new(), &mut media)?;
+    let registry = register_default_interceptors(rtc::interceptor::Registry::new(), &mut media)?
+        .with(
+            sfu::core::media::FEEDBACK_TAP_SLOT,
+            sfu::core::media::FeedbackTap::default(),
+        );
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(media)
@@ -303,7 +363,6 @@ async fn run_peer(
     let mut buf = vec![0u8; 2048];
     let mut ticker = tokio::time::interval(TICK);
     let mut want_keyframe = true;
-    let mut packets_sent: u32 = 0;
     loop {
         while let Some(w) = pc.poll_write() {
             let _ = socket.send_to(&w.message, w.transport.peer_addr).await;
@@ -318,6 +377,8 @@ async fn run_peer(
                 RTCMessage::RtpPacket(_, pkt) => record(&stats, &pkt.payload),
                 RTCMessage::RtcpPacket(_, pkts) => {
                     for p in pkts {
+                        let name = format!("{:?}", p.header().packet_type);
+                        *stats.lock().unwrap().rtcp.entry(name).or_default() += 1;
                         if p.as_any().is::<PictureLossIndication>() {
                             stats.lock().unwrap().plis += 1;
                             want_keyframe = true;
@@ -363,8 +424,8 @@ async fn run_peer(
                 if !stats.lock().unwrap().connected {
                     continue;
                 }
-                packets_sent += 1;
-                let keyframe = want_keyframe || packets_sent % KEYFRAME_EVERY == 0;
+                // Keyframes only when asked: a late joiner's video proves the PLI path.
+                let keyframe = want_keyframe;
                 want_keyframe = false;
                 for (k, s) in senders.iter_mut() {
                     let counter = {

@@ -1,0 +1,80 @@
+//! A peer that leaves stops at the others, who get a new offer without its tracks, and the
+//! SFU frees every table entry it had.
+
+mod common;
+
+use common::{AUDIO, Harness, PeerOptions, VIDEO};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_peer_stops_at_the_others_and_is_freed() {
+    let h = Harness::start().await;
+    let a = h.peer("room", "alice", 1, PeerOptions::default()).await;
+    let b = h.peer("room", "bob", 2, PeerOptions::default()).await;
+    let c = h.peer("room", "carol", 3, PeerOptions::default()).await;
+    h.wait_all_receiving(&[&a, &b, &c], Duration::from_secs(15))
+        .await;
+    let full = h.sfu.stats().await.unwrap().tables;
+    assert_eq!((full.sessions, full.ufrags, full.tracks), (3, 3, 6));
+
+    let offers_before = [a.stats().offers, b.stats().offers];
+    h.sfu.leave(c.id.clone()).await.unwrap();
+    c.stop().await;
+
+    let t = h.sfu.stats().await.unwrap();
+    assert_eq!(
+        (t.tables.sessions, t.tables.ufrags, t.tables.tracks),
+        (2, 2, 4)
+    );
+    assert!(
+        t.tables.addresses <= 2,
+        "carol's address is unbound: {:?}",
+        t.tables
+    );
+    for p in &t.rooms[0].participants {
+        assert_eq!(
+            p.subscribed.len(),
+            2,
+            "{} keeps only the other's two tracks",
+            p.id
+        );
+        assert!(p.subscribed.iter().all(|s| s.publisher_id != "carol"));
+    }
+    // Both remaining peers were sent an offer that removes carol's tracks.
+    h.wait_for(
+        "renegotiation after the leave",
+        Duration::from_secs(5),
+        || a.stats().offers > offers_before[0] && b.stats().offers > offers_before[1],
+    )
+    .await;
+
+    // Nothing of carol's arrives any more, while alice and bob still hear each other.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let carol_at = |p: &common::Peer| {
+        let st = p.stats();
+        (st.got(3, AUDIO), st.got(3, VIDEO))
+    };
+    let (ca, cb) = (carol_at(&a), carol_at(&b));
+    let (ab, ba) = (a.stats().got(2, AUDIO), b.stats().got(1, AUDIO));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(carol_at(&a), ca);
+    assert_eq!(carol_at(&b), cb);
+    assert!(a.stats().got(2, AUDIO) > ab + 20 && b.stats().got(1, AUDIO) > ba + 20);
+
+    // When the room empties, it is gone and so is every entry.
+    h.sfu.leave(a.id.clone()).await.unwrap();
+    h.sfu.leave(b.id.clone()).await.unwrap();
+    let t = h.sfu.stats().await.unwrap();
+    assert!(t.rooms.is_empty());
+    assert_eq!(
+        (
+            t.tables.sessions,
+            t.tables.ufrags,
+            t.tables.addresses,
+            t.tables.tracks
+        ),
+        (0, 0, 0, 0)
+    );
+    a.stop().await;
+    b.stop().await;
+}
