@@ -54,6 +54,25 @@ async fn three_peers_receive_each_other() {
         }
     }
 
+    // Publishers get receiver reports and transport-wide congestion feedback from the SFU,
+    // so that browsers do not throttle their send rate.
+    for p in &peers {
+        let st = p.stats();
+        let rtcp = |t: &str| st.rtcp.get(t).copied().unwrap_or(0);
+        assert!(
+            rtcp("ReceiverReport") > 0,
+            "{} got no receiver report: {:?}",
+            p.id,
+            st.rtcp
+        );
+        assert!(
+            rtcp("TransportSpecificFeedback") > 0,
+            "{} got no TWCC feedback: {:?}",
+            p.id,
+            st.rtcp
+        );
+    }
+
     let stats = h.sfu.stats().await.unwrap();
     assert_eq!(stats.rooms.len(), 1);
     let room = &stats.rooms[0];

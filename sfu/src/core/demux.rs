@@ -59,7 +59,7 @@ pub fn parse_stun(data: &[u8]) -> Option<StunInfo<'_>> {
         return None;
     }
     let len = u16::from_be_bytes([data[2], data[3]]) as usize;
-    if len % 4 != 0 || HEADER_LEN + len != data.len() {
+    if !len.is_multiple_of(4) || HEADER_LEN + len != data.len() {
         return None;
     }
     let mut info = StunInfo {

@@ -50,7 +50,6 @@ fn codec(mime: &str, clock_rate: u32, channels: u16, fmtp: &str, pt: u8) -> RTCR
             },
         },
         payload_type: pt,
-        ..Default::default()
     }
 }
 
@@ -106,13 +105,32 @@ pub const FEEDBACK_TAP_SLOT: Slot = Slot::Custom(14_000);
 /// The `rtc` interceptor chain ends inbound RTCP at its terminus unless an interceptor marks a
 /// packet for delivery. An SFU relays keyframe requests upstream and answers NACKs from its own
 /// cache, so it marks exactly those, and leaves the reports the chain acts on alone.
-#[derive(Default)]
 pub struct FeedbackTap {
+    deliver: fn(&dyn rtc::rtcp::Packet) -> bool,
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
 }
 
-fn is_feedback(p: &dyn rtc::rtcp::Packet) -> bool {
+impl Default for FeedbackTap {
+    /// Delivers keyframe requests and NACKs.
+    fn default() -> Self {
+        FeedbackTap::new(is_feedback)
+    }
+}
+
+impl FeedbackTap {
+    /// Delivers the RTCP compounds that contain a packet `deliver` accepts.
+    pub fn new(deliver: fn(&dyn rtc::rtcp::Packet) -> bool) -> Self {
+        FeedbackTap {
+            deliver,
+            reads: VecDeque::new(),
+            writes: VecDeque::new(),
+        }
+    }
+}
+
+/// PLI, FIR and NACK: the feedback an SFU acts on itself.
+pub fn is_feedback(p: &dyn rtc::rtcp::Packet) -> bool {
     let any = p.as_any();
     any.is::<PictureLossIndication>()
         || any.is::<FullIntraRequest>()
@@ -128,7 +146,7 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet
-            && packets.iter().any(|p| is_feedback(p.as_ref()))
+            && packets.iter().any(|p| (self.deliver)(p.as_ref()))
         {
             msg.message.attributes.push(Attribute::DeliverToApplication);
         }

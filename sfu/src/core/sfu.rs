@@ -599,10 +599,7 @@ impl Sfu {
     /// Processes whatever the session's WebRTC stack has for us: events, media and feedback.
     pub(crate) fn drain(&mut self, key: PKey, now: Instant) {
         let mut reads = std::mem::take(&mut self.reads);
-        loop {
-            let Some(p) = self.participants.get_mut(&key) else {
-                break;
-            };
+        while let Some(p) = self.participants.get_mut(&key) {
             let mut events = Vec::new();
             while let Some(e) = p.pc.poll_event() {
                 events.push(e);

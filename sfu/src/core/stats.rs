@@ -4,21 +4,11 @@ use crate::core::forwarder::DropReason;
 use std::time::{Duration, Instant};
 
 /// Bits per second over the last full window of one second.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BitrateMeter {
     window_start: Option<Instant>,
     bytes: u64,
     bps: u64,
-}
-
-impl Default for BitrateMeter {
-    fn default() -> Self {
-        BitrateMeter {
-            window_start: None,
-            bytes: 0,
-            bps: 0,
-        }
-    }
 }
 
 impl BitrateMeter {

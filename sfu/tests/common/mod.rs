@@ -9,7 +9,9 @@ pub mod proxy;
 use bytes::{Bytes, BytesMut};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_nack, configure_rtcp_reports, configure_twcc,
+};
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -275,11 +277,13 @@ struct Sender {
 
 fn build_pc(local: SocketAddr) -> Result<RTCPeerConnection, Box<dyn std::error::Error>> {
     let mut media = sfu::core::media::media_engine()?;
-    let registry = register_default_interceptors(rtc::interceptor::Registry::new(), &mut media)?
-        .with(
-            sfu::core::media::FEEDBACK_TAP_SLOT,
-            sfu::core::media::FeedbackTap::default(),
-        );
+    // Like a browser: NACK, reports, and transport-wide sequence numbers on what it sends.
+    let registry = configure_nack(rtc::interceptor::Registry::new(), &mut media);
+    let registry = configure_twcc(configure_rtcp_reports(registry), &mut media)?.with(
+        sfu::core::media::FEEDBACK_TAP_SLOT,
+        // Test peers see every RTCP packet, so tests can check reports and TWCC arrive.
+        sfu::core::media::FeedbackTap::new(|_| true),
+    );
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(media)
@@ -488,4 +492,31 @@ fn record(stats: &Arc<Mutex<PeerStats>>, payload: &[u8]) {
         .entry((payload[4], payload[5]))
         .or_default()
         .insert(counter);
+}
+
+/// A real offer with Opus and VP8 tracks (and their `a=ssrc` lines), from a peer that is never
+/// run: for tests that speak to the SFU with hand-made packets.
+pub async fn offer_with_media() -> String {
+    let mut pc = build_pc("127.0.0.1:9".parse().unwrap()).expect("pc");
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let track = MediaStreamTrack::new(
+            "s".into(),
+            format!("t-{kind}"),
+            "l".into(),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(rand::random()),
+                    ..Default::default()
+                },
+                codec: codec(kind),
+                ..Default::default()
+            }],
+        );
+        pc.add_track(track).expect("add track");
+    }
+    let offer = pc.create_offer(None).expect("offer");
+    pc.set_local_description(Instant::now(), offer)
+        .expect("local");
+    pc.local_description().expect("description").sdp
 }
