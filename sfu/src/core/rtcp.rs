@@ -2,7 +2,8 @@
 //! the track's retransmission cache.
 
 use crate::core::PKey;
-use crate::core::sfu::{Sfu, rewritten};
+use crate::core::forward::rewritten;
+use crate::core::sfu::Sfu;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
