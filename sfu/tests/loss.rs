@@ -14,8 +14,8 @@ async fn nack_recovers_five_percent_loss() {
     let a = h.peer("room", "alice", 1, PeerOptions::default()).await;
     let b = h.peer("room", "bob", 2, PeerOptions::default()).await;
     let lossy = PeerOptions {
-        publish: true,
         via: Some(proxy.addr),
+        ..PeerOptions::default()
     };
     let c = h.peer("room", "carol", 3, lossy).await;
     h.wait_all_receiving(&[&a, &b, &c], Duration::from_secs(15))

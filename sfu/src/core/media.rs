@@ -53,15 +53,20 @@ fn codec(mime: &str, clock_rate: u32, channels: u16, fmtp: &str, pt: u8) -> RTCR
     }
 }
 
-/// Opus; VP8, VP9, H.264 and AV1, with NACK, PLI, FIR and transport-wide CC. No RTX: the SFU
-/// answers NACKs itself by re-sending on the original SSRC, which every browser accepts.
-pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
-    let mut m = MediaEngine::default();
-    m.register_codec(
-        codec(MIME_TYPE_OPUS, 48_000, 2, "minptime=10;useinbandfec=1", 111),
-        RtpCodecKind::Audio,
-    )?;
-    for c in [
+/// Opus, the one audio codec.
+pub fn audio_codecs() -> Vec<RTCRtpCodecParameters> {
+    vec![codec(
+        MIME_TYPE_OPUS,
+        48_000,
+        2,
+        "minptime=10;useinbandfec=1",
+        111,
+    )]
+}
+
+/// VP8, VP9, H.264 (constrained baseline and baseline) and AV1, in order of preference.
+pub fn video_codecs() -> Vec<RTCRtpCodecParameters> {
+    vec![
         codec(MIME_TYPE_VP8, 90_000, 0, "", 96),
         codec(MIME_TYPE_VP9, 90_000, 0, "profile-id=0", 98),
         codec(
@@ -79,7 +84,17 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
             127,
         ),
         codec(MIME_TYPE_AV1, 90_000, 0, "", 45),
-    ] {
+    ]
+}
+
+/// Opus; VP8, VP9, H.264 and AV1, with NACK, PLI, FIR and transport-wide CC. No RTX: the SFU
+/// answers NACKs itself by re-sending on the original SSRC, which every browser accepts.
+pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
+    let mut m = MediaEngine::default();
+    for c in audio_codecs() {
+        m.register_codec(c, RtpCodecKind::Audio)?;
+    }
+    for c in video_codecs() {
         m.register_codec(c, RtpCodecKind::Video)?;
     }
     Ok(m)

@@ -13,6 +13,7 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::RTCTrackEventInit;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use std::time::Instant;
 use tracing::{debug, info, warn};
@@ -215,8 +216,15 @@ impl Sfu {
                 ..Default::default()
             }],
         );
-        let sender_id = match p.pc.add_track(local) {
-            Ok(id) => id,
+        // A transceiver of its own, never one of the subscriber's publishing ones: those
+        // negotiated only the subscriber's own codec, and reusing them would tie the two.
+        let init = RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Sendonly,
+            streams: vec![],
+            send_encodings: vec![],
+        };
+        let sender_id = match p.pc.add_transceiver_from_track(local, Some(init)) {
+            Ok(id) => RTCRtpSenderId::from(id),
             Err(e) => {
                 warn!(participant = %p.id, track = %tid, "add_track: {e}");
                 return;

@@ -76,6 +76,8 @@ impl PeerStats {
 #[derive(Clone, Copy)]
 pub struct PeerOptions {
     pub publish: bool,
+    /// The video codec it publishes.
+    pub video: VideoCodec,
     /// Reach the SFU through this address instead of its own (a lossy shim): the SFU's
     /// candidate in every description is rewritten to it.
     pub via: Option<SocketAddr>,
@@ -85,6 +87,7 @@ impl Default for PeerOptions {
     fn default() -> Self {
         PeerOptions {
             publish: true,
+            video: VideoCodec::Vp8,
             via: None,
         }
     }
@@ -247,7 +250,46 @@ impl Harness {
     }
 }
 
-fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
+/// The video codecs a test peer can publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoCodec {
+    Vp8,
+    H264,
+    Vp9,
+    Av1,
+}
+
+impl VideoCodec {
+    fn rtp(self) -> (&'static str, &'static str, u8) {
+        match self {
+            VideoCodec::Vp8 => ("video/VP8", "", 96),
+            VideoCodec::Vp9 => ("video/VP9", "profile-id=0", 98),
+            VideoCodec::H264 => (
+                "video/H264",
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+                102,
+            ),
+            VideoCodec::Av1 => ("video/AV1", "", 45),
+        }
+    }
+
+    /// Two bytes that make the payload look like the start of a keyframe, or of a delta
+    /// frame, to the SFU's keyframe detection for this codec.
+    fn prefix(self, keyframe: bool) -> [u8; 2] {
+        match (self, keyframe) {
+            (VideoCodec::Vp8, true) => [0x10, 0x00],
+            (VideoCodec::Vp8, false) => [0x10, 0x01],
+            (VideoCodec::H264, true) => [0x65, 0x88],
+            (VideoCodec::H264, false) => [0x41, 0x9a],
+            (VideoCodec::Vp9, true) => [0x08, 0x00],
+            (VideoCodec::Vp9, false) => [0x48, 0x00],
+            (VideoCodec::Av1, true) => [0x08, 0x00],
+            (VideoCodec::Av1, false) => [0x00, 0x00],
+        }
+    }
+}
+
+fn codec(kind: RtpCodecKind, video: VideoCodec) -> RTCRtpCodec {
     if kind == RtpCodecKind::Audio {
         RTCRtpCodec {
             mime_type: "audio/opus".into(),
@@ -257,11 +299,12 @@ fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
             rtcp_feedback: vec![],
         }
     } else {
+        let (mime, fmtp, _) = video.rtp();
         RTCRtpCodec {
-            mime_type: "video/VP8".into(),
+            mime_type: mime.into(),
             clock_rate: 90_000,
             channels: 0,
-            sdp_fmtp_line: String::new(),
+            sdp_fmtp_line: fmtp.into(),
             rtcp_feedback: vec![],
         }
     }
@@ -338,17 +381,31 @@ async fn run_peer(
                         ssrc: Some(ssrc),
                         ..Default::default()
                     },
-                    codec: codec(kind),
+                    codec: codec(kind, opts.video),
                     ..Default::default()
                 }],
             );
             let sid = pc.add_track(track)?;
+            if kind == RtpCodecKind::Video {
+                // Offer every codec, ours first, as a browser does: the SFU can then send this
+                // peer any other publisher's codec.
+                let ours = codec(kind, opts.video);
+                let mut all = sfu::core::media::video_codecs();
+                all.sort_by_key(|c| {
+                    c.rtp_codec.mime_type != ours.mime_type
+                        || c.rtp_codec.sdp_fmtp_line != ours.sdp_fmtp_line
+                });
+                let tid = pc.get_transceivers().last().ok_or("no transceiver")?;
+                pc.rtp_transceiver(tid)
+                    .ok_or("no transceiver")?
+                    .set_codec_preferences(all)?;
+            }
             senders.push((
                 k,
                 Sender {
                     id: sid,
                     ssrc,
-                    pt: if k == AUDIO { 111 } else { 96 },
+                    pt: if k == AUDIO { 111 } else { opts.video.rtp().2 },
                     seq: rand::random(),
                     ts: rand::random(),
                 },
@@ -438,7 +495,7 @@ async fn run_peer(
                         st.sent[*k as usize] += 1;
                         c
                     };
-                    let payload = payload(index, *k, counter, keyframe);
+                    let payload = payload(opts.video, index, *k, counter, keyframe);
                     s.seq = s.seq.wrapping_add(1);
                     s.ts = s.ts.wrapping_add(if *k == AUDIO { 960 } else { 1800 });
                     let pkt = rtc::rtp::Packet {
@@ -467,12 +524,11 @@ async fn run_peer(
     Ok(())
 }
 
-/// A VP8-looking payload descriptor (start of partition; keyframe or not), then the marker,
+/// A payload start the SFU reads as a keyframe or not for the codec, then the marker,
 /// the publisher's index, the kind and the counter. Video is padded to a realistic size.
-fn payload(index: u8, kind: u8, counter: u32, keyframe: bool) -> Bytes {
+fn payload(video: VideoCodec, index: u8, kind: u8, counter: u32, keyframe: bool) -> Bytes {
     let mut p = Vec::with_capacity(1000);
-    p.push(0x10);
-    p.push(if keyframe { 0x00 } else { 0x01 });
+    p.extend_from_slice(&video.prefix(keyframe));
     p.extend_from_slice(&MAGIC);
     p.push(index);
     p.push(kind);
@@ -509,7 +565,7 @@ pub async fn offer_with_media() -> String {
                     ssrc: Some(rand::random()),
                     ..Default::default()
                 },
-                codec: codec(kind),
+                codec: codec(kind, VideoCodec::Vp8),
                 ..Default::default()
             }],
         );
