@@ -135,17 +135,8 @@ async fn bad_input_is_counted_and_isolated() {
     let end = [a.stats().sent, b.stats().sent];
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (p, other, i) in [(&a, &b, 1usize), (&b, &a, 0usize)] {
-        let st = p.stats();
         for kind in [AUDIO, VIDEO] {
-            let (from, to) = (start[i][kind as usize], end[i][kind as usize]);
-            let ratio = st.ratio(other.index, kind, from, to);
-            assert!(
-                ratio >= 0.95,
-                "{} got {:.1}% of {}'s kind {kind} during the attack",
-                p.id,
-                ratio * 100.0,
-                other.id
-            );
+            common::assert_delivered(p, other, kind, (start[i], end[i]), 0.95);
         }
     }
 

@@ -9,11 +9,12 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_triggers_a_keyframe_request_at_every_publisher() {
     let h = Harness::start().await;
-    let a = h.peer("room", "alice", 1, PeerOptions::default()).await;
-    let b = h.peer("room", "bob", 2, PeerOptions::default()).await;
-    let c = h.peer("room", "carol", 3, PeerOptions::default()).await;
-    h.wait_all_receiving(&[&a, &b, &c], Duration::from_secs(15))
-        .await;
+    let [a, b, c]: [common::Peer; 3] = h
+        .call("room", &["alice", "bob", "carol"])
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
     // Let the keyframe requests of the first three settle past the debounce interval.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let before: Vec<u64> = [&a, &b, &c].iter().map(|p| p.stats().plis).collect();

@@ -9,11 +9,12 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_peer_stops_at_the_others_and_is_freed() {
     let h = Harness::start().await;
-    let a = h.peer("room", "alice", 1, PeerOptions::default()).await;
-    let b = h.peer("room", "bob", 2, PeerOptions::default()).await;
-    let c = h.peer("room", "carol", 3, PeerOptions::default()).await;
-    h.wait_all_receiving(&[&a, &b, &c], Duration::from_secs(15))
-        .await;
+    let [a, b, c]: [common::Peer; 3] = h
+        .call("room", &["alice", "bob", "carol"])
+        .await
+        .try_into()
+        .ok()
+        .unwrap();
     let full = h.sfu.stats().await.unwrap().tables;
     assert_eq!((full.sessions, full.ufrags, full.tracks), (3, 3, 6));
 

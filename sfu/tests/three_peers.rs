@@ -9,13 +9,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_peers_receive_each_other() {
     let h = Harness::start().await;
-    let peers = [
-        h.peer("room", "alice", 1, PeerOptions::default()).await,
-        h.peer("room", "bob", 2, PeerOptions::default()).await,
-        h.peer("room", "carol", 3, PeerOptions::default()).await,
-    ];
-    h.wait_all_receiving(&[&peers[0], &peers[1], &peers[2]], Duration::from_secs(15))
-        .await;
+    let peers = h.call("room", &["alice", "bob", "carol"]).await;
 
     // A steady-state window: counters sent from now on must arrive.
     let start: Vec<[u32; 2]> = peers.iter().map(|p| p.stats().sent).collect();
@@ -35,21 +29,12 @@ async fn three_peers_receive_each_other() {
             "{} got its own media back",
             p.id
         );
+        drop(st);
         for (i, o) in peers.iter().enumerate() {
-            if o.index == p.index {
-                continue;
-            }
-            for kind in [AUDIO, VIDEO] {
-                let (from, to) = (start[i][kind as usize], end[i][kind as usize]);
-                assert!(to - from >= 100, "{} sent only {} packets", o.id, to - from);
-                let ratio = st.ratio(o.index, kind, from, to);
-                assert!(
-                    ratio >= 0.95,
-                    "{} received {:.1}% of {}'s kind {kind}",
-                    p.id,
-                    ratio * 100.0,
-                    o.id
-                );
+            if o.index != p.index {
+                for kind in [AUDIO, VIDEO] {
+                    common::assert_delivered(p, o, kind, (start[i], end[i]), 0.95);
+                }
             }
         }
     }

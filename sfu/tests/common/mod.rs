@@ -72,6 +72,34 @@ impl PeerStats {
     }
 }
 
+/// Asserts that `receiver` got at least `min` of what `sender` sent of `kind` between the
+/// two readings of its `sent` counters. Takes the receiver's stats lock: hold none.
+pub fn assert_delivered(
+    receiver: &Peer,
+    sender: &Peer,
+    kind: u8,
+    (start, end): ([u32; 2], [u32; 2]),
+    min: f64,
+) -> f64 {
+    let (from, to) = (start[kind as usize], end[kind as usize]);
+    assert!(
+        to - from >= 50,
+        "{} sent only {} packets",
+        sender.id,
+        to - from
+    );
+    let ratio = receiver.stats().ratio(sender.index, kind, from, to);
+    assert!(
+        ratio >= min,
+        "{} received {:.2}% of {}'s kind {kind} (at least {:.0}% expected)",
+        receiver.id,
+        ratio * 100.0,
+        sender.id,
+        min * 100.0
+    );
+    ratio
+}
+
 /// Options of one test peer.
 #[derive(Clone, Copy)]
 pub struct PeerOptions {
@@ -186,6 +214,21 @@ impl Harness {
             stop: Some(stop_tx),
             task,
         }
+    }
+
+    /// Starts a call of `names` in `room` (indices 1, 2, …) and waits until everyone
+    /// receives everyone.
+    pub async fn call(&self, room: &str, names: &[&str]) -> Vec<Peer> {
+        let mut peers = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            peers.push(
+                self.peer(room, name, i as u8 + 1, PeerOptions::default())
+                    .await,
+            );
+        }
+        self.wait_all_receiving(&peers.iter().collect::<Vec<_>>(), Duration::from_secs(15))
+            .await;
+        peers
     }
 
     /// Waits until every peer receives audio and video from every other peer.
