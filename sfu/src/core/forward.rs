@@ -33,6 +33,19 @@ impl Sfu {
             padding_only: pkt.payload.is_empty(),
         };
         let mut want_keyframe = false;
+        if !track.forwarding {
+            for sub in &track.subscribers {
+                if let Some(dt) = self
+                    .participants
+                    .get_mut(sub)
+                    .and_then(|sp| sp.downtracks.get_mut(&tid))
+                {
+                    dt.counters.dropped[DropReason::Paused.index()] += 1;
+                }
+            }
+            track.cache.insert(pkt.header.sequence_number, now, pkt);
+            return;
+        }
         for sub in &track.subscribers {
             let Some(sp) = self.participants.get_mut(sub) else {
                 continue;

@@ -37,16 +37,19 @@ pub enum DropReason {
     NotNegotiated,
     /// The subscriber's transport refused the packet.
     SendFailed,
+    /// The room is not forwarding: its members talk peer to peer.
+    Paused,
 }
 
 impl DropReason {
     /// Every reason, for iterating counters.
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::WaitingForKeyframe,
         DropReason::Stale,
         DropReason::Padding,
         DropReason::NotNegotiated,
         DropReason::SendFailed,
+        DropReason::Paused,
     ];
 
     /// A short stable name, used in stats and metrics labels.
@@ -57,6 +60,7 @@ impl DropReason {
             DropReason::Padding => "padding",
             DropReason::NotNegotiated => "not_negotiated",
             DropReason::SendFailed => "send_failed",
+            DropReason::Paused => "paused",
         }
     }
 

@@ -12,6 +12,9 @@ pub struct Room {
     pub created_at: SystemTime,
     pub(crate) participants: Vec<PKey>,
     pub(crate) tracks: Vec<TrackId>,
+    /// Whether media is forwarded. Off while the members talk peer to peer: their sessions
+    /// stay connected, so the move to the SFU needs no new handshake.
+    pub(crate) forwarding: bool,
 }
 
 impl Room {
@@ -21,6 +24,7 @@ impl Room {
             created_at,
             participants: Vec::new(),
             tracks: Vec::new(),
+            forwarding: true,
         }
     }
 }

@@ -112,6 +112,39 @@ impl Sfu {
         Ok(())
     }
 
+    /// Turns forwarding in a room on or off. Off, sessions stay connected but no packet is
+    /// forwarded: the room's members are talking peer to peer. Turning it on asks every
+    /// publisher for a keyframe, so that video starts at once.
+    pub fn set_forwarding(
+        &mut self,
+        now: Instant,
+        room: &RoomId,
+        forwarding: bool,
+    ) -> Result<(), SfuError> {
+        self.observe(now);
+        let r = self
+            .rooms
+            .get_mut(room)
+            .ok_or_else(|| SfuError::UnknownRoom(room.clone()))?;
+        if r.forwarding == forwarding {
+            return Ok(());
+        }
+        r.forwarding = forwarding;
+        let tracks = r.tracks.clone();
+        for tid in &tracks {
+            if let Some(t) = self.tracks.get_mut(tid) {
+                t.forwarding = forwarding;
+            }
+        }
+        if forwarding {
+            for tid in tracks {
+                self.request_keyframe(tid, now);
+            }
+        }
+        info!(%room, forwarding, "room forwarding");
+        Ok(())
+    }
+
     /// Removes a participant, its tracks and its subscriptions, and frees its state.
     pub fn leave(&mut self, now: Instant, participant: &ParticipantId) -> Result<(), SfuError> {
         self.observe(now);
@@ -325,9 +358,10 @@ impl Sfu {
             warn!(participant = %p.id, "track without a codec");
             return;
         };
+        let forwarding = self.rooms.get(&p.room).is_none_or(|r| r.forwarding);
         let tid = TrackId(self.next_track);
         self.next_track += 1;
-        let track = Track::new(
+        let mut track = Track::new(
             tid,
             key,
             p.id.clone(),
@@ -337,6 +371,7 @@ impl Sfu {
             init.receiver_id,
             self.config.keyframe_interval,
         );
+        track.forwarding = forwarding;
         info!(participant = %p.id, track = %tid, ?kind, codec = track.codec.as_str(), ssrc = init.ssrc, "published");
         p.published.insert(init.track_id, tid);
         p.by_ssrc.insert(init.ssrc, tid);

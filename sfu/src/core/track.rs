@@ -62,6 +62,8 @@ pub struct Track {
     pub counters: TrackCounters,
     /// Sessions with a DownTrack of this track.
     pub(crate) subscribers: Vec<PKey>,
+    /// A copy of the room's flag, so the media path need not look the room up.
+    pub(crate) forwarding: bool,
     highest_seq: Option<u16>,
 }
 
@@ -93,6 +95,7 @@ impl Track {
             keyframes: KeyframeRequester::new(keyframe_interval),
             counters: TrackCounters::default(),
             subscribers: Vec::new(),
+            forwarding: true,
             highest_seq: None,
         }
     }

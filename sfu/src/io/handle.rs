@@ -151,6 +151,16 @@ impl SfuHandle {
             .await
     }
 
+    /// Turns media forwarding in a room on or off (off while its members talk peer to peer).
+    pub async fn set_forwarding(&self, room: RoomId, forwarding: bool) -> Result<(), SfuError> {
+        self.call(|reply| Command::SetForwarding {
+            room,
+            forwarding,
+            reply,
+        })
+        .await
+    }
+
     /// A snapshot of every counter.
     pub async fn stats(&self) -> Result<SfuStats, SfuError> {
         self.call(|reply| Command::Stats { reply }).await

@@ -44,6 +44,11 @@ pub(crate) enum Command {
     Stats {
         reply: Reply<SfuStats>,
     },
+    SetForwarding {
+        room: RoomId,
+        forwarding: bool,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -179,6 +184,13 @@ fn handle_command(sfu: &mut Sfu, cmd: Command, now: Instant) {
         }
         Command::Leave { participant, reply } => {
             let _ = reply.send(sfu.leave(now, &participant));
+        }
+        Command::SetForwarding {
+            room,
+            forwarding,
+            reply,
+        } => {
+            let _ = reply.send(sfu.set_forwarding(now, &room, forwarding));
         }
         Command::Stats { reply } => {
             let _ = reply.send(Ok(sfu.stats(now)));
