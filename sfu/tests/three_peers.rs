@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{AUDIO, Harness, PeerOptions, VIDEO};
+use common::{AUDIO, Harness, VIDEO};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

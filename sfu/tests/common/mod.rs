@@ -168,11 +168,6 @@ impl Harness {
         let (r, ev) = (routes.clone(), events.clone());
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
-                if let Event::Offer { participant, sdp } = &e {
-                    if std::env::var("DUMP_SDP").is_ok() {
-                        eprintln!("OFFER to {participant}:\n{sdp}");
-                    }
-                }
                 if let Event::Offer { participant, sdp } = &e
                     && let Some(tx) = r.lock().unwrap().get(participant)
                 {
