@@ -26,6 +26,7 @@
 
 pub mod core;
 pub mod io;
+pub mod testkit;
 
 pub use crate::core::error::SfuError;
 pub use crate::core::ids::{ParticipantId, RoomId, TrackId};

@@ -62,7 +62,7 @@ async fn bad_input_is_counted_and_isolated() {
         .join(RoomId::from("bad"), mallory.clone())
         .await
         .unwrap();
-    let offer = common::offer_with_media().await;
+    let offer = common::offer_with_media().await.expect("offer");
     let answer = h.sfu.offer(mallory.clone(), offer).await.unwrap();
     let (ufrag, pwd) = (
         sdp_attr(&answer, "a=ice-ufrag:"),
@@ -190,7 +190,7 @@ async fn bad_signaling_gets_clear_errors() {
     // After all that, the session still negotiates normally.
     let answer = h
         .sfu
-        .offer(p.clone(), common::offer_with_media().await)
+        .offer(p.clone(), common::offer_with_media().await.expect("offer"))
         .await;
     assert!(answer.is_ok(), "{answer:?}");
     h.sfu.leave(p).await.unwrap();

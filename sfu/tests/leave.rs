@@ -4,6 +4,7 @@
 mod common;
 
 use common::{AUDIO, Harness, VIDEO};
+use sfu::ParticipantId;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +20,7 @@ async fn leaving_peer_stops_at_the_others_and_is_freed() {
     assert_eq!((full.sessions, full.ufrags, full.tracks), (3, 3, 6));
 
     let offers_before = [a.stats().offers, b.stats().offers];
-    h.sfu.leave(c.id.clone()).await.unwrap();
+    h.sfu.leave(ParticipantId(c.id.clone())).await.unwrap();
     c.stop().await;
 
     let t = h.sfu.stats().await.unwrap();
@@ -63,8 +64,8 @@ async fn leaving_peer_stops_at_the_others_and_is_freed() {
     assert!(a.stats().got(2, AUDIO) > ab + 20 && b.stats().got(1, AUDIO) > ba + 20);
 
     // When the room empties, it is gone and so is every entry.
-    h.sfu.leave(a.id.clone()).await.unwrap();
-    h.sfu.leave(b.id.clone()).await.unwrap();
+    h.sfu.leave(ParticipantId(a.id.clone())).await.unwrap();
+    h.sfu.leave(ParticipantId(b.id.clone())).await.unwrap();
     let t = h.sfu.stats().await.unwrap();
     assert!(t.rooms.is_empty());
     assert_eq!(

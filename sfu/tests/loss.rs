@@ -14,7 +14,7 @@ async fn nack_recovers_five_percent_loss() {
     let a = h.peer("room", "alice", 1, PeerOptions::default()).await;
     let b = h.peer("room", "bob", 2, PeerOptions::default()).await;
     let lossy = PeerOptions {
-        via: Some(proxy.addr),
+        via: Some((h.sfu.announce_addr(), proxy.addr)),
         ..PeerOptions::default()
     };
     let c = h.peer("room", "carol", 3, lossy).await;
