@@ -1,1 +1,21 @@
-//! The server crate: Socket.IO signaling, HTTP, the admin API and the binary `sfu-server`.
+//! The server crate: Socket.IO signaling, the web client, the SFU, in one process.
+//!
+//! - [`config`]: an embedded default configuration, a TOML file, environment, flags.
+//! - [`app::app`]: the axum router with the Socket.IO layer.
+//! - [`socket`]: one handler per Socket.IO event.
+//! - [`rooms`]: membership, chat history and the P2P/SFU mode policy, without IO.
+//! - [`server::Server`]: starts and stops it all.
+
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod limits;
+pub mod messages;
+pub mod rooms;
+pub mod server;
+pub mod socket;
+pub mod state;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,25 +1,23 @@
-//! `sfu-server`: for now it runs the media plane alone; signaling arrives with its own issue.
+//! `sfu-server`: signaling, the web client and the SFU in one process.
 
-use sfu::{SfuHandle, SfuOptions};
+use clap::Parser;
+use signaling::Server;
+use signaling::config::{Args, Config};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rtc=warn,rtc_dtls=warn,rtc_ice=warn".into()),
+        )
         .init();
-    let bind = std::env::var("SFU_UDP").unwrap_or_else(|_| "127.0.0.1:3478".into());
-    let (sfu, mut events) = SfuHandle::start(SfuOptions::new(bind.parse()?))?;
-    tracing::info!(udp = %sfu.local_addr(), assets = client::ASSETS.len(), "media plane running; Ctrl-C stops it");
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            ev = events.recv() => match ev {
-                Some(ev) => tracing::debug!(?ev, "sfu event"),
-                None => break,
-            },
-        }
-    }
-    sfu.shutdown();
+    let config = Config::load(Args::parse())?;
+    let server = Server::start(config).await?;
+    println!("Open http://{}/ in a browser.", server.http_addr);
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("Ctrl-C: shutting down");
+    server.shutdown().await;
     Ok(())
 }

@@ -1,0 +1,287 @@
+//! Configuration: an embedded default, then a TOML file, then environment, then flags.
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const DEFAULT_TOML: &str = include_str!("../default.toml");
+
+/// Whether rooms of two talk peer to peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum P2pPolicy {
+    /// Two members talk peer to peer; from three on, the SFU.
+    Auto,
+    /// Every room uses the SFU.
+    Off,
+}
+
+/// Command-line flags, each with an environment variable.
+#[derive(Debug, Parser, Default)]
+#[command(
+    name = "sfu-server",
+    version,
+    about = "Group video calls: signaling, web client and SFU in one binary"
+)]
+pub struct Args {
+    /// A TOML file with any of the settings below.
+    #[arg(long, env = "SFU_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address for HTTP, Socket.IO and the web client.
+    #[arg(long, env = "SFU_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Address of the media UDP socket.
+    #[arg(long, env = "SFU_UDP")]
+    pub udp: Option<SocketAddr>,
+    /// IP announced to clients for media (behind NAT, or when --udp binds 0.0.0.0).
+    #[arg(long, env = "SFU_ANNOUNCE_IP")]
+    pub announce_ip: Option<IpAddr>,
+    /// STUN server URL handed to clients (repeatable, or comma-separated).
+    #[arg(long, env = "SFU_STUN", value_delimiter = ',')]
+    pub stun: Vec<String>,
+    /// TURN server URL handed to clients (repeatable, or comma-separated).
+    #[arg(long, env = "SFU_TURN", value_delimiter = ',')]
+    pub turn: Vec<String>,
+    /// TURN username.
+    #[arg(long, env = "SFU_TURN_USERNAME")]
+    pub turn_username: Option<String>,
+    /// TURN credential.
+    #[arg(long, env = "SFU_TURN_CREDENTIAL")]
+    pub turn_credential: Option<String>,
+    /// Bearer token for the admin API.
+    #[arg(long, env = "SFU_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Most members a room may have.
+    #[arg(long, env = "SFU_MAX_ROOM_SIZE")]
+    pub max_room_size: Option<usize>,
+    /// Peer to peer for rooms of two: auto or off.
+    #[arg(long, env = "SFU_P2P", value_enum)]
+    pub p2p: Option<P2pPolicy>,
+    /// Seconds a room stays at two members before returning to peer to peer.
+    #[arg(long, env = "SFU_HOLD_DOWN_SECS")]
+    pub hold_down_secs: Option<f64>,
+}
+
+/// The settings a file may hold: the same as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    http: Option<SocketAddr>,
+    udp: Option<SocketAddr>,
+    announce_ip: Option<IpAddr>,
+    stun: Option<Vec<String>>,
+    turn: Option<Vec<String>>,
+    turn_username: Option<String>,
+    turn_credential: Option<String>,
+    admin_token: Option<String>,
+    max_room_size: Option<usize>,
+    p2p: Option<P2pPolicy>,
+    hold_down_secs: Option<f64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// Media UDP address.
+    pub udp: SocketAddr,
+    /// IP announced for media.
+    pub announce_ip: Option<IpAddr>,
+    /// STUN URLs for clients.
+    pub stun: Vec<String>,
+    /// TURN URLs for clients.
+    pub turn: Vec<String>,
+    /// TURN username.
+    pub turn_username: Option<String>,
+    /// TURN credential.
+    pub turn_credential: Option<String>,
+    /// Admin API token.
+    pub admin_token: Option<String>,
+    /// Most members per room.
+    pub max_room_size: usize,
+    /// P2P for rooms of two.
+    pub p2p: P2pPolicy,
+    /// Hold-down before a room of two returns to P2P.
+    pub hold_down: Duration,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for these settings.
+    #[error("invalid configuration in {what}: {message}")]
+    Invalid {
+        /// Which source.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn parse_file(text: &str, what: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+impl Config {
+    /// The embedded defaults, with the file named by `args.config` and then `args` on top.
+    pub fn load(args: Args) -> Result<Config, ConfigError> {
+        let base = parse_file(DEFAULT_TOML, "the embedded defaults")?;
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                parse_file(&text, &path.display().to_string())?
+            }
+            None => FileConfig::default(),
+        };
+        let pick_vec = |flag: Vec<String>, file: Option<Vec<String>>, base: Option<Vec<String>>| {
+            if flag.is_empty() {
+                file.or(base).unwrap_or_default()
+            } else {
+                flag
+            }
+        };
+        let invalid = |message: &str| ConfigError::Invalid {
+            what: "the settings".into(),
+            message: message.into(),
+        };
+        let config = Config {
+            http: args
+                .http
+                .or(file.http)
+                .or(base.http)
+                .ok_or_else(|| invalid("http is required"))?,
+            udp: args
+                .udp
+                .or(file.udp)
+                .or(base.udp)
+                .ok_or_else(|| invalid("udp is required"))?,
+            announce_ip: args.announce_ip.or(file.announce_ip).or(base.announce_ip),
+            stun: pick_vec(args.stun, file.stun, base.stun),
+            turn: pick_vec(args.turn, file.turn, base.turn),
+            turn_username: args
+                .turn_username
+                .or(file.turn_username)
+                .or(base.turn_username),
+            turn_credential: args
+                .turn_credential
+                .or(file.turn_credential)
+                .or(base.turn_credential),
+            admin_token: args.admin_token.or(file.admin_token).or(base.admin_token),
+            max_room_size: args
+                .max_room_size
+                .or(file.max_room_size)
+                .or(base.max_room_size)
+                .unwrap_or(16),
+            p2p: args
+                .p2p
+                .or(file.p2p)
+                .or(base.p2p)
+                .unwrap_or(P2pPolicy::Auto),
+            hold_down: Duration::from_secs_f64(
+                args.hold_down_secs
+                    .or(file.hold_down_secs)
+                    .or(base.hold_down_secs)
+                    .unwrap_or(10.0)
+                    .clamp(0.0, 3600.0),
+            ),
+        };
+        if config.max_room_size < 1 {
+            return Err(invalid("max_room_size must be at least 1"));
+        }
+        Ok(config)
+    }
+
+    /// The configuration tests use: ephemeral loopback ports, short hold-down.
+    pub fn for_tests() -> Config {
+        let mut c = Config::load(Args::default()).expect("the embedded defaults parse");
+        c.http = SocketAddr::from(([127, 0, 0, 1], 0));
+        c.udp = SocketAddr::from(([127, 0, 0, 1], 0));
+        c.hold_down = Duration::from_secs(1);
+        c
+    }
+
+    /// The ICE servers handed to clients, in `RTCConfiguration.iceServers` form.
+    pub fn ice_servers(&self) -> serde_json::Value {
+        let mut servers = Vec::new();
+        if !self.stun.is_empty() {
+            servers.push(serde_json::json!({ "urls": self.stun }));
+        }
+        if !self.turn.is_empty() {
+            servers.push(serde_json::json!({
+                "urls": self.turn,
+                "username": self.turn_username,
+                "credential": self.turn_credential,
+            }));
+        }
+        serde_json::Value::Array(servers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults() {
+        let c = Config::load(Args::default()).unwrap();
+        assert_eq!(c.http.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.max_room_size, 16);
+        assert_eq!(c.p2p, P2pPolicy::Auto);
+        assert_eq!(c.hold_down, Duration::from_secs(10));
+        assert_eq!(c.ice_servers(), serde_json::json!([]));
+    }
+
+    #[test]
+    fn file_then_flags_override() {
+        let dir = std::env::temp_dir().join(format!("sfu-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "max_room_size = 4\np2p = \"off\"\nstun = [\"stun:a:3478\"]\n",
+        )
+        .unwrap();
+        let args = Args::parse_from([
+            "sfu-server",
+            "--config",
+            path.to_str().unwrap(),
+            "--max-room-size",
+            "6",
+            "--turn",
+            "turn:t:3478",
+            "--turn-username",
+            "u",
+            "--turn-credential",
+            "p",
+        ]);
+        let c = Config::load(args).unwrap();
+        assert_eq!(c.max_room_size, 6);
+        assert_eq!(c.p2p, P2pPolicy::Off);
+        assert_eq!(
+            c.ice_servers(),
+            serde_json::json!([{"urls": ["stun:a:3478"]}, {"urls": ["turn:t:3478"], "username": "u", "credential": "p"}])
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(parse_file("nonsense = 1", "x").is_err());
+    }
+}

@@ -1,0 +1,252 @@
+//! The Socket.IO protocol's payloads, their validation, and the errors acked back.
+//! `docs/signaling.md` describes every event.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest chat message, in bytes.
+pub const MAX_CHAT_BYTES: usize = 4 * 1024;
+/// Longest session description, in bytes.
+pub const MAX_SDP_BYTES: usize = 64 * 1024;
+/// Longest ICE candidate line, in bytes.
+pub const MAX_CANDIDATE_BYTES: usize = 1024;
+
+/// An error acked to the client: a stable code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// Stable, machine-readable.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this code and message.
+    pub fn new(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The ack payload: `{error: {code, message}}`.
+    pub fn to_ack(&self) -> Value {
+        serde_json::json!({ "error": self })
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new("bad-request", message)
+    }
+
+    pub(crate) fn not_joined() -> ApiError {
+        ApiError::new("not-joined", "join a room first")
+    }
+}
+
+impl From<sfu::SfuError> for ApiError {
+    fn from(e: sfu::SfuError) -> ApiError {
+        ApiError::new(e.code(), e.to_string())
+    }
+}
+
+/// Parses a payload into `T`, or says what is wrong with it.
+pub fn parse<T: for<'de> Deserialize<'de>>(data: Value) -> Result<T, ApiError> {
+    serde_json::from_value(data)
+        .map_err(|e| ApiError::bad_request(format!("malformed payload: {e}")))
+}
+
+/// `join {room, name}`.
+#[derive(Debug, Deserialize)]
+pub struct JoinRequest {
+    /// Room name: `[A-Za-z0-9_-]{1,64}`.
+    pub room: String,
+    /// Display name: 1 to 64 characters.
+    pub name: String,
+}
+
+impl JoinRequest {
+    /// Checks the room and display names.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let ok = (1..=64).contains(&self.room.len())
+            && self
+                .room
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(ApiError::new(
+                "bad-room-name",
+                "room names are 1 to 64 letters, digits, '-' or '_'",
+            ));
+        }
+        let name = self.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(ApiError::new(
+                "bad-name",
+                "display names are 1 to 64 printable characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `p2p-signal {to, description | candidate}`.
+#[derive(Debug, Deserialize)]
+pub struct P2pSignal {
+    /// The peer's participant id.
+    pub to: String,
+    /// An offer or answer (`{type, sdp}`).
+    #[serde(default)]
+    pub description: Option<Value>,
+    /// An ICE candidate (`RTCIceCandidateInit`).
+    #[serde(default)]
+    pub candidate: Option<Value>,
+}
+
+impl P2pSignal {
+    /// One of the two, and not too large.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        match (&self.description, &self.candidate) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(ApiError::bad_request(
+                    "give exactly one of description or candidate",
+                ));
+            }
+        }
+        let size = self
+            .description
+            .as_ref()
+            .or(self.candidate.as_ref())
+            .map_or(0, |v| v.to_string().len());
+        if size > MAX_SDP_BYTES {
+            return Err(ApiError::new(
+                "too-large",
+                "the signal is larger than 64 KiB",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `sfu-offer {sdp}` and `sfu-answer {sdp}`.
+#[derive(Debug, Deserialize)]
+pub struct SdpMessage {
+    /// The session description.
+    pub sdp: String,
+}
+
+impl SdpMessage {
+    /// Not too large.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.sdp.len() > MAX_SDP_BYTES {
+            return Err(ApiError::new(
+                "too-large",
+                "session descriptions are at most 64 KiB",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `sfu-candidate {candidate, sdpMid, sdpMLineIndex}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateMessage {
+    /// The candidate line; empty for end-of-candidates.
+    pub candidate: String,
+    /// The media section's mid.
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    /// The media section's index.
+    #[serde(default, rename = "sdpMLineIndex")]
+    pub sdp_mline_index: Option<u16>,
+}
+
+impl CandidateMessage {
+    /// Not too large.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.candidate.len() > MAX_CANDIDATE_BYTES {
+            return Err(ApiError::new("too-large", "candidates are at most 1 KiB"));
+        }
+        Ok(())
+    }
+}
+
+/// `chat {text}`.
+#[derive(Debug, Deserialize)]
+pub struct ChatRequest {
+    /// 1 byte to 4 KiB.
+    pub text: String,
+}
+
+impl ChatRequest {
+    /// Not empty, not too large.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.text.trim().is_empty() {
+            return Err(ApiError::bad_request("empty message"));
+        }
+        if self.text.len() > MAX_CHAT_BYTES {
+            return Err(ApiError::new(
+                "too-large",
+                "chat messages are at most 4 KiB",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `typing {typing}`.
+#[derive(Debug, Deserialize)]
+pub struct TypingRequest {
+    /// Whether the member is typing.
+    pub typing: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(room: &str, name: &str) -> Result<(), ApiError> {
+        JoinRequest {
+            room: room.into(),
+            name: name.into(),
+        }
+        .validate()
+    }
+
+    #[test]
+    fn room_and_display_names() {
+        assert!(join("standup-42_x", "Ada").is_ok());
+        assert_eq!(join("", "Ada").unwrap_err().code, "bad-room-name");
+        assert_eq!(join("a b", "Ada").unwrap_err().code, "bad-room-name");
+        assert_eq!(
+            join(&"r".repeat(65), "Ada").unwrap_err().code,
+            "bad-room-name"
+        );
+        assert_eq!(join("r", "").unwrap_err().code, "bad-name");
+        assert_eq!(join("r", &"é".repeat(65)).unwrap_err().code, "bad-name");
+        assert!(join("r", &"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn malformed_payloads_say_so() {
+        let e = parse::<JoinRequest>(serde_json::json!({"room": 5})).unwrap_err();
+        assert_eq!(e.code, "bad-request");
+        assert_eq!(e.to_ack()["error"]["code"], "bad-request");
+    }
+
+    #[test]
+    fn signal_needs_exactly_one_part() {
+        let s: P2pSignal = parse(serde_json::json!({"to": "x"})).unwrap();
+        assert!(s.validate().is_err());
+        let s: P2pSignal =
+            parse(serde_json::json!({"to": "x", "candidate": {"candidate": ""}})).unwrap();
+        assert!(s.validate().is_ok());
+    }
+}

@@ -1,0 +1,443 @@
+//! Room membership, chat history, and the P2P/SFU mode policy.
+//!
+//! Synchronous and IO-free: handlers call it under one short lock and act on what it returns
+//! (whom to tell what), so the policy is unit-tested without sockets.
+
+use serde::Serialize;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+/// How a room's media flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Browser to browser; the server forwards nothing.
+    P2p,
+    /// Through the SFU.
+    Sfu,
+}
+
+/// A member as others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// Participant id (the Socket.IO socket id).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    /// Increasing within the room.
+    pub id: u64,
+    /// Sender's participant id.
+    pub from: String,
+    /// Sender's display name.
+    pub name: String,
+    /// The text.
+    pub text: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+/// A change of a room's mode, to announce to its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeSwitch {
+    /// The room.
+    pub room: String,
+    /// The new mode.
+    pub mode: Mode,
+    /// Why, for the `mode` event.
+    pub reason: &'static str,
+}
+
+/// The policy's knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Most members per room.
+    pub max_room_size: usize,
+    /// Whether rooms of two may use P2P at all.
+    pub p2p_allowed: bool,
+}
+
+/// How many chat messages a room keeps for late joiners.
+pub const CHAT_HISTORY: usize = 100;
+
+struct Room {
+    members: Vec<Member>,
+    mode: Mode,
+    chat: VecDeque<ChatMessage>,
+    next_chat_id: u64,
+    /// A P2P pair reported that its ICE failed: this membership stays on the SFU.
+    p2p_failed: bool,
+    /// Bumped on every membership change, so a hold-down timer started earlier can tell
+    /// that the room changed under it.
+    generation: u64,
+    /// Members that reported their P2P media flowing after a switch back to P2P.
+    p2p_ready: HashSet<String>,
+}
+
+impl Room {
+    fn desired_mode(&self, policy: &Policy) -> Mode {
+        if !policy.p2p_allowed || self.p2p_failed || self.members.len() >= 3 {
+            Mode::Sfu
+        } else {
+            Mode::P2p
+        }
+    }
+}
+
+/// What joining produced.
+#[derive(Debug)]
+pub struct Joined {
+    /// The other members.
+    pub peers: Vec<Member>,
+    /// The room's mode now.
+    pub mode: Mode,
+    /// The last messages.
+    pub chat_history: Vec<ChatMessage>,
+    /// The room moved to the SFU because of this join.
+    pub switch: Option<ModeSwitch>,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The room has `max_room_size` members.
+    #[error("the room is full")]
+    RoomFull,
+    /// This socket is already in a room.
+    #[error("already in a room; leave it first")]
+    AlreadyJoined,
+}
+
+/// What leaving produced.
+#[derive(Debug)]
+pub struct Left {
+    /// The room left.
+    pub room: String,
+    /// The member that left.
+    pub member: Member,
+    /// Start a hold-down timer with this generation: the room may return to P2P.
+    pub hold_down: Option<u64>,
+    /// The room is now empty and gone.
+    pub emptied: bool,
+}
+
+/// Every room and which room each socket is in.
+pub struct Rooms {
+    policy: Policy,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    rooms: HashMap<String, Room>,
+    /// Socket id → room name.
+    membership: HashMap<String, String>,
+}
+
+impl Rooms {
+    /// No rooms yet.
+    pub fn new(policy: Policy) -> Rooms {
+        Rooms {
+            policy,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Nothing panics while holding this lock (plain map updates), so it is never poisoned.
+        self.inner.lock().expect("rooms lock poisoned")
+    }
+
+    /// Adds `member` to `room`, creating it if needed.
+    pub fn join(&self, room: &str, member: Member) -> Result<Joined, JoinError> {
+        let policy = self.policy;
+        let mut inner = self.lock();
+        if inner.membership.contains_key(&member.id) {
+            return Err(JoinError::AlreadyJoined);
+        }
+        let r = inner.rooms.entry(room.to_owned()).or_insert_with(|| Room {
+            members: Vec::new(),
+            mode: if policy.p2p_allowed {
+                Mode::P2p
+            } else {
+                Mode::Sfu
+            },
+            chat: VecDeque::new(),
+            next_chat_id: 1,
+            p2p_failed: false,
+            generation: 0,
+            p2p_ready: HashSet::new(),
+        });
+        if r.members.len() >= policy.max_room_size {
+            let empty = r.members.is_empty();
+            if empty {
+                inner.rooms.remove(room);
+            }
+            return Err(JoinError::RoomFull);
+        }
+        let peers = r.members.clone();
+        r.members.push(member.clone());
+        r.generation += 1;
+        let switch = (r.mode == Mode::P2p && r.desired_mode(&policy) == Mode::Sfu).then(|| {
+            r.mode = Mode::Sfu;
+            ModeSwitch {
+                room: room.to_owned(),
+                mode: Mode::Sfu,
+                reason: "third-member",
+            }
+        });
+        let joined = Joined {
+            peers,
+            mode: r.mode,
+            chat_history: r.chat.iter().cloned().collect(),
+            switch,
+        };
+        inner.membership.insert(member.id, room.to_owned());
+        Ok(joined)
+    }
+
+    /// Removes the socket from its room, if it is in one.
+    pub fn leave(&self, id: &str) -> Option<Left> {
+        let policy = self.policy;
+        let mut inner = self.lock();
+        let room = inner.membership.remove(id)?;
+        let r = inner.rooms.get_mut(&room)?;
+        let at = r.members.iter().position(|m| m.id == id)?;
+        let member = r.members.remove(at);
+        r.generation += 1;
+        r.p2p_failed = false;
+        r.p2p_ready.remove(id);
+        let hold_down =
+            (r.mode == Mode::Sfu && r.desired_mode(&policy) == Mode::P2p).then_some(r.generation);
+        let emptied = r.members.is_empty();
+        if emptied {
+            inner.rooms.remove(&room);
+        }
+        Some(Left {
+            room,
+            member,
+            hold_down,
+            emptied,
+        })
+    }
+
+    /// The hold-down started at `generation` ran out: returns the switch back to P2P if the
+    /// room has not changed since.
+    pub fn hold_down_expired(&self, room: &str, generation: u64) -> Option<ModeSwitch> {
+        let policy = self.policy;
+        let mut inner = self.lock();
+        let r = inner.rooms.get_mut(room)?;
+        if r.generation != generation || r.mode != Mode::Sfu || r.desired_mode(&policy) != Mode::P2p
+        {
+            return None;
+        }
+        r.mode = Mode::P2p;
+        r.p2p_ready.clear();
+        Some(ModeSwitch {
+            room: room.to_owned(),
+            mode: Mode::P2p,
+            reason: "hold-down",
+        })
+    }
+
+    /// A member reports that its P2P connection failed: the room uses the SFU.
+    pub fn p2p_failed(&self, id: &str) -> Option<ModeSwitch> {
+        let mut inner = self.lock();
+        let room = inner.membership.get(id)?.clone();
+        let r = inner.rooms.get_mut(&room)?;
+        r.p2p_failed = true;
+        r.generation += 1;
+        (r.mode == Mode::P2p).then(|| {
+            r.mode = Mode::Sfu;
+            ModeSwitch {
+                room,
+                mode: Mode::Sfu,
+                reason: "p2p-failed",
+            }
+        })
+    }
+
+    /// A member reports its P2P media flowing. Returns the room when every member has, so
+    /// that the SFU can stop forwarding for it.
+    pub fn p2p_ready(&self, id: &str) -> Option<String> {
+        let mut inner = self.lock();
+        let room = inner.membership.get(id)?.clone();
+        let r = inner.rooms.get_mut(&room)?;
+        if r.mode != Mode::P2p {
+            return None;
+        }
+        r.p2p_ready.insert(id.to_owned());
+        r.members
+            .iter()
+            .all(|m| r.p2p_ready.contains(&m.id))
+            .then_some(room)
+    }
+
+    /// The room's mode, if it exists.
+    pub fn mode(&self, room: &str) -> Option<Mode> {
+        self.lock().rooms.get(room).map(|r| r.mode)
+    }
+
+    /// The socket's room and display name.
+    pub fn membership(&self, id: &str) -> Option<(String, String)> {
+        let inner = self.lock();
+        let room = inner.membership.get(id)?;
+        let name = inner
+            .rooms
+            .get(room)?
+            .members
+            .iter()
+            .find(|m| m.id == id)?
+            .name
+            .clone();
+        Some((room.clone(), name))
+    }
+
+    /// Whether both sockets are in the same room.
+    pub fn same_room(&self, a: &str, b: &str) -> bool {
+        let inner = self.lock();
+        matches!((inner.membership.get(a), inner.membership.get(b)), (Some(x), Some(y)) if x == y)
+    }
+
+    /// Appends a chat message from the socket to its room's history.
+    pub fn chat(&self, id: &str, text: String, ts: u64) -> Option<(String, ChatMessage)> {
+        let mut inner = self.lock();
+        let room = inner.membership.get(id)?.clone();
+        let r = inner.rooms.get_mut(&room)?;
+        let name = r.members.iter().find(|m| m.id == id)?.name.clone();
+        let msg = ChatMessage {
+            id: r.next_chat_id,
+            from: id.to_owned(),
+            name,
+            text,
+            ts,
+        };
+        r.next_chat_id += 1;
+        if r.chat.len() == CHAT_HISTORY {
+            r.chat.pop_front();
+        }
+        r.chat.push_back(msg.clone());
+        Some((room, msg))
+    }
+
+    /// Rooms and their member counts, for logs and tests.
+    pub fn sizes(&self) -> Vec<(String, usize)> {
+        let inner = self.lock();
+        let mut v: Vec<_> = inner
+            .rooms
+            .iter()
+            .map(|(k, r)| (k.clone(), r.members.len()))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(id: &str) -> Member {
+        Member {
+            id: id.into(),
+            name: id.to_uppercase(),
+        }
+    }
+
+    fn rooms(p2p_allowed: bool) -> Rooms {
+        Rooms::new(Policy {
+            max_room_size: 4,
+            p2p_allowed,
+        })
+    }
+
+    #[test]
+    fn two_are_p2p_and_the_third_moves_the_room_to_the_sfu() {
+        let r = rooms(true);
+        assert_eq!(r.join("x", m("a")).unwrap().mode, Mode::P2p);
+        let b = r.join("x", m("b")).unwrap();
+        assert_eq!((b.mode, b.switch), (Mode::P2p, None));
+        assert_eq!(b.peers, vec![m("a")]);
+        let c = r.join("x", m("c")).unwrap();
+        assert_eq!(c.mode, Mode::Sfu);
+        assert_eq!(c.switch.unwrap().reason, "third-member");
+    }
+
+    #[test]
+    fn back_to_two_returns_to_p2p_only_after_an_undisturbed_hold_down() {
+        let r = rooms(true);
+        for id in ["a", "b", "c"] {
+            r.join("x", m(id)).unwrap();
+        }
+        let g1 = r.leave("c").unwrap().hold_down.unwrap();
+        // Someone joins during the hold-down: the old timer is void.
+        r.join("x", m("d")).unwrap();
+        assert_eq!(r.hold_down_expired("x", g1), None);
+        let g2 = r.leave("d").unwrap().hold_down.unwrap();
+        let s = r.hold_down_expired("x", g2).unwrap();
+        assert_eq!((s.mode, s.reason), (Mode::P2p, "hold-down"));
+        assert_eq!(r.mode("x"), Some(Mode::P2p));
+        // Both report P2P media: the SFU may stop forwarding.
+        assert_eq!(r.p2p_ready("a"), None);
+        assert_eq!(r.p2p_ready("b"), Some("x".into()));
+    }
+
+    #[test]
+    fn p2p_off_and_p2p_failure_keep_the_sfu() {
+        let off = rooms(false);
+        assert_eq!(off.join("x", m("a")).unwrap().mode, Mode::Sfu);
+        assert_eq!(off.join("x", m("b")).unwrap().mode, Mode::Sfu);
+        assert_eq!(off.leave("b").unwrap().hold_down, None);
+
+        let r = rooms(true);
+        r.join("x", m("a")).unwrap();
+        r.join("x", m("b")).unwrap();
+        let s = r.p2p_failed("a").unwrap();
+        assert_eq!((s.mode, s.reason), (Mode::Sfu, "p2p-failed"));
+        assert_eq!(r.mode("x"), Some(Mode::Sfu));
+    }
+
+    #[test]
+    fn full_rooms_and_double_joins_are_refused() {
+        let r = rooms(true);
+        for id in ["a", "b", "c", "d"] {
+            r.join("x", m(id)).unwrap();
+        }
+        assert_eq!(r.join("x", m("e")).unwrap_err(), JoinError::RoomFull);
+        assert_eq!(r.join("y", m("a")).unwrap_err(), JoinError::AlreadyJoined);
+    }
+
+    #[test]
+    fn chat_history_is_ordered_bounded_and_given_to_late_joiners() {
+        let r = rooms(true);
+        r.join("x", m("a")).unwrap();
+        for i in 0..(CHAT_HISTORY as u64 + 5) {
+            let (_, msg) = r.chat("a", format!("m{i}"), i).unwrap();
+            assert_eq!(msg.id, i + 1);
+        }
+        let late = r.join("x", m("b")).unwrap();
+        assert_eq!(late.chat_history.len(), CHAT_HISTORY);
+        assert_eq!(late.chat_history[0].text, "m5");
+        assert_eq!(late.chat_history.last().unwrap().text, "m104");
+        assert!(r.chat("nobody", "x".into(), 0).is_none());
+    }
+
+    #[test]
+    fn membership_and_isolation() {
+        let r = rooms(true);
+        r.join("x", m("a")).unwrap();
+        r.join("x", m("b")).unwrap();
+        r.join("y", m("c")).unwrap();
+        assert!(r.same_room("a", "b"));
+        assert!(!r.same_room("a", "c"));
+        assert!(!r.same_room("a", "ghost"));
+        let left = r.leave("c").unwrap();
+        assert!(left.emptied);
+        assert_eq!(r.sizes(), vec![("x".into(), 2)]);
+        assert!(r.leave("c").is_none());
+    }
+}

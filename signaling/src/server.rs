@@ -1,0 +1,105 @@
+//! Starting and stopping the whole server: the media plane, HTTP and Socket.IO.
+
+use crate::app::app;
+use crate::config::Config;
+use crate::state::AppState;
+use sfu::core::Event;
+use sfu::{SfuHandle, SfuOptions};
+use socketioxide::SocketIo;
+use socketioxide::socket::Sid;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+/// A running server.
+pub struct Server {
+    /// Where HTTP and Socket.IO listen.
+    pub http_addr: SocketAddr,
+    /// The media plane.
+    pub sfu: SfuHandle,
+    /// The shared state.
+    pub state: AppState,
+    io: SocketIo,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds the media socket and the HTTP listener and starts serving.
+    pub async fn start(config: Config) -> std::io::Result<Server> {
+        let mut opts = SfuOptions::new(config.udp);
+        opts.announce_ip = config.announce_ip;
+        let (sfu, events) = SfuHandle::start(opts)?;
+        let state = AppState::new(config.clone(), sfu.clone());
+        let (router, io) = app(state.clone());
+        tokio::spawn(relay_sfu_events(events, io.clone()));
+        let listener = tokio::net::TcpListener::bind(config.http).await?;
+        let http_addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            });
+            if let Err(e) = serve.await {
+                warn!("HTTP server stopped: {e}");
+            }
+        });
+        info!(http = %http_addr, udp = %sfu.local_addr(), announce = %sfu.announce_addr(), "server started");
+        Ok(Server {
+            http_addr,
+            sfu,
+            state,
+            io,
+            stop: Some(stop_tx),
+            task,
+        })
+    }
+
+    /// The Socket.IO handle.
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+
+    /// Tells every client the server is going away, disconnects them, and stops.
+    pub async fn shutdown(mut self) {
+        let _ = self
+            .io
+            .emit(
+                "server-shutdown",
+                &serde_json::json!({ "reason": "the server is shutting down" }),
+            )
+            .await;
+        let _ = self.io.disconnect().await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.task.await;
+        self.sfu.shutdown();
+        info!("server stopped");
+    }
+}
+
+/// Hands the SFU's offers and transport failures to the right socket.
+async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: SocketIo) {
+    while let Some(event) = events.recv().await {
+        let (participant, name, payload) = match event {
+            Event::Offer { participant, sdp } => {
+                (participant, "sfu-offer", serde_json::json!({ "sdp": sdp }))
+            }
+            Event::TransportFailed { participant } => {
+                (participant, "sfu-failed", serde_json::json!({}))
+            }
+            Event::Connected { .. } | Event::TrackPublished { .. } => continue,
+        };
+        match Sid::from_str(&participant.0)
+            .ok()
+            .and_then(|sid| io.get_socket(sid))
+        {
+            Some(socket) => {
+                let _ = socket.emit(name, &payload);
+            }
+            None => warn!(%participant, event = name, "no socket for SFU event"),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Media negotiation: the P2P relay between two members, and each member's SFU session.
+
+use super::{Payload, announce_switch, limit, reply};
+use crate::limits::Kind;
+use crate::messages::{ApiError, CandidateMessage, P2pSignal, SdpMessage, parse};
+use crate::state::AppState;
+use serde_json::{Value, json};
+use sfu::{ParticipantId, RoomId};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Data, SocketRef, State};
+use socketioxide::socket::Sid;
+use std::str::FromStr;
+use tracing::info;
+
+fn joined(state: &AppState, socket: &SocketRef) -> Result<String, ApiError> {
+    state
+        .rooms
+        .membership(&socket.id.to_string())
+        .map(|(room, _)| room)
+        .ok_or_else(ApiError::not_joined)
+}
+
+pub(super) async fn on_p2p_signal(
+    socket: SocketRef,
+    Data(data): Payload,
+    ack: AckSender,
+    State(state): State<AppState>,
+    io: SocketIo,
+) {
+    let result = async {
+        limit(&state, &socket, Kind::Signaling)?;
+        let signal: P2pSignal = parse(data)?;
+        signal.validate()?;
+        let from = socket.id.to_string();
+        // Only within the room: a socket can never address anyone outside it.
+        if !state.rooms.same_room(&from, &signal.to) {
+            return Err(ApiError::new("not-in-room", "no such peer in your room"));
+        }
+        let target = Sid::from_str(&signal.to)
+            .ok()
+            .and_then(|sid| io.get_socket(sid))
+            .ok_or_else(|| ApiError::new("not-in-room", "no such peer in your room"))?;
+        let mut out = json!({ "from": from });
+        if let Some(d) = signal.description {
+            out["description"] = d;
+        }
+        if let Some(c) = signal.candidate {
+            out["candidate"] = c;
+        }
+        target
+            .emit("p2p-signal", &out)
+            .map_err(|_| ApiError::new("peer-gone", "the peer disconnected"))?;
+        Ok(json!({}))
+    }
+    .await;
+    reply(ack, result);
+}
+
+pub(super) async fn on_p2p_failed(
+    socket: SocketRef,
+    ack: AckSender,
+    State(state): State<AppState>,
+    io: SocketIo,
+) {
+    let result = async {
+        limit(&state, &socket, Kind::Signaling)?;
+        joined(&state, &socket)?;
+        if let Some(switch) = state.rooms.p2p_failed(&socket.id.to_string()) {
+            info!(id = %socket.id, room = %switch.room, "P2P failed; moving to the SFU");
+            announce_switch(&state, &io, &switch).await;
+        }
+        Ok(json!({}))
+    }
+    .await;
+    reply(ack, result);
+}
+
+pub(super) async fn on_p2p_ready(socket: SocketRef, ack: AckSender, State(state): State<AppState>) {
+    let result = async {
+        limit(&state, &socket, Kind::Signaling)?;
+        joined(&state, &socket)?;
+        if let Some(room) = state.rooms.p2p_ready(&socket.id.to_string()) {
+            info!(%room, "every member has P2P media; the SFU stops forwarding");
+            state.sfu.set_forwarding(RoomId(room), false).await?;
+        }
+        Ok(json!({}))
+    }
+    .await;
+    reply(ack, result);
+}
+
+pub(super) async fn on_sfu_offer(
+    socket: SocketRef,
+    Data(data): Payload,
+    ack: AckSender,
+    State(state): State<AppState>,
+) {
+    let result = async {
+        limit(&state, &socket, Kind::Signaling)?;
+        let msg: SdpMessage = parse(data)?;
+        msg.validate()?;
+        joined(&state, &socket)?;
+        let answer = state
+            .sfu
+            .offer(ParticipantId(socket.id.to_string()), msg.sdp)
+            .await?;
+        Ok(json!({ "sdp": answer }))
+    }
+    .await;
+    reply(ack, result);
+}
+
+pub(super) async fn on_sfu_answer(
+    socket: SocketRef,
+    Data(data): Payload,
+    ack: AckSender,
+    State(state): State<AppState>,
+) {
+    let result = async {
+        limit(&state, &socket, Kind::Signaling)?;
+        let msg: SdpMessage = parse(data)?;
+        msg.validate()?;
+        joined(&state, &socket)?;
+        state
+            .sfu
+            .answer(ParticipantId(socket.id.to_string()), msg.sdp)
+            .await?;
+        Ok(json!({}))
+    }
+    .await;
+    reply(ack, result);
+}
+
+pub(super) async fn on_sfu_candidate(
+    socket: SocketRef,
+    Data(data): Payload,
+    ack: AckSender,
+    State(state): State<AppState>,
+) {
+    let result: Result<Value, ApiError> = async {
+        limit(&state, &socket, Kind::Signaling)?;
+        let msg: CandidateMessage = parse(data)?;
+        msg.validate()?;
+        joined(&state, &socket)?;
+        let init = rtc::peer_connection::transport::RTCIceCandidateInit {
+            candidate: msg.candidate,
+            sdp_mid: msg.sdp_mid,
+            sdp_mline_index: msg.sdp_mline_index,
+            ..Default::default()
+        };
+        state
+            .sfu
+            .candidate(ParticipantId(socket.id.to_string()), init)
+            .await?;
+        Ok(json!({}))
+    }
+    .await;
+    reply(ack, result);
+}

@@ -1,0 +1,160 @@
+//! `join`, `leave`, and the mode changes they cause.
+
+use super::{Payload, limit, reply};
+use crate::limits::Kind;
+use crate::messages::{ApiError, JoinRequest, parse};
+use crate::rooms::{JoinError, Member, Mode, ModeSwitch};
+use crate::state::AppState;
+use serde_json::{Value, json};
+use sfu::{ParticipantId, RoomId};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Data, SocketRef, State};
+use tracing::{info, warn};
+
+pub(super) async fn on_join(
+    socket: SocketRef,
+    Data(data): Payload,
+    ack: AckSender,
+    State(state): State<AppState>,
+    io: SocketIo,
+) {
+    let result = join(&socket, data, &state, &io).await;
+    reply(ack, result);
+}
+
+async fn join(
+    socket: &SocketRef,
+    data: Value,
+    state: &AppState,
+    io: &SocketIo,
+) -> Result<Value, ApiError> {
+    limit(state, socket, Kind::Membership)?;
+    let req: JoinRequest = parse(data)?;
+    req.validate()?;
+    let id = socket.id.to_string();
+    let member = Member {
+        id: id.clone(),
+        name: req.name.trim().to_owned(),
+    };
+    let joined = state
+        .rooms
+        .join(&req.room, member.clone())
+        .map_err(|e| match e {
+            JoinError::RoomFull => ApiError::new("room-full", format!("room {} is full", req.room)),
+            JoinError::AlreadyJoined => ApiError::new("already-joined", e.to_string()),
+        })?;
+    let room = RoomId(req.room.clone());
+    // Every member has an SFU session from the start, idle while the room is P2P, so the
+    // move to the SFU needs no new handshake.
+    let sfu_ready = async {
+        state
+            .sfu
+            .join(room.clone(), ParticipantId(id.clone()))
+            .await?;
+        state
+            .sfu
+            .set_forwarding(room.clone(), joined.mode == Mode::Sfu)
+            .await
+    };
+    if let Err(e) = sfu_ready.await {
+        warn!(%id, room = %req.room, "SFU session refused: {e}");
+        state.rooms.leave(&id);
+        let _ = state.sfu.leave(ParticipantId(id.clone())).await;
+        return Err(e.into());
+    }
+    socket.join(req.room.clone());
+    let _ = socket
+        .to(req.room.clone())
+        .emit("peer-joined", &member)
+        .await;
+    if let Some(switch) = &joined.switch {
+        announce_switch(state, io, switch).await;
+    }
+    info!(%id, room = %req.room, name = %member.name, mode = ?joined.mode, "joined");
+    Ok(json!({
+        "id": id,
+        "peers": joined.peers,
+        "mode": joined.mode,
+        "iceServers": state.config.ice_servers(),
+        "chatHistory": joined.chat_history,
+    }))
+}
+
+pub(super) async fn on_leave(
+    socket: SocketRef,
+    ack: AckSender,
+    State(state): State<AppState>,
+    io: SocketIo,
+) {
+    let result = match limit(&state, &socket, Kind::Membership) {
+        Ok(()) => {
+            if leave_room(&state, &io, &socket, "left").await {
+                Ok(json!({}))
+            } else {
+                Err(ApiError::not_joined())
+            }
+        }
+        Err(e) => Err(e),
+    };
+    reply(ack, result);
+}
+
+/// Takes the socket out of its room and its SFU session, tells the others, and starts the
+/// hold-down that may return the room to P2P. Returns whether it was in a room.
+pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, reason: &str) -> bool {
+    let id = socket.id.to_string();
+    let Some(left) = state.rooms.leave(&id) else {
+        return false;
+    };
+    let _ = state.sfu.leave(ParticipantId(id.clone())).await;
+    socket.leave(left.room.clone());
+    let _ = io
+        .to(left.room.clone())
+        .emit("peer-left", &json!({ "id": id, "reason": reason }))
+        .await;
+    info!(%id, room = %left.room, reason, "left");
+    if let Some(generation) = left.hold_down {
+        let (state, io, room) = (state.clone(), io.clone(), left.room.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(state.config.hold_down).await;
+            if let Some(switch) = state.rooms.hold_down_expired(&room, generation) {
+                announce_switch(&state, &io, &switch).await;
+            }
+        });
+    }
+    true
+}
+
+/// Tells a room's members about a mode change, and sets the SFU's forwarding for it.
+/// Going to the SFU, forwarding starts at once; going back to P2P, it stops only when every
+/// member reports P2P media flowing (`p2p-ready`) or after a grace period: make before break.
+pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitch) {
+    let room = RoomId(switch.room.clone());
+    match switch.mode {
+        Mode::Sfu => {
+            if let Err(e) = state.sfu.set_forwarding(room, true).await {
+                warn!(room = %switch.room, "cannot start forwarding: {e}");
+            }
+        }
+        Mode::P2p => {
+            let (state, room) = (state.clone(), switch.room.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(P2P_GRACE).await;
+                if state.rooms.mode(&room) == Some(Mode::P2p) {
+                    let _ = state.sfu.set_forwarding(RoomId(room), false).await;
+                }
+            });
+        }
+    }
+    info!(room = %switch.room, mode = ?switch.mode, reason = switch.reason, "mode");
+    let _ = io
+        .to(switch.room.clone())
+        .emit(
+            "mode",
+            &json!({ "mode": switch.mode, "reason": switch.reason }),
+        )
+        .await;
+}
+
+/// How long the SFU keeps forwarding after a switch back to P2P if members do not report.
+pub const P2P_GRACE: std::time::Duration = std::time::Duration::from_secs(10);

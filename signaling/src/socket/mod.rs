@@ -1,0 +1,83 @@
+//! Socket.IO: one handler per event. `docs/signaling.md` is the protocol.
+
+mod chat;
+mod media;
+mod membership;
+
+use crate::limits::Kind;
+use crate::messages::ApiError;
+use crate::state::AppState;
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Data, Event, SocketRef, State};
+use std::time::Instant;
+use tracing::{debug, info};
+
+pub use membership::{announce_switch, leave_room};
+
+/// Registers every event handler on a new connection.
+pub async fn on_connect(socket: SocketRef) {
+    debug!(id = %socket.id, "socket connected");
+    socket.on("join", membership::on_join);
+    socket.on("leave", membership::on_leave);
+    socket.on("p2p-signal", media::on_p2p_signal);
+    socket.on("p2p-failed", media::on_p2p_failed);
+    socket.on("p2p-ready", media::on_p2p_ready);
+    socket.on("sfu-offer", media::on_sfu_offer);
+    socket.on("sfu-answer", media::on_sfu_answer);
+    socket.on("sfu-candidate", media::on_sfu_candidate);
+    socket.on("chat", chat::on_chat);
+    socket.on("typing", chat::on_typing);
+    socket.on_fallback(on_unknown);
+    socket.on_disconnect(on_disconnect);
+}
+
+async fn on_unknown(socket: SocketRef, Event(event): Event, ack: AckSender) {
+    debug!(id = %socket.id, %event, "unknown event");
+    reply(
+        ack,
+        Err(ApiError::new(
+            "unknown-event",
+            format!("no such event: {event}"),
+        )),
+    );
+}
+
+async fn on_disconnect(socket: SocketRef, State(state): State<AppState>, io: SocketIo) {
+    let id = socket.id.to_string();
+    leave_room(&state, &io, &socket, "disconnected").await;
+    state.limits.forget(&id);
+    info!(%id, "socket disconnected");
+}
+
+/// Acks `result`: the value, or `{error: {code, message}}`. A client that asked for no ack
+/// gets nothing, and the socket stays usable either way.
+pub(crate) fn reply(ack: AckSender, result: Result<Value, ApiError>) {
+    let payload = match result {
+        Ok(v) => v,
+        Err(e) => {
+            debug!(code = e.code, "request refused: {}", e.message);
+            e.to_ack()
+        }
+    };
+    // Fails only when the client is already gone.
+    let _ = ack.send(&payload);
+}
+
+/// Takes a token from the socket's bucket, or refuses with `rate-limited`.
+pub(crate) fn limit(state: &AppState, socket: &SocketRef, kind: Kind) -> Result<(), ApiError> {
+    if state
+        .limits
+        .allow(&socket.id.to_string(), kind, Instant::now())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "rate-limited",
+            "too many requests; slow down",
+        ))
+    }
+}
+
+/// The payload of an event, as JSON (a missing payload reads as `null`).
+pub(crate) type Payload = Data<Value>;

@@ -1,0 +1,46 @@
+//! What every handler shares.
+
+use crate::config::{Config, P2pPolicy};
+use crate::limits::RateLimits;
+use crate::rooms::{Policy, Rooms};
+use sfu::SfuHandle;
+use std::sync::Arc;
+
+/// Shared server state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Shared>);
+
+/// The state behind [`AppState`].
+pub struct Shared {
+    /// The resolved configuration.
+    pub config: Config,
+    /// Rooms and the mode policy.
+    pub rooms: Rooms,
+    /// The media plane.
+    pub sfu: SfuHandle,
+    /// Per-socket rate limits.
+    pub limits: RateLimits,
+}
+
+impl AppState {
+    /// State for a server with this configuration and media plane.
+    pub fn new(config: Config, sfu: SfuHandle) -> AppState {
+        let rooms = Rooms::new(Policy {
+            max_room_size: config.max_room_size,
+            p2p_allowed: config.p2p == P2pPolicy::Auto,
+        });
+        AppState(Arc::new(Shared {
+            config,
+            rooms,
+            sfu,
+            limits: RateLimits::default(),
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
