@@ -11,7 +11,7 @@ pub enum Kind {
     Chat,
     /// `typing`: 10 per second.
     Typing,
-    /// `join` and `leave`: 5 per second.
+    /// `join` and `leave`: 5 per second, bursts of 10.
     Membership,
     /// Offers, answers, candidates and P2P signals: 100 per second, bursts of 200.
     Signaling,
@@ -23,7 +23,7 @@ impl Kind {
         match self {
             Kind::Chat => (10.0, 10.0),
             Kind::Typing => (10.0, 10.0),
-            Kind::Membership => (5.0, 5.0),
+            Kind::Membership => (5.0, 10.0),
             Kind::Signaling => (100.0, 200.0),
         }
     }

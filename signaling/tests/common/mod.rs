@@ -1,0 +1,186 @@
+//! A running server and Socket.IO clients that talk to it over TCP, as browsers do.
+
+#![allow(dead_code)]
+
+pub mod sio;
+
+use serde_json::{Value, json};
+use sfu::testkit::{BoxFuture, Peer, PeerOptions, Signal};
+use signaling::{Config, Server};
+use sio::Sio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Starts a server on loopback with ephemeral ports and a 1 s hold-down.
+pub async fn server() -> Server {
+    server_with(Config::for_tests()).await
+}
+
+pub async fn server_with(config: Config) -> Server {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    Server::start(config).await.expect("server starts")
+}
+
+/// One Socket.IO connection; every event it receives is queued for `next`.
+pub struct Client {
+    pub sio: Sio,
+    events: mpsc::UnboundedReceiver<(String, Value)>,
+    backlog: Vec<(String, Value)>,
+    /// The participant id, once joined.
+    pub id: String,
+}
+
+/// The first argument of an event or ack. rust_socketio hands acks over as one array of
+impl Client {
+    pub async fn connect(server: &Server) -> Client {
+        let (tx, events) = mpsc::unbounded_channel();
+        let sio = Sio::connect(server.http_addr, tx).await;
+        Client {
+            sio,
+            events,
+            backlog: Vec::new(),
+            id: String::new(),
+        }
+    }
+
+    /// Emits `event` and waits for its ack.
+    pub async fn call(&self, event: &str, payload: Value) -> Value {
+        call(&self.sio, event, payload).await
+    }
+
+    /// Waits for the next `event`, keeping others for later.
+    pub async fn next(&mut self, event: &str) -> Value {
+        if let Some(i) = self.backlog.iter().position(|(e, _)| e == event) {
+            return self.backlog.remove(i).1;
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some((e, v))) if e == event => return v,
+                Ok(Some(other)) => self.backlog.push(other),
+                _ => panic!("no '{event}' event within {WAIT:?}; got {:?}", self.backlog),
+            }
+        }
+    }
+
+    /// Whether an `event` arrives within `within` (for asserting that one does not).
+    pub async fn sees(&mut self, event: &str, within: Duration) -> bool {
+        if self.backlog.iter().any(|(e, _)| e == event) {
+            return true;
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some((e, v))) => {
+                    let hit = e == event;
+                    self.backlog.push((e, v));
+                    if hit {
+                        return true;
+                    }
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// Joins and remembers the id; panics on an error ack.
+    pub async fn join(&mut self, room: &str, name: &str) -> Value {
+        let ack = self
+            .call("join", json!({ "room": room, "name": name }))
+            .await;
+        assert!(ack.get("error").is_none(), "join refused: {ack}");
+        self.id = ack["id"].as_str().expect("id").to_owned();
+        ack
+    }
+
+    pub async fn disconnect(self) {
+        self.sio.disconnect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn call(sio: &Sio, event: &str, payload: Value) -> Value {
+    let rx = sio.emit_with_ack(event, payload);
+    tokio::time::timeout(WAIT, rx)
+        .await
+        .unwrap_or_else(|_| panic!("no ack for '{event}'"))
+        .expect("ack")
+}
+
+/// SFU signaling over Socket.IO, as the browser client does it.
+struct SocketSignal(Sio);
+
+impl Signal for SocketSignal {
+    fn offer(&self, sdp: String) -> BoxFuture<Result<String, String>> {
+        let sio = self.0.clone();
+        Box::pin(async move {
+            let ack = call(&sio, "sfu-offer", json!({ "sdp": sdp })).await;
+            ack["sdp"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| ack.to_string())
+        })
+    }
+
+    fn answer(&self, sdp: String) -> BoxFuture<Result<(), String>> {
+        let sio = self.0.clone();
+        Box::pin(async move {
+            let ack = call(&sio, "sfu-answer", json!({ "sdp": sdp })).await;
+            match ack.get("error") {
+                None => Ok(()),
+                Some(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+/// A member of a call: a Socket.IO connection and a WebRTC peer whose SFU session is
+/// negotiated over it.
+pub struct Member {
+    pub client: Client,
+    pub peer: Peer,
+}
+
+/// Connects, joins `room` and starts an SFU peer with index `index`.
+pub async fn member(server: &Server, room: &str, name: &str, index: u8) -> Member {
+    let (offers_tx, offers_rx) = mpsc::unbounded_channel();
+    let (tx, mut raw) = mpsc::unbounded_channel::<(String, Value)>();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    // The SFU's offers go to the peer; everything is also kept for the test.
+    tokio::spawn(async move {
+        while let Some((name, v)) = raw.recv().await {
+            if name == "sfu-offer"
+                && let Some(sdp) = v["sdp"].as_str()
+            {
+                let _ = offers_tx.send(sdp.to_owned());
+            }
+            let _ = events_tx.send((name, v));
+        }
+    });
+    let sio = Sio::connect(server.http_addr, tx).await;
+    let mut client = Client {
+        sio: sio.clone(),
+        events,
+        backlog: Vec::new(),
+        id: String::new(),
+    };
+    client.join(room, name).await;
+    let peer = Peer::spawn(
+        Arc::new(SocketSignal(sio)),
+        offers_rx,
+        &client.id,
+        index,
+        PeerOptions::default(),
+    );
+    Member { client, peer }
+}

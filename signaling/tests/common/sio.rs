@@ -1,0 +1,123 @@
+//! A small Socket.IO (protocol v5, engine.io v4) client over a real WebSocket: enough for
+//! tests to speak to the server exactly as `socket.io-client` does on the wire, and to go
+//! silent on purpose.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+type Acks = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+
+/// One connection to the default namespace.
+#[derive(Clone)]
+pub struct Sio {
+    out: mpsc::UnboundedSender<String>,
+    acks: Acks,
+    next_ack: Arc<AtomicU64>,
+    /// When set, pings go unanswered: the client vanishes without a goodbye.
+    pub silent: Arc<AtomicBool>,
+}
+
+impl Sio {
+    /// Connects and waits for the namespace's connect ack. Server events go to `events`.
+    pub async fn connect(addr: SocketAddr, events: mpsc::UnboundedSender<(String, Value)>) -> Sio {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
+        let acks: Acks = Arc::default();
+        let silent = Arc::new(AtomicBool::new(false));
+        let (connected_tx, connected_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            while let Some(text) = out_rx.recv().await {
+                if sink.send(Message::text(text)).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let (a, s, o) = (acks.clone(), silent.clone(), out.clone());
+        tokio::spawn(async move {
+            let mut connected = Some(connected_tx);
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Text(text) = msg else { continue };
+                let text = text.as_str();
+                match text.as_bytes().first() {
+                    Some(b'0') => {
+                        let _ = o.send("40".into()); // engine.io open: connect to "/"
+                    }
+                    Some(b'2') if !s.load(Ordering::Relaxed) => {
+                        let _ = o.send("3".into()); // ping → pong
+                    }
+                    Some(b'4') => match text.as_bytes().get(1) {
+                        Some(b'0') => {
+                            if let Some(c) = connected.take() {
+                                let _ = c.send(());
+                            }
+                        }
+                        Some(b'2') => {
+                            let body = &text[2..];
+                            let start = body.find('[').unwrap_or(0);
+                            if let Ok(Value::Array(mut args)) = serde_json::from_str(&body[start..])
+                                && let Some(Value::String(name)) = args.first().cloned()
+                            {
+                                let arg = if args.len() > 1 {
+                                    args.remove(1)
+                                } else {
+                                    Value::Null
+                                };
+                                let _ = events.send((name, arg));
+                            }
+                        }
+                        Some(b'3') => {
+                            let body = &text[2..];
+                            let start = body.find('[').unwrap_or(body.len());
+                            let id: u64 = body[..start].parse().unwrap_or(u64::MAX);
+                            let arg = match serde_json::from_str(&body[start..]) {
+                                Ok(Value::Array(mut args)) if !args.is_empty() => args.remove(0),
+                                _ => Value::Null,
+                            };
+                            if let Some(tx) = a.lock().unwrap().remove(&id) {
+                                let _ = tx.send(arg);
+                            }
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(5), connected_rx)
+            .await
+            .expect("namespace connect ack in time")
+            .expect("namespace connect ack");
+        Sio {
+            out,
+            acks,
+            next_ack: Arc::new(AtomicU64::new(1)),
+            silent,
+        }
+    }
+
+    /// Emits an event and returns the receiver of its ack.
+    pub fn emit_with_ack(&self, event: &str, data: Value) -> oneshot::Receiver<Value> {
+        let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.acks.lock().unwrap().insert(id, tx);
+        let packet = serde_json::to_string(&serde_json::json!([event, data])).unwrap();
+        let _ = self.out.send(format!("42{id}{packet}"));
+        rx
+    }
+
+    /// Closes the connection politely (a Socket.IO disconnect, then the WebSocket close).
+    pub fn disconnect(&self) {
+        let _ = self.out.send("41".into());
+    }
+}

@@ -1,0 +1,165 @@
+//! Every validation error gets a stable code, and the socket stays usable.
+
+mod common;
+
+use common::{Client, server, server_with};
+use serde_json::{Value, json};
+use signaling::Config;
+
+fn code(ack: &Value) -> &str {
+    ack["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error ack, got {ack}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_error_codes() {
+    let s = server().await;
+    let mut c = Client::connect(&s).await;
+
+    // Before joining.
+    assert_eq!(
+        code(&c.call("chat", json!({ "text": "hi" })).await),
+        "not-joined"
+    );
+    assert_eq!(
+        code(&c.call("sfu-offer", json!({ "sdp": "v=0" })).await),
+        "not-joined"
+    );
+    assert_eq!(
+        code(&c.call("typing", json!({ "typing": true })).await),
+        "not-joined"
+    );
+    assert_eq!(
+        code(&c.call("no-such-event", json!({})).await),
+        "unknown-event"
+    );
+
+    // Joining with bad input.
+    assert_eq!(
+        code(&c.call("join", json!({ "room": "a b", "name": "x" })).await),
+        "bad-room-name"
+    );
+    assert_eq!(
+        code(
+            &c.call("join", json!({ "room": "x".repeat(65), "name": "x" }))
+                .await
+        ),
+        "bad-room-name"
+    );
+    assert_eq!(
+        code(&c.call("join", json!({ "room": "ok", "name": "" })).await),
+        "bad-name"
+    );
+    assert_eq!(
+        code(
+            &c.call("join", json!({ "room": "ok", "name": "n".repeat(65) }))
+                .await
+        ),
+        "bad-name"
+    );
+    assert_eq!(
+        code(&c.call("join", json!({ "room": 5 })).await),
+        "bad-request"
+    );
+    assert_eq!(
+        code(&c.call("join", json!("just a string")).await),
+        "bad-request"
+    );
+
+    // The socket is still usable.
+    c.join("ok", "Ada").await;
+    assert_eq!(
+        code(&c.call("join", json!({ "room": "ok", "name": "Ada" })).await),
+        "already-joined"
+    );
+    assert_eq!(
+        code(&c.call("chat", json!({ "text": "x".repeat(4097) })).await),
+        "too-large"
+    );
+    assert_eq!(
+        code(&c.call("chat", json!({ "text": "   " })).await),
+        "bad-request"
+    );
+    assert_eq!(
+        code(&c.call("chat", json!({ "txt": "typo" })).await),
+        "bad-request"
+    );
+    assert_eq!(
+        code(
+            &c.call("sfu-offer", json!({ "sdp": "x".repeat(64 * 1024 + 1) }))
+                .await
+        ),
+        "too-large"
+    );
+    assert_eq!(
+        code(&c.call("sfu-offer", json!({ "sdp": "not sdp" })).await),
+        "bad-sdp"
+    );
+    assert_eq!(
+        code(&c.call("sfu-answer", json!({ "sdp": "v=0\r\n" })).await),
+        "bad-sdp"
+    );
+    assert_eq!(
+        code(
+            &c.call("sfu-candidate", json!({ "candidate": "candidate:junk" }))
+                .await
+        ),
+        "bad-candidate"
+    );
+    assert_eq!(
+        code(&c.call("p2p-signal", json!({ "to": "x" })).await),
+        "bad-request"
+    );
+    assert_eq!(
+        code(&c.call("typing", json!({ "typing": "yes" })).await),
+        "bad-request"
+    );
+
+    // Rate limit: bursts of 10 chat messages, then refusals.
+    let mut limited = 0;
+    for i in 0..20 {
+        let ack = c.call("chat", json!({ "text": format!("m{i}") })).await;
+        if ack.get("error").is_some() {
+            assert_eq!(code(&ack), "rate-limited");
+            limited += 1;
+        }
+    }
+    assert!(
+        limited >= 5,
+        "only {limited} of 20 rapid messages were limited"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        c.call("chat", json!({ "text": "after a pause" }))
+            .await
+            .get("id")
+            .is_some()
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_says_so() {
+    let mut config = Config::for_tests();
+    config.max_room_size = 2;
+    let s = server_with(config).await;
+    let mut a = Client::connect(&s).await;
+    let mut b = Client::connect(&s).await;
+    let c = Client::connect(&s).await;
+    a.join("small", "A").await;
+    b.join("small", "B").await;
+    let ack = c
+        .call("join", json!({ "room": "small", "name": "C" }))
+        .await;
+    assert_eq!(code(&ack), "room-full");
+    assert!(ack["error"]["message"].as_str().unwrap().contains("full"));
+    // Another room is fine.
+    assert!(
+        c.call("join", json!({ "room": "big", "name": "C" }))
+            .await
+            .get("id")
+            .is_some()
+    );
+    s.shutdown().await;
+}
