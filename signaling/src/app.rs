@@ -7,6 +7,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use socketioxide::SocketIo;
+use socketioxide::handler::ConnectHandler;
 use std::time::Duration;
 
 /// Largest Socket.IO payload accepted: room for a 64 KiB SDP and its JSON framing.
@@ -21,7 +22,7 @@ pub fn app(state: AppState) -> (Router, SocketIo) {
         .max_payload(MAX_PAYLOAD)
         .with_state(state)
         .build_layer();
-    io.ns("/", socket::on_connect);
+    io.ns("/", socket::on_connect.with(socket::register_handlers));
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .fallback(get(asset))

@@ -15,9 +15,10 @@ use tracing::{debug, info};
 
 pub use membership::{announce_switch, leave_room};
 
-/// Registers every event handler on a new connection.
-pub async fn on_connect(socket: SocketRef) {
-    debug!(id = %socket.id, "socket connected");
+/// Registers every event handler on a new connection. It runs as a connect middleware,
+/// before the server acks the connection: a client may emit the moment it is acked, and an
+/// event that arrived before its handler existed would be lost without an ack.
+pub async fn register_handlers(socket: SocketRef) -> Result<(), std::convert::Infallible> {
     socket.on("join", membership::on_join);
     socket.on("leave", membership::on_leave);
     socket.on("p2p-signal", media::on_p2p_signal);
@@ -30,6 +31,12 @@ pub async fn on_connect(socket: SocketRef) {
     socket.on("typing", chat::on_typing);
     socket.on_fallback(on_unknown);
     socket.on_disconnect(on_disconnect);
+    Ok(())
+}
+
+/// Called once the connection is acked.
+pub async fn on_connect(socket: SocketRef) {
+    debug!(id = %socket.id, "socket connected");
 }
 
 async fn on_unknown(socket: SocketRef, Event(event): Event, ack: AckSender) {
