@@ -9,7 +9,7 @@ use std::time::Instant;
 pub enum Kind {
     /// `chat`: 10 per second.
     Chat,
-    /// `typing`: 10 per second.
+    /// `typing` and `media-state`: 10 per second.
     Typing,
     /// `join` and `leave`: 5 per second, bursts of 10.
     Membership,

@@ -208,6 +208,15 @@ pub struct TypingRequest {
     pub typing: bool,
 }
 
+/// `media-state {audio, video}`.
+#[derive(Debug, Deserialize)]
+pub struct MediaStateRequest {
+    /// Whether the microphone is on.
+    pub audio: bool,
+    /// Whether the camera (or a screen) is being sent.
+    pub video: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,5 +65,17 @@ async fn typing_reaches_the_others() {
     a.call("typing", json!({ "typing": false })).await;
     assert_eq!(b.next("typing").await["typing"], false);
     assert!(!a.sees("typing", Duration::from_millis(200)).await);
+
+    // Camera and microphone state reach the others the same way.
+    let ack = a
+        .call("media-state", json!({ "audio": true, "video": false }))
+        .await;
+    assert_eq!(ack, json!({}));
+    assert_eq!(
+        b.next("media-state").await,
+        json!({ "id": a.id, "audio": true, "video": false })
+    );
+    let ack = a.call("media-state", json!({ "audio": "on" })).await;
+    assert_eq!(ack["error"]["code"], "bad-request");
     s.shutdown().await;
 }

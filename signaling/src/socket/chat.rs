@@ -1,8 +1,8 @@
-//! Text chat with history, and the typing indicator.
+//! Text chat with history, the typing indicator, and members' microphone/camera state.
 
 use super::{Payload, limit, reply};
 use crate::limits::Kind;
-use crate::messages::{ApiError, ChatRequest, TypingRequest, parse};
+use crate::messages::{ApiError, ChatRequest, MediaStateRequest, TypingRequest, parse};
 use crate::state::AppState;
 use serde_json::json;
 use socketioxide::extract::{AckSender, Data, SocketRef, State};
@@ -54,6 +54,33 @@ pub(super) async fn on_typing(
             .emit(
                 "typing",
                 &json!({ "id": id, "name": name, "typing": req.typing }),
+            )
+            .await;
+        Ok(json!({}))
+    }
+    .await;
+    reply(ack, result);
+}
+
+pub(super) async fn on_media_state(
+    socket: SocketRef,
+    Data(data): Payload,
+    ack: AckSender,
+    State(state): State<AppState>,
+) {
+    let result = async {
+        limit(&state, &socket, Kind::Typing)?;
+        let req: MediaStateRequest = parse(data)?;
+        let id = socket.id.to_string();
+        let (room, _) = state
+            .rooms
+            .membership(&id)
+            .ok_or_else(ApiError::not_joined)?;
+        let _ = socket
+            .to(room)
+            .emit(
+                "media-state",
+                &json!({ "id": id, "audio": req.audio, "video": req.video }),
             )
             .await;
         Ok(json!({}))
