@@ -16,17 +16,19 @@ const MAX_PAYLOAD: u64 = 256 * 1024;
 /// Builds the router and the Socket.IO handle. A client that goes silent is dropped by the
 /// ping timeout (about 10 s), which counts as leaving.
 pub fn app(state: AppState) -> (Router, SocketIo) {
-    let (layer, io) = SocketIo::builder()
+    let (svc, io) = SocketIo::builder()
         .ping_interval(Duration::from_secs(5))
         .ping_timeout(Duration::from_secs(5))
         .max_payload(MAX_PAYLOAD)
         .with_state(state)
-        .build_layer();
+        .build_svc();
     io.ns("/", socket::on_connect.with(socket::register_handlers));
+    // One Socket.IO service on one route: each layered copy would keep sessions of its own,
+    // and a polling client's second request would land on a copy that never saw it.
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(get(asset))
-        .layer(layer);
+        .route_service("/socket.io/", svc)
+        .fallback(asset);
     (router, io)
 }
 

@@ -1,0 +1,64 @@
+// A call as people have it: two pages talk P2P, a third moves everyone to the SFU without a
+// visible stall, and a leaver's tile goes away before the room returns to P2P.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, openPage, waitForRemoteVideos, watchStalls, mode } from './helpers.mjs';
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer(['--hold-down-secs', '2']);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// Packets the page's SFU session received (0 while the room is P2P).
+const sfuPacketsIn = (page) =>
+  page.evaluate(async () => {
+    let n = 0;
+    for (const s of (await window.app.sfu.pc.getStats()).values()) if (s.type === 'inbound-rtp') n += s.packetsReceived;
+    return n;
+  });
+
+test('two pages talk P2P, a third moves the call to the SFU without a stall, a leaver goes away', async () => {
+  const a = await openPage(browser, server.url, 'call', 'Ada');
+  const b = await openPage(browser, server.url, 'call', 'Bob');
+
+  // 1. Two pages: one remote video each, frames advancing, P2P, nothing through the SFU.
+  await waitForRemoteVideos(a, 1);
+  await waitForRemoteVideos(b, 1);
+  assert.equal(await mode(a), 'p2p');
+  assert.equal(await mode(b), 'p2p');
+  assert.equal(await sfuPacketsIn(a), 0);
+  assert.equal(await sfuPacketsIn(b), 0);
+
+  // 2. A third page: everyone sees two remote videos through the SFU, and the first two
+  // never see a remote video stall for more than a second during the switch.
+  const stopA = watchStalls(a);
+  const stopB = watchStalls(b);
+  const c = await openPage(browser, server.url, 'call', 'Cat');
+  for (const p of [a, b, c]) await waitForRemoteVideos(p, 2, 30000);
+  for (const p of [a, b]) await p.waitForFunction(() => document.querySelector('#mode').dataset.mode === 'sfu');
+  await a.waitForTimeout(3000);
+  const [stallA, stallB] = [await stopA(), await stopB()];
+  console.log(`longest stall during the switch: Ada ${stallA} ms, Bob ${stallB} ms`);
+  assert.ok(stallA <= 1000 && stallB <= 1000, `stalls: ${stallA} ms, ${stallB} ms`);
+  assert.ok((await sfuPacketsIn(a)) > 0, 'media now comes through the SFU');
+  await waitForRemoteVideos(a, 2);
+
+  // 3. One page leaves: its tile goes within 3 s, and after the hold-down the room is P2P
+  // again with video still playing.
+  const cId = await c.evaluate(() => window.app.me);
+  await c.close();
+  const t0 = Date.now();
+  for (const p of [a, b]) await p.waitForSelector(`.tile[data-peer-id="${cId}"]`, { state: 'detached', timeout: 3000 });
+  assert.ok(Date.now() - t0 <= 3000);
+  for (const p of [a, b]) await p.waitForFunction(() => document.querySelector('#mode').dataset.mode === 'p2p', null, { timeout: 10000 });
+  await waitForRemoteVideos(a, 1);
+  await waitForRemoteVideos(b, 1);
+  await a.context().close();
+  await b.context().close();
+});

@@ -1,0 +1,114 @@
+// Shared set-up for the end-to-end tests: the real sfu-server, and one headless Debian
+// Chromium with fake camera and microphone, a browser context per participant.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.SFU_SERVER_BIN ?? `${process.env.CARGO_TARGET_DIR ?? '../target'}/debug/sfu-server`;
+
+export async function startServer(args = []) {
+  const proc = spawn(BIN, ['--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', ...args], {
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,signaling=info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/Open (http:\/\/[^/\s]+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  return {
+    url,
+    async stop() {
+      proc.kill('SIGINT');
+      await Promise.race([once(proc, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
+      proc.kill('SIGKILL');
+    },
+  };
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+// Opens a participant's page in a context of its own.
+export async function openPage(browser, url, room, name) {
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
+  await page.goto(`${url}/?room=${room}&name=${name}`);
+  return page;
+}
+
+// Decoded-frame counters of every remote tile, by peer id.
+export function frames(page) {
+  return page.evaluate(() =>
+    Object.fromEntries(
+      [...document.querySelectorAll('.tile.remote')].map((t) => [t.dataset.peerId, Number(t.querySelector('video').dataset.frames)]),
+    ),
+  );
+}
+
+// Waits until the page shows `n` remote videos, each with frames advancing.
+export async function waitForRemoteVideos(page, n, timeout = 20000) {
+  const deadline = Date.now() + timeout;
+  let before = await frames(page);
+  for (;;) {
+    await page.waitForTimeout(500);
+    const now = await frames(page);
+    const ids = Object.keys(now);
+    if (ids.length === n && ids.every((id) => now[id] > (before[id] ?? 0) + 2)) return now;
+    if (Date.now() > deadline) throw new Error(`expected ${n} playing remote videos, got ${JSON.stringify(now)}`);
+    before = now;
+  }
+}
+
+// Samples every remote video's frame counter every 100 ms and returns a function that stops
+// and reports the longest time any of them went without a new frame.
+export function watchStalls(page) {
+  let running = true;
+  const last = new Map();
+  let worst = 0;
+  const loop = (async () => {
+    while (running) {
+      const now = Date.now();
+      for (const [id, n] of Object.entries(await frames(page))) {
+        const prev = last.get(id);
+        if (!prev || n > prev.n) last.set(id, { n, at: now });
+        else worst = Math.max(worst, now - prev.at);
+      }
+      await page.waitForTimeout(100);
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    return worst;
+  };
+}
+
+export const mode = (page) => page.locator('#mode').getAttribute('data-mode');

@@ -1,0 +1,404 @@
+// The web client: join a room, see and hear everyone, chat. Two members talk peer to peer;
+// from three on, media goes through the SFU. Moves between the two are make-before-break:
+// the new path must show frames before the old one is closed.
+
+import { io } from 'socket.io-client';
+import { SfuSession } from './sfu.js';
+import { P2pLink } from './p2p.js';
+import { Chat } from './chat.js';
+
+const $ = (id) => document.getElementById(id);
+const SWITCH_TIMEOUT_MS = 5000;
+
+const state = {
+  socket: null,
+  me: null,
+  room: null,
+  name: null,
+  mode: null,
+  joined: false,
+  iceServers: [],
+  stream: null, // local camera and microphone, or null when refused
+  screen: null,
+  micOn: true,
+  camOn: true,
+  peers: new Map(), // id -> { id, name, tile, video, placeholder, p2p, sfu, link, videoOn }
+  sfu: null,
+};
+
+// ---- Socket.IO ------------------------------------------------------------------------
+
+function call(event, payload) {
+  return new Promise((resolve, reject) => {
+    state.socket.timeout(10000).emit(event, payload, (err, res) => {
+      if (err) reject(new Error(`no answer to ${event}`));
+      else if (res && res.error) reject(Object.assign(new Error(res.error.message), { code: res.error.code }));
+      else resolve(res);
+    });
+  });
+}
+
+function connect() {
+  const socket = io({ reconnectionDelay: 500, reconnectionDelayMax: 5000 });
+  state.socket = socket;
+  socket.on('connect', () => {
+    setStatus('connected');
+    if (state.joined) join().catch(showJoinError); // rejoin the same room after a drop
+  });
+  socket.on('disconnect', () => {
+    setStatus('reconnecting');
+    teardownMedia();
+  });
+  socket.io.on('reconnect_attempt', () => setStatus('reconnecting'));
+  socket.on('server-shutdown', () => notice('The server is restarting; reconnecting…'));
+  socket.on('peer-joined', (p) => {
+    addPeer(p);
+    sendMediaState();
+  });
+  socket.on('peer-left', ({ id }) => removePeer(id));
+  socket.on('p2p-signal', (msg) => linkFor(msg.from)?.handle(msg));
+  socket.on('mode', ({ mode }) => switchMode(mode));
+  socket.on('sfu-offer', ({ sdp }) => state.sfu?.handleOffer(sdp));
+  socket.on('sfu-failed', () => notice('Media connection to the server failed.'));
+  socket.on('media-state', ({ id, video }) => {
+    const p = state.peers.get(id);
+    if (p) {
+      p.videoOn = video;
+      render(p);
+    }
+  });
+  chat.attach(socket, call);
+}
+
+function setStatus(s) {
+  $('status').dataset.status = s;
+  $('status').textContent = { connected: 'connected', reconnecting: 'reconnecting…' }[s] ?? s;
+}
+
+function notice(text) {
+  $('notice').textContent = text;
+  $('notice').hidden = !text;
+}
+
+// ---- Joining --------------------------------------------------------------------------
+
+async function join() {
+  const ack = await call('join', { room: state.room, name: state.name });
+  state.me = ack.id;
+  state.iceServers = ack.iceServers ?? [];
+  state.joined = true;
+  $('landing').hidden = true;
+  $('call').hidden = false;
+  $('room-label').textContent = `Room ${state.room}`;
+  history.replaceState(null, '', `?room=${encodeURIComponent(state.room)}&name=${encodeURIComponent(state.name)}`);
+  chat.reset(ack.chatHistory ?? []);
+  setMode(ack.mode);
+  for (const p of ack.peers) addPeer(p);
+  const tracks = state.stream ? state.stream.getTracks() : [];
+  state.sfu = new SfuSession({
+    call,
+    onTrack: (peerId, track, stream) => {
+      const p = state.peers.get(peerId);
+      if (p) {
+        p.sfu = stream;
+        render(p);
+      }
+    },
+    onFailed: () => notice('Media connection to the server failed.'),
+  });
+  await state.sfu.start(tracks, state.stream ?? new MediaStream(), ack.mode === 'sfu');
+  if (ack.mode === 'p2p') for (const p of ack.peers) ensureLink(p.id);
+  sendMediaState();
+}
+
+function showJoinError(e) {
+  state.joined = false;
+  $('landing').hidden = false;
+  $('call').hidden = true;
+  $('landing-error').textContent = e.message || String(e);
+  $('landing-error').hidden = false;
+}
+
+function sendMediaState() {
+  if (!state.joined) return;
+  const video = !!state.stream && (state.camOn || !!state.screen);
+  call('media-state', { audio: !!state.stream && state.micOn, video }).catch(() => {});
+}
+
+// ---- Peers and tiles ------------------------------------------------------------------
+
+function addPeer({ id, name }) {
+  if (id === state.me || state.peers.has(id)) return;
+  const tile = document.createElement('div');
+  tile.className = 'tile remote';
+  tile.dataset.peerId = id;
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  const label = document.createElement('span');
+  label.className = 'name';
+  label.textContent = name;
+  const placeholder = document.createElement('div');
+  placeholder.className = 'placeholder';
+  placeholder.textContent = name.slice(0, 1).toUpperCase();
+  tile.append(video, placeholder, label);
+  $('grid').append(tile);
+  countFrames(video);
+  const p = { id, name, tile, video, placeholder, p2p: null, sfu: null, link: null, videoOn: true };
+  state.peers.set(id, p);
+  render(p);
+}
+
+function removePeer(id) {
+  const p = state.peers.get(id);
+  if (!p) return;
+  p.link?.close();
+  p.tile.remove();
+  state.peers.delete(id);
+}
+
+// Shows the stream of the path in use: P2P in p2p mode once it has media, else the SFU's.
+function render(p) {
+  const wanted = state.mode === 'p2p' ? (p.p2pLive ? p.p2p : p.sfu ?? p.p2p) : (p.sfuLive || !p.p2p ? p.sfu : p.p2p);
+  if (wanted && p.video.srcObject !== wanted) p.video.srcObject = wanted;
+  const hasVideo = !!wanted && wanted.getVideoTracks().length > 0;
+  p.placeholder.hidden = p.videoOn && hasVideo;
+}
+
+// Counts decoded frames on each remote video, for the status of a tile (and tests).
+function countFrames(video) {
+  video.dataset.frames = '0';
+  if (!video.requestVideoFrameCallback) return;
+  const tick = (now) => {
+    video.dataset.frames = String(Number(video.dataset.frames) + 1);
+    video.dataset.lastFrameAt = String(now);
+    video.requestVideoFrameCallback(tick);
+  };
+  video.requestVideoFrameCallback(tick);
+}
+
+function localTile() {
+  let tile = document.querySelector('.tile.local');
+  if (!tile) {
+    tile = document.createElement('div');
+    tile.className = 'tile local';
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.muted = true;
+    video.playsInline = true;
+    const label = document.createElement('span');
+    label.className = 'name';
+    label.textContent = `${state.name} (you)`;
+    const placeholder = document.createElement('div');
+    placeholder.className = 'placeholder';
+    placeholder.textContent = state.name.slice(0, 1).toUpperCase();
+    tile.append(video, placeholder, label);
+    $('grid').prepend(tile);
+  }
+  tile.querySelector('video').srcObject = state.screen ? new MediaStream([state.screen]) : state.stream;
+  tile.querySelector('.placeholder').hidden = !!state.screen || (!!state.stream && state.camOn);
+}
+
+// ---- Media paths ----------------------------------------------------------------------
+
+function ensureLink(peerId) {
+  const p = state.peers.get(peerId);
+  if (!p || p.link) return p?.link;
+  const tracks = state.stream ? state.stream.getTracks().map((t) => (t.kind === 'video' && state.screen ? state.screen : t)) : [];
+  p.link = new P2pLink({
+    peerId,
+    polite: state.me > peerId,
+    iceServers: state.iceServers,
+    tracks,
+    stream: state.stream ?? new MediaStream(),
+    send: (msg) => call('p2p-signal', { to: peerId, ...msg }).catch(() => {}),
+    onStream: (stream) => {
+      p.p2p = stream;
+      waitForFrames(p.link, stream).then((ok) => {
+        p.p2pLive = ok;
+        render(p);
+      });
+      render(p);
+    },
+    onFailed: () => call('p2p-failed', {}).catch(() => {}),
+  });
+  return p.link;
+}
+
+function linkFor(peerId) {
+  if (!state.peers.has(peerId)) return null;
+  return ensureLink(peerId);
+}
+
+// Resolves true once the stream's video shows frames (or it has no video), false on timeout.
+function waitForFrames(source, stream) {
+  const track = stream.getVideoTracks()[0];
+  if (!track) return Promise.resolve(true);
+  const deadline = performance.now() + SWITCH_TIMEOUT_MS;
+  return new Promise((resolve) => {
+    let first = null;
+    const check = async () => {
+      const receiver = source?.receiverFor(track);
+      if (receiver) {
+        const stats = await receiver.getStats();
+        for (const s of stats.values()) {
+          if (s.type === 'inbound-rtp' && s.kind === 'video') {
+            if (first === null) first = s.framesDecoded ?? 0;
+            else if ((s.framesDecoded ?? 0) >= first + 2) return resolve(true);
+          }
+        }
+      }
+      if (performance.now() > deadline) return resolve(false);
+      setTimeout(check, 100);
+    };
+    check();
+  });
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  $('mode').dataset.mode = mode;
+  $('mode').textContent = mode === 'p2p' ? 'P2P' : 'SFU';
+}
+
+async function switchMode(mode) {
+  if (mode === state.mode) return;
+  setMode(mode);
+  if (mode === 'sfu') {
+    // Make: publish to the SFU and wait for its media. Break: then close the P2P links.
+    await state.sfu?.setSending(true);
+    await Promise.all(
+      [...state.peers.values()].map(async (p) => {
+        const started = performance.now();
+        while (!p.sfu && performance.now() - started < SWITCH_TIMEOUT_MS) await sleep(100);
+        p.sfuLive = p.sfu ? await waitForFrames(state.sfu, p.sfu) : false;
+        render(p);
+        p.link?.close();
+        p.link = null;
+        p.p2p = null;
+        p.p2pLive = false;
+        render(p);
+      }),
+    );
+  } else {
+    for (const p of state.peers.values()) if (state.me < p.id) ensureLink(p.id);
+    await Promise.all(
+      [...state.peers.values()].map(async (p) => {
+        const started = performance.now();
+        while (!p.p2pLive && performance.now() - started < SWITCH_TIMEOUT_MS) await sleep(100);
+        render(p);
+      }),
+    );
+    if (state.mode === 'p2p') {
+      await state.sfu?.setSending(false);
+      call('p2p-ready', {}).catch(() => {});
+    }
+  }
+}
+
+function teardownMedia() {
+  for (const id of [...state.peers.keys()]) removePeer(id);
+  state.sfu?.close();
+  state.sfu = null;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- Controls -------------------------------------------------------------------------
+
+function toggle(kind) {
+  if (!state.stream) return;
+  const on = kind === 'audio' ? (state.micOn = !state.micOn) : (state.camOn = !state.camOn);
+  for (const t of state.stream.getTracks()) if (t.kind === kind) t.enabled = on;
+  const button = $(kind === 'audio' ? 'mic' : 'cam');
+  button.setAttribute('aria-pressed', String(on));
+  button.textContent = kind === 'audio' ? (on ? 'Mic on' : 'Mic off') : on ? 'Camera on' : 'Camera off';
+  localTile();
+  sendMediaState();
+}
+
+async function toggleScreen() {
+  if (state.screen) return stopScreen();
+  try {
+    const display = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    state.screen = display.getVideoTracks()[0];
+    state.screen.onended = stopScreen;
+    await replaceVideo(state.screen);
+    $('screen').setAttribute('aria-pressed', 'true');
+    $('screen').textContent = 'Stop sharing';
+  } catch (e) {
+    notice(`Screen sharing is not available: ${e.message}`);
+  }
+}
+
+async function stopScreen() {
+  if (!state.screen) return;
+  state.screen.stop();
+  state.screen = null;
+  await replaceVideo(state.stream?.getVideoTracks()[0] ?? null);
+  $('screen').setAttribute('aria-pressed', 'false');
+  $('screen').textContent = 'Share screen';
+}
+
+async function replaceVideo(track) {
+  await state.sfu?.replace('video', track);
+  for (const p of state.peers.values()) await p.link?.replace('video', track);
+  localTile();
+  sendMediaState();
+}
+
+async function leave() {
+  state.joined = false;
+  await call('leave', {}).catch(() => {});
+  teardownMedia();
+  $('call').hidden = true;
+  $('landing').hidden = false;
+  document.querySelector('.tile.local')?.remove();
+}
+
+// Exposed for tests and debugging in the console.
+window.app = state;
+
+// ---- Start ----------------------------------------------------------------------------
+
+async function getMedia() {
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: 320, height: 240, frameRate: 15 },
+    });
+    $('preview').srcObject = state.stream;
+  } catch (e) {
+    state.stream = null;
+    notice('Camera or microphone refused: you can watch and listen.');
+    $('landing-error').textContent = 'Camera or microphone refused: you will join to watch and listen.';
+    $('landing-error').hidden = false;
+  }
+}
+
+const chat = new Chat({ messages: $('messages'), typing: $('typing'), form: $('chat-form'), input: $('chat-input') });
+
+async function start(room, name) {
+  state.room = room;
+  state.name = name;
+  $('landing-error').hidden = true;
+  if (!state.socket) connect();
+  await join();
+  localTile();
+}
+
+$('join-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  start($('room').value.trim(), $('name').value.trim()).catch(showJoinError);
+});
+$('mic').addEventListener('click', () => toggle('audio'));
+$('cam').addEventListener('click', () => toggle('video'));
+$('screen').addEventListener('click', toggleScreen);
+$('leave').addEventListener('click', leave);
+
+const params = new URLSearchParams(location.search);
+$('room').value = params.get('room') ?? '';
+$('name').value = params.get('name') ?? '';
+getMedia().then(() => {
+  if (params.get('room') && params.get('name')) start(params.get('room'), params.get('name')).catch(showJoinError);
+});

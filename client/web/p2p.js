@@ -1,0 +1,70 @@
+// A direct connection to one peer, with the "perfect negotiation" pattern: both sides may
+// offer, and the polite one yields on a collision.
+
+export class P2pLink {
+  constructor({ peerId, polite, iceServers, tracks, stream, send, onStream, onFailed }) {
+    this.peerId = peerId;
+    this.polite = polite;
+    this.send = send;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.pc = new RTCPeerConnection({ iceServers });
+    this.senders = tracks.map((t) => this.pc.addTrack(t, stream));
+    if (!tracks.some((t) => t.kind === 'audio')) this.pc.addTransceiver('audio', { direction: 'recvonly' });
+    if (!tracks.some((t) => t.kind === 'video')) this.pc.addTransceiver('video', { direction: 'recvonly' });
+    this.pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await this.pc.setLocalDescription();
+        this.send({ description: this.pc.localDescription });
+      } catch (e) {
+        console.warn('P2P offer failed', e);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    this.pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this.send({ candidate });
+    };
+    this.pc.ontrack = (e) => onStream(e.streams[0] ?? new MediaStream([e.track]));
+    this.pc.oniceconnectionstatechange = () => {
+      if (this.pc.iceConnectionState === 'failed') onFailed();
+    };
+  }
+
+  async handle({ description, candidate }) {
+    try {
+      if (description) {
+        const collision = description.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
+        this.ignoreOffer = !this.polite && collision;
+        if (this.ignoreOffer) return;
+        await this.pc.setRemoteDescription(description);
+        if (description.type === 'offer') {
+          await this.pc.setLocalDescription();
+          this.send({ description: this.pc.localDescription });
+        }
+      } else if (candidate) {
+        try {
+          await this.pc.addIceCandidate(candidate);
+        } catch (e) {
+          if (!this.ignoreOffer) throw e;
+        }
+      }
+    } catch (e) {
+      console.warn('P2P signal failed', e);
+    }
+  }
+
+  async replace(kind, track) {
+    const s = this.senders.find((s) => s.track?.kind === kind || (!s.track && kind === 'video'));
+    if (s) await s.replaceTrack(track);
+  }
+
+  receiverFor(track) {
+    return this.pc.getReceivers().find((r) => r.track === track);
+  }
+
+  close() {
+    this.pc.close();
+  }
+}
