@@ -37,8 +37,8 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
 
   // 2. A third page: everyone sees two remote videos through the SFU, and the first two
   // never see a remote video stall for more than a second during the switch.
-  const stopA = watchStalls(a);
-  const stopB = watchStalls(b);
+  const stopA = await watchStalls(a);
+  const stopB = await watchStalls(b);
   const c = await openPage(browser, server.url, 'call', 'Cat');
   for (const p of [a, b, c]) await waitForRemoteVideos(p, 2, 30000);
   for (const p of [a, b]) await p.waitForFunction(() => document.querySelector('#mode').dataset.mode === 'sfu');

@@ -68,7 +68,7 @@ export async function openPage(browser, url, room, name) {
 export function frames(page) {
   return page.evaluate(() =>
     Object.fromEntries(
-      [...document.querySelectorAll('.tile.remote')].map((t) => [t.dataset.peerId, Number(t.querySelector('video').dataset.frames)]),
+      [...document.querySelectorAll('.tile.remote')].map((t) => [t.dataset.peerId, Number(t.dataset.frames)]),
     ),
   );
 }
@@ -87,28 +87,22 @@ export async function waitForRemoteVideos(page, n, timeout = 20000) {
   }
 }
 
-// Samples every remote video's frame counter every 100 ms and returns a function that stops
-// and reports the longest time any of them went without a new frame.
-export function watchStalls(page) {
-  let running = true;
-  const last = new Map();
-  let worst = 0;
-  const loop = (async () => {
-    while (running) {
-      const now = Date.now();
-      for (const [id, n] of Object.entries(await frames(page))) {
-        const prev = last.get(id);
-        if (!prev || n > prev.n) last.set(id, { n, at: now });
-        else worst = Math.max(worst, now - prev.at);
+// Starts measuring, inside the page, the longest time any remote tile goes without a new
+// frame; the returned function reports it in milliseconds.
+export async function watchStalls(page) {
+  await page.evaluate(() => {
+    for (const t of document.querySelectorAll('.tile.remote')) t.dataset.maxGap = '0';
+  });
+  return () =>
+    page.evaluate(() => {
+      let worst = 0;
+      for (const t of document.querySelectorAll('.tile.remote')) {
+        // A tile that stopped altogether counts up to now.
+        const sinceLast = performance.now() - Number(t.dataset.lastFrameAt || performance.now());
+        worst = Math.max(worst, Number(t.dataset.maxGap || 0), sinceLast);
       }
-      await page.waitForTimeout(100);
-    }
-  })();
-  return async () => {
-    running = false;
-    await loop;
-    return worst;
-  };
+      return Math.round(worst);
+    });
 }
 
 export const mode = (page) => page.locator('#mode').getAttribute('data-mode');

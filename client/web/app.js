@@ -132,21 +132,47 @@ function addPeer({ id, name }) {
   const tile = document.createElement('div');
   tile.className = 'tile remote';
   tile.dataset.peerId = id;
-  const video = document.createElement('video');
-  video.autoplay = true;
-  video.playsInline = true;
+  tile.dataset.frames = '0';
+  // One video element per path, stacked: the SFU's starts playing behind the P2P one (or
+  // the other way round) and is shown only once it presents frames, so a move between
+  // paths never blanks the tile.
+  const videos = { p2p: makeVideo(tile), sfu: makeVideo(tile) };
   const label = document.createElement('span');
   label.className = 'name';
   label.textContent = name;
   const placeholder = document.createElement('div');
   placeholder.className = 'placeholder';
   placeholder.textContent = name.slice(0, 1).toUpperCase();
-  tile.append(video, placeholder, label);
+  tile.append(videos.p2p, videos.sfu, placeholder, label);
   $('grid').append(tile);
-  countFrames(video);
-  const p = { id, name, tile, video, placeholder, p2p: null, sfu: null, link: null, videoOn: true };
+  const p = { id, name, tile, videos, placeholder, p2p: null, sfu: null, link: null, videoOn: true };
   state.peers.set(id, p);
   render(p);
+}
+
+function makeVideo(tile) {
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  video.dataset.frames = '0';
+  if (video.requestVideoFrameCallback) {
+    const tick = (now) => {
+      video.dataset.frames = String(Number(video.dataset.frames) + 1);
+      if (video.classList.contains('active')) tileFrame(tile, now);
+      video.requestVideoFrameCallback(tick);
+    };
+    video.requestVideoFrameCallback(tick);
+  }
+  return video;
+}
+
+// Frames shown on a tile, and the longest gap between two of them since `maxGap` was reset:
+// what a person sees, for the tile's status and for tests.
+function tileFrame(tile, now) {
+  const last = Number(tile.dataset.lastFrameAt || 0);
+  if (last && tile.dataset.maxGap !== undefined) tile.dataset.maxGap = String(Math.max(Number(tile.dataset.maxGap), now - last));
+  tile.dataset.lastFrameAt = String(now);
+  tile.dataset.frames = String(Number(tile.dataset.frames) + 1);
 }
 
 function removePeer(id) {
@@ -157,24 +183,20 @@ function removePeer(id) {
   state.peers.delete(id);
 }
 
-// Shows the stream of the path in use: P2P in p2p mode once it has media, else the SFU's.
+// Shows the path in use: P2P in p2p mode once it has media, else the SFU's.
 function render(p) {
-  const wanted = state.mode === 'p2p' ? (p.p2pLive ? p.p2p : p.sfu ?? p.p2p) : (p.sfuLive || !p.p2p ? p.sfu : p.p2p);
-  if (wanted && p.video.srcObject !== wanted) p.video.srcObject = wanted;
-  const hasVideo = !!wanted && wanted.getVideoTracks().length > 0;
-  p.placeholder.hidden = p.videoOn && hasVideo;
-}
-
-// Counts decoded frames on each remote video, for the status of a tile (and tests).
-function countFrames(video) {
-  video.dataset.frames = '0';
-  if (!video.requestVideoFrameCallback) return;
-  const tick = (now) => {
-    video.dataset.frames = String(Number(video.dataset.frames) + 1);
-    video.dataset.lastFrameAt = String(now);
-    video.requestVideoFrameCallback(tick);
-  };
-  video.requestVideoFrameCallback(tick);
+  for (const path of ['p2p', 'sfu']) {
+    if (p[path] && p.videos[path].srcObject !== p[path]) p.videos[path].srcObject = p[path];
+    if (!p[path] && p.videos[path].srcObject) p.videos[path].srcObject = null;
+  }
+  const usable = (path) => !!p[path] && Number(p.videos[path].dataset.frames) > 0;
+  let path;
+  if (state.mode === 'p2p') path = p.p2pLive && usable('p2p') ? 'p2p' : p.sfu ? 'sfu' : 'p2p';
+  else path = (p.sfuLive && usable('sfu')) || !p.p2p ? 'sfu' : 'p2p';
+  p.videos[path].classList.add('active');
+  p.videos[path === 'p2p' ? 'sfu' : 'p2p'].classList.remove('active');
+  const stream = p[path];
+  p.placeholder.hidden = p.videoOn && !!stream && stream.getVideoTracks().length > 0;
 }
 
 function localTile() {
@@ -272,6 +294,7 @@ async function switchMode(mode) {
         const started = performance.now();
         while (!p.sfu && performance.now() - started < SWITCH_TIMEOUT_MS) await sleep(100);
         p.sfuLive = p.sfu ? await waitForFrames(state.sfu, p.sfu) : false;
+        await presented(p.videos.sfu);
         render(p);
         p.link?.close();
         p.link = null;
@@ -286,6 +309,7 @@ async function switchMode(mode) {
       [...state.peers.values()].map(async (p) => {
         const started = performance.now();
         while (!p.p2pLive && performance.now() - started < SWITCH_TIMEOUT_MS) await sleep(100);
+        await presented(p.videos.p2p);
         render(p);
       }),
     );
@@ -303,6 +327,13 @@ function teardownMedia() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Resolves once the element has presented a few frames, or after the switch timeout.
+async function presented(video) {
+  const start = Number(video.dataset.frames);
+  const until = performance.now() + SWITCH_TIMEOUT_MS;
+  while (Number(video.dataset.frames) < start + 3 && performance.now() < until) await sleep(50);
+}
 
 // ---- Controls -------------------------------------------------------------------------
 
