@@ -60,7 +60,8 @@ export async function openPage(browser, url, room, name) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
-  await page.goto(`${url}/?room=${room}&name=${name}`);
+  // Low quality (320x240 at 10 fps): three pages share two cores in CI.
+  await page.goto(`${url}/?room=${room}&name=${name}&quality=low`);
   return page;
 }
 

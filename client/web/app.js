@@ -8,6 +8,7 @@ import { P2pLink } from './p2p.js';
 import { Chat } from './chat.js';
 
 const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
 const SWITCH_TIMEOUT_MS = 5000;
 
 const state = {
@@ -90,7 +91,9 @@ async function join() {
   $('landing').hidden = true;
   $('call').hidden = false;
   $('room-label').textContent = `Room ${state.room}`;
-  history.replaceState(null, '', `?room=${encodeURIComponent(state.room)}&name=${encodeURIComponent(state.name)}`);
+  const link = new URLSearchParams({ room: state.room, name: state.name });
+  if (params.get('quality')) link.set('quality', params.get('quality'));
+  history.replaceState(null, '', `?${link}`);
   chat.reset(ack.chatHistory ?? []);
   setMode(ack.mode);
   for (const p of ack.peers) addPeer(p);
@@ -296,6 +299,8 @@ async function switchMode(mode) {
         p.sfuLive = p.sfu ? await waitForFrames(state.sfu, p.sfu) : false;
         await presented(p.videos.sfu);
         render(p);
+        // Whether the SFU's video was on screen before the P2P link closed (for tests).
+        p.tile.dataset.madeBeforeBreak = String(p.videos.sfu.classList.contains('active') && Number(p.videos.sfu.dataset.frames) > 0);
         p.link?.close();
         p.link = null;
         p.p2p = null;
@@ -396,7 +401,11 @@ async function getMedia() {
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({
       audio: true,
-      video: { width: 320, height: 240, frameRate: 15 },
+      // ?quality=low for weak machines and links (and the browser tests on two cores).
+      video:
+        params.get('quality') === 'low'
+          ? { width: 320, height: 240, frameRate: 10 }
+          : { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } },
     });
     $('preview').srcObject = state.stream;
   } catch (e) {
@@ -427,7 +436,6 @@ $('cam').addEventListener('click', () => toggle('video'));
 $('screen').addEventListener('click', toggleScreen);
 $('leave').addEventListener('click', leave);
 
-const params = new URLSearchParams(location.search);
 $('room').value = params.get('room') ?? '';
 $('name').value = params.get('name') ?? '';
 getMedia().then(() => {

@@ -31,11 +31,12 @@ export class SfuSession {
     }
     if (!tracks.some((t) => t.kind === 'audio')) this.pc.addTransceiver('audio', { direction: 'recvonly' });
     if (!tracks.some((t) => t.kind === 'video')) this.pc.addTransceiver('video', { direction: 'recvonly' });
-    for (const s of this.senders) if (!sending) s.replaceTrack(null);
     return this.queue(async () => {
+      await this.applySending();
       await this.pc.setLocalDescription(await this.pc.createOffer());
       const { sdp } = await this.call('sfu-offer', { sdp: this.pc.localDescription.sdp });
       await this.pc.setRemoteDescription({ type: 'answer', sdp });
+      await this.applySending();
     });
   }
 
@@ -54,14 +55,28 @@ export class SfuSession {
     });
   }
 
-  // Starts or stops sending media; the session stays connected either way.
+  // Starts or stops sending media; the session stays connected either way. Like Jitsi, it
+  // toggles the encodings' `active` flag rather than detaching the track: the camera keeps
+  // the same consumers, so the P2P encoder sharing it never sees its source reconfigured
+  // (which froze P2P video for a second at every switch).
   async setSending(sending) {
+    if (sending === this.sending) return;
     this.sending = sending;
-    await Promise.all(this.senders.map((s, i) => s.replaceTrack(sending ? this.currentTrack(i) : null)));
+    await this.applySending();
   }
 
-  currentTrack(i) {
-    return this.tracks[i];
+  async applySending() {
+    for (const sender of this.senders) {
+      const params = sender.getParameters();
+      if (!params.encodings || params.encodings.length === 0) continue;
+      for (const e of params.encodings) e.active = this.sending;
+      try {
+        await sender.setParameters(params);
+      } catch (e) {
+        // Before negotiation some browsers refuse; the call after the answer applies it.
+        console.debug('setParameters deferred', e.message);
+      }
+    }
   }
 
   // Replaces a published track (a screen in place of the camera, and back).
@@ -69,7 +84,7 @@ export class SfuSession {
     const i = this.tracks.findIndex((t) => t.kind === kind);
     if (i < 0) return;
     this.tracks[i] = track;
-    if (this.sending) await this.senders[i].replaceTrack(track);
+    await this.senders[i].replaceTrack(track);
   }
 
   receiverFor(track) {

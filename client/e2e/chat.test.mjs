@@ -1,0 +1,62 @@
+// Chat in the page: order, the typing indicator, and history for a late joiner; and a camera
+// turned off shows as a placeholder at the others.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, openPage, waitForRemoteVideos } from './helpers.mjs';
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const messages = (page) => page.$$eval('#messages li', (lis) => lis.map((li) => li.querySelector('.text').textContent));
+
+test('messages arrive in order with a typing indicator, and a late joiner sees them', async () => {
+  const a = await openPage(browser, server.url, 'chatroom', 'Ada');
+  const b = await openPage(browser, server.url, 'chatroom', 'Bob');
+  await b.waitForSelector('.tile.remote');
+  await a.waitForSelector('.tile.remote');
+
+  // Typing shows at B while A types, and goes when A sends.
+  await a.locator('#chat-input').pressSequentially('hello', { delay: 30 });
+  await b.waitForFunction(() => {
+    const t = document.querySelector('#typing');
+    return !t.hidden && t.textContent === 'Ada is typing…';
+  });
+  await a.locator('#chat-input').press('Enter');
+  for (const text of ['second', 'third']) {
+    await a.locator('#chat-input').fill(text);
+    await a.locator('#chat-input').press('Enter');
+  }
+  for (const p of [a, b]) await p.waitForFunction(() => document.querySelectorAll('#messages li').length === 3);
+  assert.deepEqual(await messages(b), ['hello', 'second', 'third']);
+  assert.deepEqual(await messages(a), ['hello', 'second', 'third']);
+  await b.waitForFunction(() => document.querySelector('#typing').hidden, null, { timeout: 7000 });
+
+  // A third page joins later and sees the conversation.
+  const c = await openPage(browser, server.url, 'chatroom', 'Cat');
+  await c.waitForFunction(() => document.querySelectorAll('#messages li').length === 3);
+  assert.deepEqual(await messages(c), ['hello', 'second', 'third']);
+  for (const p of [a, b, c]) await p.context().close();
+});
+
+test('a camera turned off shows a placeholder at the others', async () => {
+  const a = await openPage(browser, server.url, 'camroom', 'Ada');
+  const b = await openPage(browser, server.url, 'camroom', 'Bob');
+  await waitForRemoteVideos(b, 1);
+  const aId = await a.evaluate(() => window.app.me);
+  const placeholder = b.locator(`.tile[data-peer-id="${aId}"] .placeholder`);
+  assert.equal(await placeholder.isVisible(), false);
+  await a.locator('#cam').click();
+  await placeholder.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await a.locator('#cam').getAttribute('aria-pressed'), 'false');
+  await a.locator('#cam').click();
+  await placeholder.waitFor({ state: 'hidden', timeout: 5000 });
+  for (const p of [a, b]) await p.context().close();
+});
