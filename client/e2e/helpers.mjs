@@ -6,8 +6,8 @@ import { chromium } from 'playwright-core';
 
 const BIN = process.env.SFU_SERVER_BIN ?? `${process.env.CARGO_TARGET_DIR ?? '../target'}/debug/sfu-server`;
 
-export async function startServer(args = []) {
-  const proc = spawn(BIN, ['--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', ...args], {
+export async function startServer(args = [], { http = '127.0.0.1:0' } = {}) {
+  const proc = spawn(BIN, ['--http', http, '--udp', '127.0.0.1:0', ...args], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,signaling=info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -56,10 +56,20 @@ export async function launch() {
 }
 
 // Opens a participant's page in a context of its own.
-export async function openPage(browser, url, room, name) {
+export async function openPage(browser, url, room, name, { refuseMedia = false } = {}) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const page = await context.newPage();
+  if (refuseMedia) {
+    // What a person clicking "Block" produces.
+    await page.addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+    });
+  }
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') console.error(`[${name}] ${m.type()}: ${m.text()}`);
+  });
+  page.on('requestfailed', (r) => console.error(`[${name}] request failed: ${r.url()} ${r.failure()?.errorText}`));
   // Low quality (320x240 at 10 fps): three pages share two cores in CI.
   await page.goto(`${url}/?room=${room}&name=${name}&quality=low`);
   return page;
@@ -83,7 +93,17 @@ export async function waitForRemoteVideos(page, n, timeout = 20000) {
     const now = await frames(page);
     const ids = Object.keys(now);
     if (ids.length === n && ids.every((id) => now[id] > (before[id] ?? 0) + 2)) return now;
-    if (Date.now() > deadline) throw new Error(`expected ${n} playing remote videos, got ${JSON.stringify(now)}`);
+    if (Date.now() > deadline) {
+      const why = await page.evaluate(() => ({
+        status: document.querySelector('#status').textContent,
+        error: document.querySelector('#landing-error').textContent,
+        notice: document.querySelector('#notice').textContent,
+        joined: window.app.joined,
+        me: window.app.me,
+        peers: [...window.app.peers.keys()],
+      }));
+      throw new Error(`expected ${n} playing remote videos, got ${JSON.stringify(now)}; page: ${JSON.stringify(why)}`);
+    }
     before = now;
   }
 }

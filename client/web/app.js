@@ -46,9 +46,12 @@ function connect() {
     setStatus('connected');
     if (state.joined) join().catch(showJoinError); // rejoin the same room after a drop
   });
-  socket.on('disconnect', () => {
+  socket.on('disconnect', (reason) => {
     setStatus('reconnecting');
     teardownMedia();
+    // socket.io-client retries by itself except when the server closed the connection (as
+    // it does when shutting down): then try again after a pause, with backoff from there.
+    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
   });
   socket.io.on('reconnect_attempt', () => setStatus('reconnecting'));
   socket.on('server-shutdown', () => notice('The server is restarting; reconnecting…'));

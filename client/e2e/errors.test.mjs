@@ -1,0 +1,33 @@
+// Clear errors, never a blank page: a refused camera joins to watch and listen, and a full
+// room shows the server's message.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, openPage, waitForRemoteVideos } from './helpers.mjs';
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer(['--max-room-size', '2']);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a refused camera joins to watch and listen, and a full room says so', async () => {
+  const a = await openPage(browser, server.url, 'small', 'Ada');
+  const viewer = await openPage(browser, server.url, 'small', 'Vic', { refuseMedia: true });
+  // The viewer is in the call, sees Ada's video, and is told why it sends nothing.
+  await waitForRemoteVideos(viewer, 1);
+  assert.match(await viewer.locator('#notice').textContent(), /refused.*watch and listen/);
+  const vicId = await viewer.evaluate(() => window.app.me);
+  await a.locator(`.tile[data-peer-id="${vicId}"] .placeholder`).waitFor({ state: 'visible' });
+
+  // A third person: the room holds two.
+  const late = await openPage(browser, server.url, 'small', 'Late');
+  await late.locator('#landing-error').waitFor({ state: 'visible' });
+  assert.match(await late.locator('#landing-error').textContent(), /room small is full/);
+  assert.equal(await late.locator('#call').isHidden(), true);
+  for (const p of [a, viewer, late]) await p.context().close();
+});
