@@ -32,7 +32,14 @@ export class P2pLink {
     };
   }
 
-  async handle({ description, candidate }) {
+  // Signals are applied one at a time, in arrival order: a candidate that overtook the
+  // offer it belongs to would otherwise meet a connection with no remote description.
+  handle(msg) {
+    this.chain = (this.chain ?? Promise.resolve()).then(() => this.apply(msg));
+    return this.chain;
+  }
+
+  async apply({ description, candidate }) {
     try {
       if (description) {
         const collision = description.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');

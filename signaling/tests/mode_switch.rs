@@ -5,13 +5,14 @@ mod common;
 
 use common::{Client, member, server, server_with};
 use serde_json::json;
+use sfu::core::report::SubscribedStats;
 use sfu::testkit::{AUDIO, VIDEO};
 use signaling::Server;
 use signaling::config::P2pPolicy;
 use std::time::Duration;
 
-/// Packets the SFU sent to subscribers in `room`.
-async fn forwarded(s: &Server, room: &str) -> u64 {
+/// Sums a counter over every subscription in `room`.
+async fn subscribed(s: &Server, room: &str, counter: fn(&SubscribedStats) -> u64) -> u64 {
     let stats = s.sfu.stats().await.unwrap();
     stats
         .rooms
@@ -19,21 +20,18 @@ async fn forwarded(s: &Server, room: &str) -> u64 {
         .filter(|r| r.name == room)
         .flat_map(|r| &r.participants)
         .flat_map(|p| &p.subscribed)
-        .map(|d| d.packets)
+        .map(counter)
         .sum()
+}
+
+/// Packets the SFU sent to subscribers in `room`.
+async fn forwarded(s: &Server, room: &str) -> u64 {
+    subscribed(s, room, |d| d.packets).await
 }
 
 /// Packets that reached the SFU in `room` but were held back because it is P2P.
 async fn held(s: &Server, room: &str) -> u64 {
-    let stats = s.sfu.stats().await.unwrap();
-    stats
-        .rooms
-        .iter()
-        .filter(|r| r.name == room)
-        .flat_map(|r| &r.participants)
-        .flat_map(|p| &p.subscribed)
-        .map(|d| d.dropped["paused"])
-        .sum()
+    subscribed(s, room, |d| d.dropped["paused"]).await
 }
 
 async fn wait_until(what: &str, mut cond: impl AsyncFnMut() -> bool) {
