@@ -8,6 +8,7 @@ export class P2pLink {
     this.send = send;
     this.makingOffer = false;
     this.ignoreOffer = false;
+    this.pending = [];
     this.pc = new RTCPeerConnection({ iceServers });
     this.senders = tracks.map((t) => this.pc.addTrack(t, stream));
     if (!tracks.some((t) => t.kind === 'audio')) this.pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -50,6 +51,10 @@ export class P2pLink {
           await this.pc.setLocalDescription();
           this.send({ description: this.pc.localDescription });
         }
+        for (const c of this.pending.splice(0)) await this.pc.addIceCandidate(c).catch(() => {});
+      } else if (candidate && !this.pc.remoteDescription) {
+        // The relay may deliver a candidate before its description: keep it until then.
+        this.pending.push(candidate);
       } else if (candidate) {
         try {
           await this.pc.addIceCandidate(candidate);

@@ -152,8 +152,15 @@ impl Rooms {
         self.inner.lock().expect("rooms lock poisoned")
     }
 
-    /// Adds `member` to `room`, creating it if needed.
-    pub fn join(&self, room: &str, member: Member) -> Result<Joined, JoinError> {
+    /// Adds `member` to `room`, creating it if needed. `then` runs while the rooms are still
+    /// locked, so that whatever it registers (the socket's broadcast membership) is in place
+    /// before any other member can see this one and announce itself to the room.
+    pub fn join(
+        &self,
+        room: &str,
+        member: Member,
+        then: impl FnOnce(),
+    ) -> Result<Joined, JoinError> {
         let policy = self.policy;
         let mut inner = self.lock();
         if inner.membership.contains_key(&member.id) {
@@ -197,11 +204,17 @@ impl Rooms {
             switch,
         };
         inner.membership.insert(member.id, room.to_owned());
+        then();
         Ok(joined)
     }
 
     /// Removes the socket from its room, if it is in one.
     pub fn leave(&self, id: &str) -> Option<Left> {
+        self.leave_then(id, || ())
+    }
+
+    /// Like `leave`, running `then` while the rooms are still locked.
+    pub fn leave_then(&self, id: &str, then: impl FnOnce()) -> Option<Left> {
         let policy = self.policy;
         let mut inner = self.lock();
         let room = inner.membership.remove(id)?;
@@ -217,6 +230,7 @@ impl Rooms {
         if emptied {
             inner.rooms.remove(&room);
         }
+        then();
         Some(Left {
             room,
             member,
@@ -358,11 +372,11 @@ mod tests {
     #[test]
     fn two_are_p2p_and_the_third_moves_the_room_to_the_sfu() {
         let r = rooms(true);
-        assert_eq!(r.join("x", m("a")).unwrap().mode, Mode::P2p);
-        let b = r.join("x", m("b")).unwrap();
+        assert_eq!(r.join("x", m("a"), || ()).unwrap().mode, Mode::P2p);
+        let b = r.join("x", m("b"), || ()).unwrap();
         assert_eq!((b.mode, b.switch), (Mode::P2p, None));
         assert_eq!(b.peers, vec![m("a")]);
-        let c = r.join("x", m("c")).unwrap();
+        let c = r.join("x", m("c"), || ()).unwrap();
         assert_eq!(c.mode, Mode::Sfu);
         assert_eq!(c.switch.unwrap().reason, "third-member");
     }
@@ -371,11 +385,11 @@ mod tests {
     fn back_to_two_returns_to_p2p_only_after_an_undisturbed_hold_down() {
         let r = rooms(true);
         for id in ["a", "b", "c"] {
-            r.join("x", m(id)).unwrap();
+            r.join("x", m(id), || ()).unwrap();
         }
         let g1 = r.leave("c").unwrap().hold_down.unwrap();
         // Someone joins during the hold-down: the old timer is void.
-        r.join("x", m("d")).unwrap();
+        r.join("x", m("d"), || ()).unwrap();
         assert_eq!(r.hold_down_expired("x", g1), None);
         let g2 = r.leave("d").unwrap().hold_down.unwrap();
         let s = r.hold_down_expired("x", g2).unwrap();
@@ -389,13 +403,13 @@ mod tests {
     #[test]
     fn p2p_off_and_p2p_failure_keep_the_sfu() {
         let off = rooms(false);
-        assert_eq!(off.join("x", m("a")).unwrap().mode, Mode::Sfu);
-        assert_eq!(off.join("x", m("b")).unwrap().mode, Mode::Sfu);
+        assert_eq!(off.join("x", m("a"), || ()).unwrap().mode, Mode::Sfu);
+        assert_eq!(off.join("x", m("b"), || ()).unwrap().mode, Mode::Sfu);
         assert_eq!(off.leave("b").unwrap().hold_down, None);
 
         let r = rooms(true);
-        r.join("x", m("a")).unwrap();
-        r.join("x", m("b")).unwrap();
+        r.join("x", m("a"), || ()).unwrap();
+        r.join("x", m("b"), || ()).unwrap();
         let s = r.p2p_failed("a").unwrap();
         assert_eq!((s.mode, s.reason), (Mode::Sfu, "p2p-failed"));
         assert_eq!(r.mode("x"), Some(Mode::Sfu));
@@ -405,21 +419,24 @@ mod tests {
     fn full_rooms_and_double_joins_are_refused() {
         let r = rooms(true);
         for id in ["a", "b", "c", "d"] {
-            r.join("x", m(id)).unwrap();
+            r.join("x", m(id), || ()).unwrap();
         }
-        assert_eq!(r.join("x", m("e")).unwrap_err(), JoinError::RoomFull);
-        assert_eq!(r.join("y", m("a")).unwrap_err(), JoinError::AlreadyJoined);
+        assert_eq!(r.join("x", m("e"), || ()).unwrap_err(), JoinError::RoomFull);
+        assert_eq!(
+            r.join("y", m("a"), || ()).unwrap_err(),
+            JoinError::AlreadyJoined
+        );
     }
 
     #[test]
     fn chat_history_is_ordered_bounded_and_given_to_late_joiners() {
         let r = rooms(true);
-        r.join("x", m("a")).unwrap();
+        r.join("x", m("a"), || ()).unwrap();
         for i in 0..(CHAT_HISTORY as u64 + 5) {
             let (_, msg) = r.chat("a", format!("m{i}"), i).unwrap();
             assert_eq!(msg.id, i + 1);
         }
-        let late = r.join("x", m("b")).unwrap();
+        let late = r.join("x", m("b"), || ()).unwrap();
         assert_eq!(late.chat_history.len(), CHAT_HISTORY);
         assert_eq!(late.chat_history[0].text, "m5");
         assert_eq!(late.chat_history.last().unwrap().text, "m104");
@@ -429,9 +446,9 @@ mod tests {
     #[test]
     fn membership_and_isolation() {
         let r = rooms(true);
-        r.join("x", m("a")).unwrap();
-        r.join("x", m("b")).unwrap();
-        r.join("y", m("c")).unwrap();
+        r.join("x", m("a"), || ()).unwrap();
+        r.join("x", m("b"), || ()).unwrap();
+        r.join("y", m("c"), || ()).unwrap();
         assert!(r.same_room("a", "b"));
         assert!(!r.same_room("a", "c"));
         assert!(!r.same_room("a", "ghost"));

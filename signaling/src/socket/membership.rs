@@ -38,7 +38,7 @@ async fn join(
     };
     let joined = state
         .rooms
-        .join(&req.room, member.clone())
+        .join(&req.room, member.clone(), || socket.join(req.room.clone()))
         .map_err(|e| match e {
             JoinError::RoomFull => ApiError::new("room-full", format!("room {} is full", req.room)),
             JoinError::AlreadyJoined => ApiError::new("already-joined", e.to_string()),
@@ -58,11 +58,12 @@ async fn join(
     };
     if let Err(e) = sfu_ready.await {
         warn!(%id, room = %req.room, "SFU session refused: {e}");
-        state.rooms.leave(&id);
+        state
+            .rooms
+            .leave_then(&id, || socket.leave(req.room.clone()));
         let _ = state.sfu.leave(ParticipantId(id.clone())).await;
         return Err(e.into());
     }
-    socket.join(req.room.clone());
     let _ = socket
         .to(req.room.clone())
         .emit("peer-joined", &member)
@@ -103,11 +104,11 @@ pub(super) async fn on_leave(
 /// hold-down that may return the room to P2P. Returns whether it was in a room.
 pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, reason: &str) -> bool {
     let id = socket.id.to_string();
-    let Some(left) = state.rooms.leave(&id) else {
+    // Out of the broadcast room under the rooms lock, like the join.
+    let Some(left) = state.rooms.leave_then(&id, || socket.leave_all()) else {
         return false;
     };
     let _ = state.sfu.leave(ParticipantId(id.clone())).await;
-    socket.leave(left.room.clone());
     let _ = io
         .to(left.room.clone())
         .emit("peer-left", &json!({ "id": id, "reason": reason }))
