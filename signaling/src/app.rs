@@ -14,11 +14,11 @@ use std::time::Duration;
 const MAX_PAYLOAD: u64 = 256 * 1024;
 
 /// Builds the router and the Socket.IO handle. A client that goes silent is dropped by the
-/// ping timeout (about 10 s), which counts as leaving.
+/// ping timeout (at most about 6 s), which counts as leaving.
 pub fn app(state: AppState) -> (Router, SocketIo) {
     let (svc, io) = SocketIo::builder()
-        .ping_interval(Duration::from_secs(5))
-        .ping_timeout(Duration::from_secs(5))
+        .ping_interval(Duration::from_secs(3))
+        .ping_timeout(Duration::from_secs(3))
         .max_payload(MAX_PAYLOAD)
         .with_state(state)
         .build_svc();

@@ -181,7 +181,10 @@ async fn a_vanished_client_is_removed_by_the_ping_timeout() {
         .await
         .expect("removed within 15 s");
     assert_eq!(left, json!({ "id": ghost.id, "reason": "disconnected" }));
-    assert!(started.elapsed() < Duration::from_secs(12));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "removed within a few seconds"
+    );
     assert_eq!(
         s.sfu.stats().await.unwrap().tables.sessions,
         1,
