@@ -52,6 +52,14 @@ impl From<sfu::SfuError> for ApiError {
     }
 }
 
+/// A request payload: parsed from JSON, then checked beyond what its type says.
+pub trait Request: for<'de> Deserialize<'de> {
+    /// Checks sizes and formats; the default accepts anything that parsed.
+    fn validate(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
 /// Parses a payload into `T`, or says what is wrong with it.
 pub fn parse<T: for<'de> Deserialize<'de>>(data: Value) -> Result<T, ApiError> {
     serde_json::from_value(data)
@@ -67,9 +75,9 @@ pub struct JoinRequest {
     pub name: String,
 }
 
-impl JoinRequest {
+impl Request for JoinRequest {
     /// Checks the room and display names.
-    pub fn validate(&self) -> Result<(), ApiError> {
+    fn validate(&self) -> Result<(), ApiError> {
         let ok = (1..=64).contains(&self.room.len())
             && self
                 .room
@@ -108,9 +116,9 @@ pub struct P2pSignal {
     pub candidate: Option<Value>,
 }
 
-impl P2pSignal {
+impl Request for P2pSignal {
     /// One of the two, and not too large.
-    pub fn validate(&self) -> Result<(), ApiError> {
+    fn validate(&self) -> Result<(), ApiError> {
         match (&self.description, &self.candidate) {
             (Some(_), None) | (None, Some(_)) => {}
             _ => {
@@ -141,9 +149,9 @@ pub struct SdpMessage {
     pub sdp: String,
 }
 
-impl SdpMessage {
+impl Request for SdpMessage {
     /// Not too large.
-    pub fn validate(&self) -> Result<(), ApiError> {
+    fn validate(&self) -> Result<(), ApiError> {
         if self.sdp.len() > MAX_SDP_BYTES {
             return Err(ApiError::new(
                 "too-large",
@@ -168,9 +176,9 @@ pub struct CandidateMessage {
     pub sdp_mline_index: Option<u16>,
 }
 
-impl CandidateMessage {
+impl Request for CandidateMessage {
     /// Not too large.
-    pub fn validate(&self) -> Result<(), ApiError> {
+    fn validate(&self) -> Result<(), ApiError> {
         if self.candidate.len() > MAX_CANDIDATE_BYTES {
             return Err(ApiError::new("too-large", "candidates are at most 1 KiB"));
         }
@@ -185,9 +193,9 @@ pub struct ChatRequest {
     pub text: String,
 }
 
-impl ChatRequest {
+impl Request for ChatRequest {
     /// Not empty, not too large.
-    pub fn validate(&self) -> Result<(), ApiError> {
+    fn validate(&self) -> Result<(), ApiError> {
         if self.text.trim().is_empty() {
             return Err(ApiError::bad_request("empty message"));
         }
@@ -216,6 +224,9 @@ pub struct MediaStateRequest {
     /// Whether the camera (or a screen) is being sent.
     pub video: bool,
 }
+
+impl Request for TypingRequest {}
+impl Request for MediaStateRequest {}
 
 #[cfg(test)]
 mod tests {

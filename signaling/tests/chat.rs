@@ -73,7 +73,7 @@ async fn typing_reaches_the_others() {
     assert_eq!(ack, json!({}));
     assert_eq!(
         b.next("media-state").await,
-        json!({ "id": a.id, "audio": true, "video": false })
+        json!({ "id": a.id, "name": "Ada", "audio": true, "video": false })
     );
     let ack = a.call("media-state", json!({ "audio": "on" })).await;
     assert_eq!(ack["error"]["code"], "bad-request");

@@ -1,10 +1,10 @@
 //! Text chat with history, the typing indicator, and members' microphone/camera state.
 
-use super::{Payload, limit, reply};
+use super::{Payload, reply, request};
 use crate::limits::Kind;
-use crate::messages::{ApiError, ChatRequest, MediaStateRequest, TypingRequest, parse};
+use crate::messages::{ApiError, ChatRequest, MediaStateRequest, TypingRequest};
 use crate::state::AppState;
-use serde_json::json;
+use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, Data, SocketRef, State};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,9 +21,7 @@ pub(super) async fn on_chat(
     State(state): State<AppState>,
 ) {
     let result = async {
-        limit(&state, &socket, Kind::Chat)?;
-        let req: ChatRequest = parse(data)?;
-        req.validate()?;
+        let req: ChatRequest = request(&state, &socket, Kind::Chat, data)?;
         let (room, msg) = state
             .rooms
             .chat(&socket.id.to_string(), req.text, now_ms())
@@ -42,21 +40,8 @@ pub(super) async fn on_typing(
     State(state): State<AppState>,
 ) {
     let result = async {
-        limit(&state, &socket, Kind::Typing)?;
-        let req: TypingRequest = parse(data)?;
-        let id = socket.id.to_string();
-        let (room, name) = state
-            .rooms
-            .membership(&id)
-            .ok_or_else(ApiError::not_joined)?;
-        let _ = socket
-            .to(room)
-            .emit(
-                "typing",
-                &json!({ "id": id, "name": name, "typing": req.typing }),
-            )
-            .await;
-        Ok(json!({}))
+        let req: TypingRequest = request(&state, &socket, Kind::Typing, data)?;
+        tell_room(&state, &socket, "typing", json!({ "typing": req.typing })).await
     }
     .await;
     reply(ack, result);
@@ -69,22 +54,28 @@ pub(super) async fn on_media_state(
     State(state): State<AppState>,
 ) {
     let result = async {
-        limit(&state, &socket, Kind::Typing)?;
-        let req: MediaStateRequest = parse(data)?;
-        let id = socket.id.to_string();
-        let (room, _) = state
-            .rooms
-            .membership(&id)
-            .ok_or_else(ApiError::not_joined)?;
-        let _ = socket
-            .to(room)
-            .emit(
-                "media-state",
-                &json!({ "id": id, "audio": req.audio, "video": req.video }),
-            )
-            .await;
-        Ok(json!({}))
+        let req: MediaStateRequest = request(&state, &socket, Kind::Typing, data)?;
+        let fields = json!({ "audio": req.audio, "video": req.video });
+        tell_room(&state, &socket, "media-state", fields).await
     }
     .await;
     reply(ack, result);
+}
+
+/// Sends `event` with `fields`, plus the sender's id and name, to the rest of its room.
+async fn tell_room(
+    state: &AppState,
+    socket: &SocketRef,
+    event: &str,
+    mut fields: Value,
+) -> Result<Value, ApiError> {
+    let id = socket.id.to_string();
+    let (room, name) = state
+        .rooms
+        .membership(&id)
+        .ok_or_else(ApiError::not_joined)?;
+    fields["id"] = json!(id);
+    fields["name"] = json!(name);
+    let _ = socket.to(room).emit(event, &fields).await;
+    Ok(json!({}))
 }

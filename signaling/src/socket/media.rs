@@ -1,8 +1,8 @@
 //! Media negotiation: the P2P relay between two members, and each member's SFU session.
 
-use super::{Payload, announce_switch, limit, reply};
+use super::{Payload, announce_switch, limit, reply, request};
 use crate::limits::Kind;
-use crate::messages::{ApiError, CandidateMessage, P2pSignal, SdpMessage, parse};
+use crate::messages::{ApiError, CandidateMessage, P2pSignal, SdpMessage};
 use crate::state::AppState;
 use serde_json::{Value, json};
 use sfu::{ParticipantId, RoomId};
@@ -28,9 +28,7 @@ pub(super) async fn on_p2p_signal(
     io: SocketIo,
 ) {
     let result = async {
-        limit(&state, &socket, Kind::Signaling)?;
-        let signal: P2pSignal = parse(data)?;
-        signal.validate()?;
+        let signal: P2pSignal = request(&state, &socket, Kind::Signaling, data)?;
         let from = socket.id.to_string();
         // Only within the room: a socket can never address anyone outside it.
         if !state.rooms.same_room(&from, &signal.to) {
@@ -96,9 +94,7 @@ pub(super) async fn on_sfu_offer(
     State(state): State<AppState>,
 ) {
     let result = async {
-        limit(&state, &socket, Kind::Signaling)?;
-        let msg: SdpMessage = parse(data)?;
-        msg.validate()?;
+        let msg: SdpMessage = request(&state, &socket, Kind::Signaling, data)?;
         joined(&state, &socket)?;
         let answer = state
             .sfu
@@ -117,9 +113,7 @@ pub(super) async fn on_sfu_answer(
     State(state): State<AppState>,
 ) {
     let result = async {
-        limit(&state, &socket, Kind::Signaling)?;
-        let msg: SdpMessage = parse(data)?;
-        msg.validate()?;
+        let msg: SdpMessage = request(&state, &socket, Kind::Signaling, data)?;
         joined(&state, &socket)?;
         state
             .sfu
@@ -138,9 +132,7 @@ pub(super) async fn on_sfu_candidate(
     State(state): State<AppState>,
 ) {
     let result: Result<Value, ApiError> = async {
-        limit(&state, &socket, Kind::Signaling)?;
-        let msg: CandidateMessage = parse(data)?;
-        msg.validate()?;
+        let msg: CandidateMessage = request(&state, &socket, Kind::Signaling, data)?;
         joined(&state, &socket)?;
         let init = rtc::peer_connection::transport::RTCIceCandidateInit {
             candidate: msg.candidate,

@@ -1,8 +1,8 @@
 //! `join`, `leave`, and the mode changes they cause.
 
-use super::{Payload, limit, reply};
+use super::{Payload, limit, reply, request};
 use crate::limits::Kind;
-use crate::messages::{ApiError, JoinRequest, parse};
+use crate::messages::{ApiError, JoinRequest};
 use crate::rooms::{JoinError, Member, Mode, ModeSwitch};
 use crate::state::AppState;
 use serde_json::{Value, json};
@@ -28,9 +28,7 @@ async fn join(
     state: &AppState,
     io: &SocketIo,
 ) -> Result<Value, ApiError> {
-    limit(state, socket, Kind::Membership)?;
-    let req: JoinRequest = parse(data)?;
-    req.validate()?;
+    let req: JoinRequest = request(state, socket, Kind::Membership, data)?;
     let id = socket.id.to_string();
     let member = Member {
         id: id.clone(),

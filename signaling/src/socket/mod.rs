@@ -5,7 +5,7 @@ mod media;
 mod membership;
 
 use crate::limits::Kind;
-use crate::messages::ApiError;
+use crate::messages::{ApiError, Request, parse};
 use crate::state::AppState;
 use serde_json::Value;
 use socketioxide::SocketIo;
@@ -85,6 +85,19 @@ pub(crate) fn limit(state: &AppState, socket: &SocketRef, kind: Kind) -> Result<
             "too many requests; slow down",
         ))
     }
+}
+
+/// Takes a rate-limit token, then parses and validates the payload.
+pub(crate) fn request<T: Request>(
+    state: &AppState,
+    socket: &SocketRef,
+    kind: Kind,
+    data: Value,
+) -> Result<T, ApiError> {
+    limit(state, socket, kind)?;
+    let req: T = parse(data)?;
+    req.validate()?;
+    Ok(req)
 }
 
 /// The payload of an event, as JSON (a missing payload reads as `null`).
