@@ -5,7 +5,10 @@ export class P2pLink {
   constructor({ peerId, polite, iceServers, tracks, stream, send, onStream, onFailed }) {
     this.peerId = peerId;
     this.polite = polite;
-    this.send = send;
+    // Every signal this side sends is numbered within this link.
+    this.linkId = Math.random().toString(36).slice(2);
+    this.sent = 0;
+    this.send = (msg) => send({ ...msg, order: { link: this.linkId, seq: this.sent++ } });
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.pending = [];
@@ -33,9 +36,27 @@ export class P2pLink {
     };
   }
 
-  // Signals are applied one at a time, in arrival order: a candidate that overtook the
-  // offer it belongs to would otherwise meet a connection with no remote description.
+  // Signals are applied one at a time, in the order they were sent. The server relays each
+  // event in a task of its own, so they may arrive out of order: each carries
+  // `order: {link, seq}`, and a gap waits for the missing one.
   handle(msg) {
+    const { link, seq } = msg.order ?? {};
+    if (link === undefined) return this.enqueue(msg);
+    if (link !== this.remoteLink) {
+      this.remoteLink = link;
+      this.nextSeq = 0;
+      this.early = new Map();
+    }
+    this.early.set(seq, msg);
+    while (this.early.has(this.nextSeq)) {
+      this.enqueue(this.early.get(this.nextSeq));
+      this.early.delete(this.nextSeq);
+      this.nextSeq += 1;
+    }
+    return this.chain;
+  }
+
+  enqueue(msg) {
     this.chain = (this.chain ?? Promise.resolve()).then(() => this.apply(msg));
     return this.chain;
   }

@@ -114,6 +114,10 @@ pub struct P2pSignal {
     /// An ICE candidate (`RTCIceCandidateInit`).
     #[serde(default)]
     pub candidate: Option<Value>,
+    /// Sender's ordering (`{link, seq}`), relayed untouched: the server handles events
+    /// concurrently, so the receiver restores the order.
+    #[serde(default)]
+    pub order: Option<Value>,
 }
 
 impl Request for P2pSignal {

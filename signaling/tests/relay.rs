@@ -28,6 +28,16 @@ async fn p2p_signals_stay_within_the_room() {
         json!({ "from": a.id, "description": offer })
     );
     let cand = json!({ "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0" });
+    let order = json!({ "link": "l1", "seq": 1 });
+    b.call(
+        "p2p-signal",
+        json!({ "to": a.id, "candidate": cand, "order": order }),
+    )
+    .await;
+    assert_eq!(
+        a.next("p2p-signal").await,
+        json!({ "from": b.id, "candidate": cand, "order": order })
+    );
     b.call("p2p-signal", json!({ "to": a.id, "candidate": cand }))
         .await;
     assert_eq!(

@@ -45,6 +45,9 @@ pub(super) async fn on_p2p_signal(
         if let Some(c) = signal.candidate {
             out["candidate"] = c;
         }
+        if let Some(o) = signal.order {
+            out["order"] = o;
+        }
         target
             .emit("p2p-signal", &out)
             .map_err(|_| ApiError::new("peer-gone", "the peer disconnected"))?;
