@@ -100,6 +100,27 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
     Ok(m)
 }
 
+/// Gives `pc` a host candidate at `addr`: the SFU's one announced address, or a test
+/// peer's own socket.
+pub fn add_host_candidate(
+    pc: &mut rtc::peer_connection::RTCPeerConnection,
+    addr: std::net::SocketAddr,
+) -> Result<(), rtc::shared::error::Error> {
+    use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()?;
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)
+}
+
 /// The interceptor chain of a server session: receiver reports and TWCC feedback for the
 /// publisher's send-rate control, NACKs towards the publisher for upstream loss, and sender
 /// reports to subscribers. NACKs *from* subscribers are answered by the SFU's own cache.

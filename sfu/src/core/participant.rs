@@ -7,7 +7,6 @@ use crate::core::media;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -68,7 +67,6 @@ impl Participant {
     pub(crate) fn new(
         id: ParticipantId,
         room: RoomId,
-        local_addr: SocketAddr,
         announce: SocketAddr,
         now: Instant,
     ) -> Result<Participant, SfuError> {
@@ -87,23 +85,7 @@ impl Participant {
             .with_interceptor_registry(registry)
             .build(now)
             .map_err(rtc_err)?;
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: announce.ip().to_string(),
-                port: announce.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .map_err(rtc_err)?;
-        let init = RTCIceCandidate::from(&candidate)
-            .to_json()
-            .map_err(rtc_err)?;
-        pc.add_local_candidate(init).map_err(rtc_err)?;
-        let _ = local_addr;
+        media::add_host_candidate(&mut pc, announce).map_err(rtc_err)?;
         Ok(Participant {
             id,
             room,

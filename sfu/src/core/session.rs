@@ -34,7 +34,6 @@ impl Sfu {
         let mut p = Participant::new(
             participant.clone(),
             room.clone(),
-            self.config.local_addr,
             self.config.announce_addr,
             now,
         )?;

@@ -12,12 +12,13 @@ use socketioxide::socket::Sid;
 use std::str::FromStr;
 use tracing::info;
 
-fn joined(state: &AppState, socket: &SocketRef) -> Result<String, ApiError> {
-    state
-        .rooms
-        .membership(&socket.id.to_string())
-        .map(|(room, _)| room)
-        .ok_or_else(ApiError::not_joined)
+/// The caller's participant id, if it is in a room (its SFU session exists only then).
+fn joined(state: &AppState, socket: &SocketRef) -> Result<ParticipantId, ApiError> {
+    let id = socket.id.to_string();
+    match state.rooms.membership(&id) {
+        Some(_) => Ok(ParticipantId(id)),
+        None => Err(ApiError::not_joined()),
+    }
 }
 
 pub(super) async fn on_p2p_signal(
@@ -98,11 +99,8 @@ pub(super) async fn on_sfu_offer(
 ) {
     let result = async {
         let msg: SdpMessage = request(&state, &socket, Kind::Signaling, data)?;
-        joined(&state, &socket)?;
-        let answer = state
-            .sfu
-            .offer(ParticipantId(socket.id.to_string()), msg.sdp)
-            .await?;
+        let me = joined(&state, &socket)?;
+        let answer = state.sfu.offer(me, msg.sdp).await?;
         Ok(json!({ "sdp": answer }))
     }
     .await;
@@ -117,11 +115,8 @@ pub(super) async fn on_sfu_answer(
 ) {
     let result = async {
         let msg: SdpMessage = request(&state, &socket, Kind::Signaling, data)?;
-        joined(&state, &socket)?;
-        state
-            .sfu
-            .answer(ParticipantId(socket.id.to_string()), msg.sdp)
-            .await?;
+        let me = joined(&state, &socket)?;
+        state.sfu.answer(me, msg.sdp).await?;
         Ok(json!({}))
     }
     .await;
@@ -136,17 +131,14 @@ pub(super) async fn on_sfu_candidate(
 ) {
     let result: Result<Value, ApiError> = async {
         let msg: CandidateMessage = request(&state, &socket, Kind::Signaling, data)?;
-        joined(&state, &socket)?;
+        let me = joined(&state, &socket)?;
         let init = rtc::peer_connection::transport::RTCIceCandidateInit {
             candidate: msg.candidate,
             sdp_mid: msg.sdp_mid,
             sdp_mline_index: msg.sdp_mline_index,
             ..Default::default()
         };
-        state
-            .sfu
-            .candidate(ParticipantId(socket.id.to_string()), init)
-            .await?;
+        state.sfu.candidate(me, init).await?;
         Ok(json!({}))
     }
     .await;
