@@ -10,6 +10,7 @@ use rtc::peer_connection::configuration::media_engine::{
 };
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
@@ -136,7 +137,7 @@ pub fn registry(media_engine: &mut MediaEngine) -> Result<Registry, rtc::shared:
 /// The chain's position for [`FeedbackTap`]: application-most, just before the terminus.
 pub const FEEDBACK_TAP_SLOT: Slot = Slot::Custom(14_000);
 
-/// Lets keyframe requests (PLI, FIR) and NACKs through to the application.
+/// Lets keyframe requests (PLI, FIR), NACKs and receiver reports through to the application.
 ///
 /// The `rtc` interceptor chain ends inbound RTCP at its terminus unless an interceptor marks a
 /// packet for delivery. An SFU relays keyframe requests upstream and answers NACKs from its own
@@ -165,12 +166,16 @@ impl FeedbackTap {
     }
 }
 
-/// PLI, FIR and NACK: the feedback an SFU acts on itself.
+/// PLI, FIR and NACK, which an SFU acts on itself, and reception reports, which give it the
+/// round-trip time to the peer.
 pub fn is_feedback(p: &dyn rtc::rtcp::Packet) -> bool {
     let any = p.as_any();
     any.is::<PictureLossIndication>()
         || any.is::<FullIntraRequest>()
         || any.is::<TransportLayerNack>()
+        || any
+            .downcast_ref::<ReceiverReport>()
+            .is_some_and(|rr| !rr.reports.is_empty())
 }
 
 impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {

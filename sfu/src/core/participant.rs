@@ -31,6 +31,18 @@ pub enum TransportState {
     Closed,
 }
 
+impl TransportState {
+    /// The state's name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportState::New => "new",
+            TransportState::Connected => "connected",
+            TransportState::Failed => "failed",
+            TransportState::Closed => "closed",
+        }
+    }
+}
+
 /// One WebRTC session.
 pub struct Participant {
     /// The id the signaling layer gave.
@@ -61,6 +73,8 @@ pub struct Participant {
     pub state: TransportState,
     /// When the session joined.
     pub joined_at: Instant,
+    /// The latest round-trip time its receiver reports gave.
+    pub rtt: Option<std::time::Duration>,
 }
 
 impl Participant {
@@ -104,6 +118,7 @@ impl Participant {
             negotiation_needed: false,
             state: TransportState::New,
             joined_at: now,
+            rtt: None,
         })
     }
 

@@ -2,8 +2,10 @@
 
 use crate::core::Sfu;
 use crate::core::forwarder::DropReason;
-use crate::core::participant::TransportState;
-use crate::core::stats::IngressCounters;
+use crate::core::ids::RoomId;
+use crate::core::participant::{Participant, TransportState};
+use crate::core::room::Room;
+use crate::core::stats::{IngressCounters, Tally};
 use crate::core::track::Kind;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -14,6 +16,8 @@ use std::time::{Instant, SystemTime};
 pub struct SfuStats {
     /// Datagrams not attributed to a session, by reason.
     pub ingress: IngressCounters,
+    /// Media counters since the SFU started, including sessions that have left.
+    pub totals: Totals,
     /// Every room, by name.
     pub rooms: Vec<RoomStats>,
     /// Routing-table sizes, so that leaks show: sessions, their ICE username fragments,
@@ -41,8 +45,54 @@ pub struct RoomStats {
     pub name: String,
     /// When it was created.
     pub created_at: SystemTime,
+    /// Whether the SFU forwards media in it (off while its members talk peer to peer).
+    pub forwarding: bool,
+    /// Media counters of its current sessions.
+    pub totals: Totals,
     /// Its sessions.
     pub participants: Vec<ParticipantStats>,
+}
+
+/// Media counters summed over tracks and subscriptions.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    /// RTP packets received from publishers.
+    pub packets_in: u64,
+    /// RTP bytes received from publishers.
+    pub bytes_in: u64,
+    /// RTP packets forwarded to subscribers.
+    pub packets_out: u64,
+    /// RTP bytes forwarded to subscribers.
+    pub bytes_out: u64,
+    /// Packets not forwarded, all reasons.
+    pub packets_dropped: u64,
+    /// Packets not forwarded, by reason.
+    pub dropped: BTreeMap<&'static str, u64>,
+    /// Packets missing from publishers' sequences.
+    pub packets_lost: u64,
+    /// Packets subscribers NACKed.
+    pub nacks: u64,
+    /// NACKed packets re-sent from the cache.
+    pub retransmits: u64,
+    /// Keyframe requests sent to publishers.
+    pub plis: u64,
+}
+
+impl From<&Tally> for Totals {
+    fn from(t: &Tally) -> Totals {
+        Totals {
+            packets_in: t.packets_in,
+            bytes_in: t.bytes_in,
+            packets_out: t.packets_out,
+            bytes_out: t.bytes_out,
+            packets_dropped: t.dropped_total(),
+            dropped: t.dropped_by_reason().collect(),
+            packets_lost: t.packets_lost,
+            nacks: t.nacks,
+            retransmits: t.retransmits,
+            plis: t.plis,
+        }
+    }
 }
 
 /// One session.
@@ -52,6 +102,8 @@ pub struct ParticipantStats {
     pub id: String,
     /// Transport state.
     pub state: TransportState,
+    /// Round-trip time from its latest receiver report, in milliseconds.
+    pub rtt_ms: Option<f64>,
     /// When it joined.
     pub joined_at: SystemTime,
     /// Tracks it publishes.
@@ -112,64 +164,101 @@ impl Sfu {
         let mut rooms: Vec<RoomStats> = self
             .rooms
             .values()
-            .map(|room| RoomStats {
-                name: room.id.0.clone(),
-                created_at: room.created_at,
-                participants: room
-                    .participants
-                    .iter()
-                    .filter_map(|k| self.participants.get(k))
-                    .map(|p| ParticipantStats {
-                        id: p.id.0.clone(),
-                        state: p.state,
-                        joined_at: self.config.wall_clock(p.joined_at),
-                        published: p
-                            .published
-                            .values()
-                            .filter_map(|t| self.tracks.get(t))
-                            .map(|t| PublishedStats {
-                                track_id: t.id.0,
-                                kind: t.kind,
-                                codec: t.codec.as_str(),
-                                ssrc: t.ssrc,
-                                packets: t.counters.packets,
-                                bytes: t.counters.bytes,
-                                bitrate_bps: t.counters.bitrate.bps(now),
-                                packets_lost: t.counters.packets_lost,
-                                nacks: t.counters.nacks,
-                                retransmits: t.counters.retransmits,
-                                plis: t.counters.plis,
-                            })
-                            .collect(),
-                        subscribed: p
-                            .downtracks
-                            .values()
-                            .map(|d| SubscribedStats {
-                                track_id: d.track.0,
-                                publisher_id: self
-                                    .tracks
-                                    .get(&d.track)
-                                    .map(|t| t.owner_id.0.clone())
-                                    .unwrap_or_default(),
-                                packets: d.counters.packets,
-                                bytes: d.counters.bytes,
-                                bitrate_bps: d.counters.bitrate.bps(now),
-                                packets_dropped: d.counters.dropped_total(),
-                                dropped: DropReason::ALL
-                                    .iter()
-                                    .map(|r| (r.as_str(), d.counters.dropped[r.index()]))
-                                    .collect(),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
+            .map(|room| self.room_report(room, now))
             .collect();
         rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut totals = self.retired;
+        for p in self.participants.values() {
+            totals.add(&self.tally(p));
+        }
         SfuStats {
             ingress: self.ingress,
+            totals: Totals::from(&totals),
             rooms,
             tables: self.table_sizes(),
+        }
+    }
+
+    /// A snapshot of one room's counters.
+    pub fn room_stats(&self, room: &RoomId, now: Instant) -> Option<RoomStats> {
+        self.rooms.get(room).map(|r| self.room_report(r, now))
+    }
+
+    fn room_report(&self, room: &Room, now: Instant) -> RoomStats {
+        let members = || {
+            room.participants
+                .iter()
+                .filter_map(|k| self.participants.get(k))
+        };
+        let mut totals = Tally::default();
+        for p in members() {
+            totals.add(&self.tally(p));
+        }
+        RoomStats {
+            name: room.id.0.clone(),
+            created_at: room.created_at,
+            forwarding: room.forwarding,
+            totals: Totals::from(&totals),
+            participants: members().map(|p| self.participant_report(p, now)).collect(),
+        }
+    }
+
+    /// The counters of a session's published tracks and subscriptions.
+    fn tally(&self, p: &Participant) -> Tally {
+        let mut t = Tally::default();
+        for track in p.published.values().filter_map(|id| self.tracks.get(id)) {
+            t.add_track(&track.counters);
+        }
+        for dt in p.downtracks.values() {
+            t.add_downtrack(&dt.counters);
+        }
+        t
+    }
+
+    fn participant_report(&self, p: &Participant, now: Instant) -> ParticipantStats {
+        ParticipantStats {
+            id: p.id.0.clone(),
+            state: p.state,
+            rtt_ms: p.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            joined_at: self.config.wall_clock(p.joined_at),
+            published: p
+                .published
+                .values()
+                .filter_map(|t| self.tracks.get(t))
+                .map(|t| PublishedStats {
+                    track_id: t.id.0,
+                    kind: t.kind,
+                    codec: t.codec.as_str(),
+                    ssrc: t.ssrc,
+                    packets: t.counters.packets,
+                    bytes: t.counters.bytes,
+                    bitrate_bps: t.counters.bitrate.bps(now),
+                    packets_lost: t.counters.packets_lost,
+                    nacks: t.counters.nacks,
+                    retransmits: t.counters.retransmits,
+                    plis: t.counters.plis,
+                })
+                .collect(),
+            subscribed: p
+                .downtracks
+                .values()
+                .map(|d| SubscribedStats {
+                    track_id: d.track.0,
+                    publisher_id: self
+                        .tracks
+                        .get(&d.track)
+                        .map(|t| t.owner_id.0.clone())
+                        .unwrap_or_default(),
+                    packets: d.counters.packets,
+                    bytes: d.counters.bytes,
+                    bitrate_bps: d.counters.bitrate.bps(now),
+                    packets_dropped: d.counters.dropped_total(),
+                    dropped: DropReason::ALL
+                        .iter()
+                        .map(|r| (r.as_str(), d.counters.dropped[r.index()]))
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }

@@ -4,8 +4,10 @@
 use crate::core::PKey;
 use crate::core::forward::rewritten;
 use crate::core::sfu::Sfu;
+use crate::core::stats::{ntp_time, rtt_from_report};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use std::time::Instant;
 
@@ -19,6 +21,7 @@ impl Sfu {
         packets: &[Box<dyn rtc::rtcp::Packet>],
         now: Instant,
     ) {
+        self.note_rtt(key, packets, now);
         let Some(&tid) = self
             .participants
             .get(&key)
@@ -32,6 +35,24 @@ impl Sfu {
                 self.request_keyframe(tid, now);
             } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                 self.answer_nack(key, tid, nack, now);
+            }
+        }
+    }
+
+    /// Keeps the session's latest round-trip time from the receiver reports it sends about
+    /// our sender reports.
+    fn note_rtt(&mut self, key: PKey, packets: &[Box<dyn rtc::rtcp::Packet>], now: Instant) {
+        let now_ntp = ntp_time(self.config.wall_clock(now));
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        for packet in packets {
+            if let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() {
+                for r in &rr.reports {
+                    if let Some(rtt) = rtt_from_report(now_ntp, r.last_sender_report, r.delay) {
+                        p.rtt = Some(rtt);
+                    }
+                }
             }
         }
     }

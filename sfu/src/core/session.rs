@@ -167,7 +167,8 @@ impl Sfu {
         for addr in &p.addrs {
             self.by_addr.remove(addr);
         }
-        for tid in p.downtracks.keys() {
+        for (tid, dt) in &p.downtracks {
+            self.retired.add_downtrack(&dt.counters);
             if let Some(t) = self.tracks.get_mut(tid) {
                 t.subscribers.retain(|&s| s != key);
             }
@@ -193,6 +194,7 @@ impl Sfu {
         let Some(track) = self.tracks.remove(&tid) else {
             return;
         };
+        self.retired.add_track(&track.counters);
         if let Some(room) = self
             .participants
             .get(&track.owner)
@@ -203,6 +205,7 @@ impl Sfu {
         for sub in track.subscribers {
             if let Some(p) = self.participants.get_mut(&sub) {
                 if let Some(dt) = p.downtracks.remove(&tid) {
+                    self.retired.add_downtrack(&dt.counters);
                     p.by_local_track.remove(&dt.local_track_id);
                     if let Err(e) = p.pc.remove_track(dt.sender_id) {
                         warn!(participant = %p.id, "remove_track: {e}");

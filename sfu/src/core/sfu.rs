@@ -6,7 +6,7 @@ use crate::core::ids::{ParticipantId, RoomId, TrackId};
 use crate::core::keyframe::KeyframeRequester;
 use crate::core::participant::{Participant, TransportState};
 use crate::core::room::Room;
-use crate::core::stats::IngressCounters;
+use crate::core::stats::{IngressCounters, Tally};
 use crate::core::track::{Kind, Track};
 use bytes::BytesMut;
 use rtc::peer_connection::RTCPeerConnection;
@@ -113,6 +113,8 @@ pub struct Sfu {
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     pub(crate) ingress: IngressCounters,
+    /// Counters of tracks and DownTracks that are gone, so that totals never go backwards.
+    pub(crate) retired: Tally,
     pub(crate) reads: Vec<TaggedRTCMessage>,
     /// The latest time the core was handed, so that an idle wake-up is scheduled from it.
     pub(crate) last_now: Instant,
@@ -138,6 +140,7 @@ impl Sfu {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             ingress: IngressCounters::default(),
+            retired: Tally::default(),
             reads: Vec::new(),
             last_now,
         }

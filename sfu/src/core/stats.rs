@@ -86,6 +86,104 @@ impl DownTrackCounters {
     }
 }
 
+/// Sums of track and DownTrack counters: of a room, or of the whole SFU including sessions
+/// that have left (so that Prometheus counters never go backwards).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// RTP packets received from publishers.
+    pub packets_in: u64,
+    /// RTP bytes received from publishers.
+    pub bytes_in: u64,
+    /// Packets the publishers' sequence numbers show as missing.
+    pub packets_lost: u64,
+    /// Packets subscribers NACKed.
+    pub nacks: u64,
+    /// NACKed packets re-sent from the cache.
+    pub retransmits: u64,
+    /// Keyframe requests sent to publishers.
+    pub plis: u64,
+    /// RTP packets forwarded to subscribers.
+    pub packets_out: u64,
+    /// RTP bytes forwarded to subscribers.
+    pub bytes_out: u64,
+    /// Packets not forwarded, by reason, indexed by [`DropReason::index`].
+    pub dropped: [u64; DropReason::ALL.len()],
+}
+
+impl Tally {
+    /// Adds a published track's counters.
+    pub fn add_track(&mut self, c: &TrackCounters) {
+        self.packets_in += c.packets;
+        self.bytes_in += c.bytes;
+        self.packets_lost += c.packets_lost;
+        self.nacks += c.nacks;
+        self.retransmits += c.retransmits;
+        self.plis += c.plis;
+    }
+
+    /// Adds a subscription's counters.
+    pub fn add_downtrack(&mut self, c: &DownTrackCounters) {
+        self.packets_out += c.packets;
+        self.bytes_out += c.bytes;
+        for (sum, n) in self.dropped.iter_mut().zip(c.dropped) {
+            *sum += n;
+        }
+    }
+
+    /// Adds another tally.
+    pub fn add(&mut self, o: &Tally) {
+        self.packets_in += o.packets_in;
+        self.bytes_in += o.bytes_in;
+        self.packets_lost += o.packets_lost;
+        self.nacks += o.nacks;
+        self.retransmits += o.retransmits;
+        self.plis += o.plis;
+        self.packets_out += o.packets_out;
+        self.bytes_out += o.bytes_out;
+        for (sum, n) in self.dropped.iter_mut().zip(o.dropped) {
+            *sum += n;
+        }
+    }
+
+    /// All drops, whatever the reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    /// Drops by reason name.
+    pub fn dropped_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|r| (r.as_str(), self.dropped[r.index()]))
+    }
+}
+
+/// Round-trip time from a reception report about our sender reports (RFC 3550, 6.4.1):
+/// `now` minus the report's LSR and DLSR, all in the middle 32 bits of NTP time.
+/// `None` when the peer has not received a sender report yet, or the result is absurd.
+pub fn rtt_from_report(now_ntp: u64, last_sender_report: u32, delay: u32) -> Option<Duration> {
+    if last_sender_report == 0 {
+        return None;
+    }
+    let now_mid = (now_ntp >> 16) as u32;
+    let rtt = now_mid
+        .wrapping_sub(last_sender_report)
+        .checked_sub(delay)
+        .filter(|&r| r < 65536 * 60)?;
+    Some(Duration::from_nanos(u64::from(rtt) * 1_000_000_000 / 65536))
+}
+
+/// A wall-clock time as a 64-bit NTP timestamp.
+pub fn ntp_time(t: std::time::SystemTime) -> u64 {
+    const UNIX_TO_NTP_SECS: u64 = 2_208_988_800;
+    let d = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let secs = d.as_secs() + UNIX_TO_NTP_SECS;
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
 /// Packets the SFU could not attribute to any session, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IngressCounters {
@@ -123,5 +221,35 @@ mod tests {
         assert_eq!(m.bps(t0 + Duration::from_millis(1000)), 1_000_000);
         // Quiet for a long time: zero.
         assert_eq!(m.bps(t0 + Duration::from_secs(5)), 0);
+    }
+
+    #[test]
+    fn rtt_from_reception_report() {
+        let sent = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let lsr = (ntp_time(sent) >> 16) as u32;
+        // The peer held the report 100 ms; it came back 130 ms after we sent it.
+        let delay = 65536 / 10;
+        let now = ntp_time(sent + Duration::from_millis(130));
+        let rtt = rtt_from_report(now, lsr, delay).unwrap();
+        assert!((29..=31).contains(&rtt.as_millis()), "{rtt:?}");
+        // No sender report seen yet, and a delay longer than the elapsed time.
+        assert_eq!(rtt_from_report(now, 0, delay), None);
+        assert_eq!(rtt_from_report(now, lsr, 65536), None);
+    }
+
+    #[test]
+    fn tally_sums_counters() {
+        let mut t = Tally::default();
+        let mut d = DownTrackCounters {
+            packets: 3,
+            ..Default::default()
+        };
+        d.dropped[DropReason::Stale.index()] = 2;
+        t.add_downtrack(&d);
+        t.add_downtrack(&d);
+        assert_eq!((t.packets_out, t.dropped_total()), (6, 4));
+        let mut all = Tally::default();
+        all.add(&t);
+        assert_eq!(all, t);
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId};
-use crate::core::report::SfuStats;
+use crate::core::report::{RoomStats, SfuStats};
 use crate::core::{Event, Output, Sfu, SfuConfig};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -43,6 +43,10 @@ pub(crate) enum Command {
     },
     Stats {
         reply: Reply<SfuStats>,
+    },
+    RoomStats {
+        room: RoomId,
+        reply: Reply<Option<RoomStats>>,
     },
     SetForwarding {
         room: RoomId,
@@ -194,6 +198,9 @@ fn handle_command(sfu: &mut Sfu, cmd: Command, now: Instant) {
         }
         Command::Stats { reply } => {
             let _ = reply.send(Ok(sfu.stats(now)));
+        }
+        Command::RoomStats { room, reply } => {
+            let _ = reply.send(Ok(sfu.room_stats(&room, now)));
         }
         Command::Shutdown => {}
     }
