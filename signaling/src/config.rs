@@ -50,9 +50,12 @@ pub struct Args {
     /// TURN credential.
     #[arg(long, env = "SFU_TURN_CREDENTIAL")]
     pub turn_credential: Option<String>,
-    /// Bearer token for the admin API.
+    /// Bearer token for the admin API (then served on --http as well).
     #[arg(long, env = "SFU_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// Loopback address of the admin API when no token is set.
+    #[arg(long, env = "SFU_ADMIN_HTTP")]
+    pub admin_http: Option<SocketAddr>,
     /// Most members a room may have.
     #[arg(long, env = "SFU_MAX_ROOM_SIZE")]
     pub max_room_size: Option<usize>,
@@ -76,6 +79,7 @@ struct FileConfig {
     turn_username: Option<String>,
     turn_credential: Option<String>,
     admin_token: Option<String>,
+    admin_http: Option<SocketAddr>,
     max_room_size: Option<usize>,
     p2p: Option<P2pPolicy>,
     hold_down_secs: Option<f64>,
@@ -100,6 +104,8 @@ pub struct Config {
     pub turn_credential: Option<String>,
     /// Admin API token.
     pub admin_token: Option<String>,
+    /// Where the admin API listens when there is no token; always a loopback address.
+    pub admin_http: SocketAddr,
     /// Most members per room.
     pub max_room_size: usize,
     /// P2P for rooms of two.
@@ -183,7 +189,16 @@ impl Config {
                 .turn_credential
                 .or(file.turn_credential)
                 .or(base.turn_credential),
-            admin_token: args.admin_token.or(file.admin_token).or(base.admin_token),
+            admin_token: args
+                .admin_token
+                .or(file.admin_token)
+                .or(base.admin_token)
+                .filter(|t| !t.is_empty()),
+            admin_http: args
+                .admin_http
+                .or(file.admin_http)
+                .or(base.admin_http)
+                .ok_or_else(|| invalid("admin_http is required"))?,
             max_room_size: args
                 .max_room_size
                 .or(file.max_room_size)
@@ -202,6 +217,11 @@ impl Config {
                     .clamp(0.0, 3600.0),
             ),
         };
+        if config.admin_token.is_none() && !config.admin_http.ip().is_loopback() {
+            return Err(invalid(
+                "admin_http must be a loopback address unless admin_token is set",
+            ));
+        }
         if config.max_room_size < 1 {
             return Err(invalid("max_room_size must be at least 1"));
         }
@@ -213,6 +233,7 @@ impl Config {
         let mut c = Config::load(Args::default()).expect("the embedded defaults parse");
         c.http = SocketAddr::from(([127, 0, 0, 1], 0));
         c.udp = SocketAddr::from(([127, 0, 0, 1], 0));
+        c.admin_http = SocketAddr::from(([127, 0, 0, 1], 0));
         c.hold_down = Duration::from_secs(1);
         c
     }
@@ -278,6 +299,20 @@ mod tests {
             c.ice_servers(),
             serde_json::json!([{"urls": ["stun:a:3478"]}, {"urls": ["turn:t:3478"], "username": "u", "credential": "p"}])
         );
+    }
+
+    #[test]
+    fn admin_api_without_a_token_stays_on_loopback() {
+        let open = Args::parse_from(["sfu-server", "--admin-http", "0.0.0.0:8081"]);
+        assert!(Config::load(open).is_err());
+        let guarded = Args::parse_from([
+            "sfu-server",
+            "--admin-http",
+            "0.0.0.0:8081",
+            "--admin-token",
+            "t",
+        ]);
+        assert!(Config::load(guarded).is_ok());
     }
 
     #[test]

@@ -4,18 +4,22 @@
 //! - [`app::app`]: the axum router with the Socket.IO layer.
 //! - [`socket`]: one handler per Socket.IO event.
 //! - [`rooms`]: membership, chat history and the P2P/SFU mode policy, without IO.
+//! - [`admin`]: the admin HTTP API; [`metrics`]: Prometheus metrics.
 //! - [`server::Server`]: starts and stops it all.
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod limits;
 pub mod messages;
+pub mod metrics;
 pub mod rooms;
 pub mod server;
 pub mod socket;
 pub mod state;
+pub mod switch_time;
 
 pub use config::Config;
 pub use server::Server;

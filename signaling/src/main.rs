@@ -16,6 +16,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(Args::parse())?;
     let server = Server::start(config).await?;
     println!("Open http://{}/ in a browser.", server.http_addr);
+    match server.admin_addr {
+        Some(addr) => println!("Admin API: http://{addr}/api/rooms (loopback only, no token)"),
+        None => println!(
+            "Admin API: http://{}/api/rooms (bearer token)",
+            server.http_addr
+        ),
+    }
     tokio::signal::ctrl_c().await?;
     tracing::info!("Ctrl-C: shutting down");
     server.shutdown().await;

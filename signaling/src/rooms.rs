@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 /// How a room's media flows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Browser to browser; the server forwards nothing.
@@ -50,6 +50,17 @@ pub struct ModeSwitch {
     pub mode: Mode,
     /// Why, for the `mode` event.
     pub reason: &'static str,
+}
+
+/// A room as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomView {
+    /// The room's name.
+    pub name: String,
+    /// Its mode.
+    pub mode: Mode,
+    /// Its members, in joining order.
+    pub members: Vec<Member>,
 }
 
 /// The policy's knobs.
@@ -336,6 +347,31 @@ impl Rooms {
         }
         r.chat.push_back(msg.clone());
         Some((room, msg))
+    }
+
+    /// Every room, sorted by name.
+    pub fn snapshot(&self) -> Vec<RoomView> {
+        let inner = self.lock();
+        let mut v: Vec<RoomView> = inner
+            .rooms
+            .iter()
+            .map(|(name, r)| RoomView {
+                name: name.clone(),
+                mode: r.mode,
+                members: r.members.clone(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// One room, if it exists.
+    pub fn room(&self, name: &str) -> Option<RoomView> {
+        self.lock().rooms.get(name).map(|r| RoomView {
+            name: name.to_owned(),
+            mode: r.mode,
+            members: r.members.clone(),
+        })
     }
 
     /// Rooms and their member counts, for logs and tests.

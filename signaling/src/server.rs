@@ -1,6 +1,6 @@
 //! Starting and stopping the whole server: the media plane, HTTP and Socket.IO.
 
-use crate::app::app;
+use crate::app::{admin_app, app};
 use crate::config::Config;
 use crate::state::AppState;
 use sfu::core::Event;
@@ -9,19 +9,21 @@ use socketioxide::SocketIo;
 use socketioxide::socket::Sid;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// A running server.
 pub struct Server {
     /// Where HTTP and Socket.IO listen.
     pub http_addr: SocketAddr,
+    /// Where the loopback-only admin listener is, when there is no admin token.
+    pub admin_addr: Option<SocketAddr>,
     /// The media plane.
     pub sfu: SfuHandle,
     /// The shared state.
     pub state: AppState,
     io: SocketIo,
-    stop: Option<oneshot::Sender<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -36,22 +38,29 @@ impl Server {
         tokio::spawn(relay_sfu_events(events, io.clone()));
         let listener = tokio::net::TcpListener::bind(config.http).await?;
         let http_addr = listener.local_addr()?;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            });
-            if let Err(e) = serve.await {
-                warn!("HTTP server stopped: {e}");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let admin_addr = match &config.admin_token {
+            Some(_) => {
+                info!(http = %http_addr, "admin API on the HTTP listener; it needs the bearer token");
+                None
             }
-        });
+            None => {
+                let admin = tokio::net::TcpListener::bind(config.admin_http).await?;
+                let addr = admin.local_addr()?;
+                info!(admin = %addr, "no admin token: the admin API answers only on this loopback listener");
+                tokio::spawn(serve(admin, admin_app(state.clone()), stop_rx.clone()));
+                Some(addr)
+            }
+        };
+        let task = tokio::spawn(serve(listener, router, stop_rx));
         info!(http = %http_addr, udp = %sfu.local_addr(), announce = %sfu.announce_addr(), "server started");
         Ok(Server {
             http_addr,
+            admin_addr,
             sfu,
             state,
             io,
-            stop: Some(stop_tx),
+            stop: stop_tx,
             task,
         })
     }
@@ -62,7 +71,7 @@ impl Server {
     }
 
     /// Tells every client the server is going away, disconnects them, and stops.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
         let _ = self
             .io
             .emit(
@@ -71,12 +80,24 @@ impl Server {
             )
             .await;
         let _ = self.io.disconnect().await;
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
         let _ = self.task.await;
         self.sfu.shutdown();
         info!("server stopped");
+    }
+}
+
+/// Serves `router` until `stop` turns true.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|&stop| stop).await;
+    });
+    if let Err(e) = serve.await {
+        warn!("HTTP server stopped: {e}");
     }
 }
 

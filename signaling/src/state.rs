@@ -2,9 +2,11 @@
 
 use crate::config::{Config, P2pPolicy};
 use crate::limits::RateLimits;
+use crate::metrics::Metrics;
 use crate::rooms::{Policy, Rooms};
 use sfu::SfuHandle;
-use std::sync::Arc;
+use socketioxide::SocketIo;
+use std::sync::{Arc, OnceLock};
 
 /// Shared server state; cheap to clone.
 #[derive(Clone)]
@@ -20,6 +22,10 @@ pub struct Shared {
     pub sfu: SfuHandle,
     /// Per-socket rate limits.
     pub limits: RateLimits,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// The Socket.IO handle, set once the app is built (it needs this state first).
+    pub io: OnceLock<SocketIo>,
 }
 
 impl AppState {
@@ -34,6 +40,8 @@ impl AppState {
             rooms,
             sfu,
             limits: RateLimits::default(),
+            metrics: Metrics::new(),
+            io: OnceLock::new(),
         }))
     }
 }

@@ -5,10 +5,13 @@ use crate::limits::Kind;
 use crate::messages::{ApiError, JoinRequest};
 use crate::rooms::{JoinError, Member, Mode, ModeSwitch};
 use crate::state::AppState;
+use crate::switch_time;
 use serde_json::{Value, json};
 use sfu::{ParticipantId, RoomId};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef, State};
+use socketioxide::socket::Sid;
+use std::str::FromStr;
 use tracing::{info, warn};
 
 pub(super) async fn on_join(
@@ -124,6 +127,23 @@ pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, rea
     true
 }
 
+/// Removes a member on an administrator's request: tells it why (`removed`), takes it out
+/// of its room, and disconnects it. Returns whether it was connected and in a room.
+pub async fn remove_member(state: &AppState, id: &str, reason: &str) -> bool {
+    let Some(io) = state.io.get() else {
+        return false;
+    };
+    let Some(socket) = Sid::from_str(id).ok().and_then(|sid| io.get_socket(sid)) else {
+        return false;
+    };
+    // Fails only if the client is already gone; leaving the room below still matters.
+    let _ = socket.emit("removed", &json!({ "reason": reason }));
+    let was_in = leave_room(state, io, &socket, "removed").await;
+    let _ = socket.disconnect();
+    info!(%id, reason, "removed by an administrator");
+    was_in
+}
+
 /// Tells a room's members about a mode change, and sets the SFU's forwarding for it.
 /// Going to the SFU, forwarding starts at once; going back to P2P, it stops only when every
 /// member reports P2P media flowing (`p2p-ready`) or after a grace period: make before break.
@@ -131,9 +151,15 @@ pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitc
     let room = RoomId(switch.room.clone());
     match switch.mode {
         Mode::Sfu => {
+            let started = std::time::Instant::now();
             if let Err(e) = state.sfu.set_forwarding(room, true).await {
                 warn!(room = %switch.room, "cannot start forwarding: {e}");
             }
+            tokio::spawn(switch_time::measure(
+                state.clone(),
+                switch.room.clone(),
+                started,
+            ));
         }
         Mode::P2p => {
             let (state, room) = (state.clone(), switch.room.clone());

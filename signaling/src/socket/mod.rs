@@ -13,7 +13,7 @@ use socketioxide::extract::{AckSender, Data, Event, SocketRef, State};
 use std::time::Instant;
 use tracing::{debug, info};
 
-pub use membership::{announce_switch, leave_room};
+pub use membership::{announce_switch, leave_room, remove_member};
 
 /// Registers every event handler on a new connection. It runs as a connect middleware,
 /// before the server acks the connection: a client may emit the moment it is acked, and an

@@ -184,3 +184,45 @@ pub async fn member(server: &Server, room: &str, name: &str, index: u8) -> Membe
     );
     Member { client, peer }
 }
+
+/// A plain HTTP/1.1 request over TCP: (status, body). Enough for the admin API's JSON.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("HTTP answer in time")
+        .expect("read");
+    let text = String::from_utf8(raw).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers end");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "this helper reads only sized bodies"
+    );
+    (status, body.to_owned())
+}
+
+/// GETs JSON from the admin listener.
+pub async fn admin_json(server: &Server, path: &str) -> Value {
+    let addr = server.admin_addr.expect("an admin listener (no token set)");
+    let (status, body) = http(addr, "GET", path, None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).expect("JSON")
+}

@@ -1,0 +1,179 @@
+//! The admin HTTP API: rooms, participants and their live media counters, and removing them.
+//!
+//! With `--admin-token`, every `/api/*` call needs `Authorization: Bearer <token>`. Without
+//! one, the API answers only on a loopback listener of its own, and the public listener
+//! refuses it.
+
+mod auth;
+mod views;
+
+pub use auth::Access;
+use auth::BearerScheme;
+pub use views::{
+    ParticipantView, PublishedView, Removed, RoomDetail, RoomSummary, RoomTotals, SubscribedView,
+    TransportView,
+};
+
+use crate::rooms::Mode;
+use crate::socket::remove_member;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use sfu::RoomId;
+use utoipa::{OpenApi, ToSchema};
+
+/// The admin routes under `/api`, guarded as `access` says.
+pub fn router(state: AppState, access: Access) -> Router {
+    let api = Router::new()
+        .route("/api/rooms", get(list_rooms))
+        .route("/api/rooms/{room}", get(get_room).delete(close_room))
+        .route(
+            "/api/rooms/{room}/participants/{id}",
+            axum::routing::delete(remove_participant),
+        )
+        .route("/api/openapi.json", get(openapi))
+        .with_state(state);
+    auth::guard(api, access)
+}
+
+/// Why an admin call failed, as JSON: `{error: {code, message}}`.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No valid bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// No such room or participant.
+    #[error("{0}")]
+    NotFound(String),
+    /// The media plane did not answer.
+    #[error("media plane: {0}")]
+    Sfu(#[from] sfu::SfuError),
+}
+
+/// The body of every error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// A stable code and a message for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `unauthorized`, `not-found` or `unavailable`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            AdminError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            AdminError::Sfu(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: self.to_string(),
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+fn no_room(room: &str) -> AdminError {
+    AdminError::NotFound(format!("no room named {room:?}"))
+}
+
+/// Every room, with its mode, size and bitrates.
+#[utoipa::path(get, path = "/api/rooms", security(("bearer" = [])),
+    responses((status = 200, body = [RoomSummary]), (status = 401, body = ErrorBody)))]
+async fn list_rooms(State(state): State<AppState>) -> Result<Json<Vec<RoomSummary>>, AdminError> {
+    let stats = state.sfu.stats().await?;
+    let rooms = state
+        .rooms
+        .snapshot()
+        .iter()
+        .map(|r| RoomSummary::new(r, stats.rooms.iter().find(|s| s.name == r.name)))
+        .collect();
+    Ok(Json(rooms))
+}
+
+/// One room: its members, their tracks and transport, and its media totals.
+#[utoipa::path(get, path = "/api/rooms/{room}", security(("bearer" = [])),
+    params(("room" = String, Path, description = "The room's name")),
+    responses((status = 200, body = RoomDetail), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_room(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+) -> Result<Json<RoomDetail>, AdminError> {
+    let view = state.rooms.room(&room).ok_or_else(|| no_room(&room))?;
+    let media = state.sfu.room_stats(RoomId(room)).await?;
+    Ok(Json(RoomDetail::new(&view, media.as_ref())))
+}
+
+/// Closes a room: every member is told why and disconnected.
+#[utoipa::path(delete, path = "/api/rooms/{room}", security(("bearer" = [])),
+    params(("room" = String, Path, description = "The room's name")),
+    responses((status = 200, body = Removed), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn close_room(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+) -> Result<Json<Removed>, AdminError> {
+    let view = state.rooms.room(&room).ok_or_else(|| no_room(&room))?;
+    let mut removed = Vec::new();
+    for m in view.members {
+        if remove_member(&state, &m.id, "the room was closed by an administrator").await {
+            removed.push(m.id);
+        }
+    }
+    tracing::info!(%room, members = removed.len(), "room closed by an administrator");
+    Ok(Json(Removed { removed }))
+}
+
+/// Removes one member, who is told why and disconnected.
+#[utoipa::path(delete, path = "/api/rooms/{room}/participants/{id}", security(("bearer" = [])),
+    params(("room" = String, Path, description = "The room's name"),
+        ("id" = String, Path, description = "The participant id")),
+    responses((status = 200, body = Removed), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn remove_participant(
+    State(state): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+) -> Result<Json<Removed>, AdminError> {
+    let view = state.rooms.room(&room).ok_or_else(|| no_room(&room))?;
+    if !view.members.iter().any(|m| m.id == id)
+        || !remove_member(&state, &id, "an administrator removed you from the room").await
+    {
+        return Err(AdminError::NotFound(format!(
+            "no participant {id:?} in room {room:?}"
+        )));
+    }
+    Ok(Json(Removed { removed: vec![id] }))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", security(("bearer" = [])),
+    responses((status = 200, description = "The OpenAPI document"), (status = 401, body = ErrorBody)))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The OpenAPI document of the admin API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sfu-server admin API", description = "Rooms, participants and live media counters."),
+    paths(list_rooms, get_room, close_room, remove_participant, openapi),
+    components(schemas(RoomSummary, RoomDetail, RoomTotals, ParticipantView, TransportView,
+        PublishedView, SubscribedView, Removed, ErrorBody, ErrorDetail, Mode)),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;

@@ -1,0 +1,160 @@
+//! Prometheus metrics, rendered through the `metrics` crate's Prometheus exporter.
+//!
+//! Most figures are read from live snapshots (the SFU's counters, the rooms, the sockets) at
+//! scrape time, so they can never drift from what the admin API shows. Only events that
+//! leave no state behind, such as the time a room took to move to the SFU, are recorded as
+//! they happen. Each server owns its recorder, so that servers in one process (the tests)
+//! keep separate figures. No label names a participant: cardinality stays bounded.
+
+use crate::rooms::{Mode, RoomView};
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use sfu::core::report::SfuStats;
+use std::time::Duration;
+
+/// Histogram of the P2P→SFU move, in seconds.
+pub const SWITCH_SECONDS: &str = "sfu_room_switch_to_sfu_seconds";
+const SWITCH_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0];
+
+/// One server's metrics.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A recorder with every metric described.
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(SWITCH_SECONDS.into()), &SWITCH_BUCKETS)
+            // Only an empty bucket list is refused, and this one is a non-empty constant.
+            .expect("non-empty histogram buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        let m = Metrics { recorder, handle };
+        m.with(describe);
+        m
+    }
+
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.recorder, f)
+    }
+
+    /// A room finished moving from P2P to the SFU.
+    pub fn switched_to_sfu(&self, took: Duration) {
+        self.with(|| metrics::histogram!(SWITCH_SECONDS).record(took.as_secs_f64()));
+    }
+
+    /// A room's move to the SFU did not complete in time.
+    pub fn switch_timed_out(&self) {
+        self.with(|| counter!("sfu_room_switch_timeouts_total").increment(1));
+    }
+
+    /// The Prometheus text for these snapshots.
+    pub fn render(&self, stats: &SfuStats, rooms: &[RoomView], sockets: usize) -> String {
+        self.with(|| {
+            gauge!("sfu_rooms").set(rooms.len() as f64);
+            for (mode, label) in [(Mode::P2p, "p2p"), (Mode::Sfu, "sfu")] {
+                let n = rooms.iter().filter(|r| r.mode == mode).count();
+                gauge!("sfu_rooms_by_mode", "mode" => label).set(n as f64);
+            }
+            let members: usize = rooms.iter().map(|r| r.members.len()).sum();
+            gauge!("sfu_participants").set(members as f64);
+            gauge!("sfu_sessions").set(stats.tables.sessions as f64);
+            gauge!("sfu_tracks").set(stats.tables.tracks as f64);
+            gauge!("sfu_socketio_connections").set(sockets as f64);
+            let t = &stats.totals;
+            counter!("sfu_received_packets_total").absolute(t.packets_in);
+            counter!("sfu_received_bytes_total").absolute(t.bytes_in);
+            counter!("sfu_forwarded_packets_total").absolute(t.packets_out);
+            counter!("sfu_forwarded_bytes_total").absolute(t.bytes_out);
+            counter!("sfu_publisher_lost_packets_total").absolute(t.packets_lost);
+            counter!("sfu_nacks_total").absolute(t.nacks);
+            counter!("sfu_retransmitted_packets_total").absolute(t.retransmits);
+            counter!("sfu_plis_total").absolute(t.plis);
+            for (reason, n) in &t.dropped {
+                counter!("sfu_dropped_packets_total", "reason" => *reason).absolute(*n);
+            }
+            let i = &stats.ingress;
+            for (reason, n) in [
+                ("garbage", i.garbage),
+                ("bad_stun", i.bad_stun),
+                ("unknown_ufrag", i.unknown_ufrag),
+                ("bad_credentials", i.bad_credentials),
+                ("unknown_source", i.unknown_source),
+                ("unknown_ssrc", i.unknown_ssrc),
+                ("rejected", i.rejected),
+            ] {
+                counter!("sfu_ingress_dropped_total", "reason" => reason).absolute(n);
+            }
+            counter!("sfu_ingress_datagrams_total").absolute(i.datagrams);
+        });
+        self.handle.render()
+    }
+}
+
+fn describe() {
+    describe_gauge!("sfu_rooms", "Rooms with at least one member.");
+    describe_gauge!("sfu_rooms_by_mode", "Rooms by media mode (p2p or sfu).");
+    describe_gauge!("sfu_participants", "Members of all rooms.");
+    describe_gauge!("sfu_sessions", "WebRTC sessions the SFU holds.");
+    describe_gauge!("sfu_tracks", "Tracks published to the SFU.");
+    describe_gauge!("sfu_socketio_connections", "Open Socket.IO connections.");
+    describe_counter!(
+        "sfu_received_packets_total",
+        "RTP packets received from publishers."
+    );
+    describe_counter!(
+        "sfu_received_bytes_total",
+        Unit::Bytes,
+        "RTP bytes received from publishers."
+    );
+    describe_counter!(
+        "sfu_forwarded_packets_total",
+        "RTP packets forwarded to subscribers."
+    );
+    describe_counter!(
+        "sfu_forwarded_bytes_total",
+        Unit::Bytes,
+        "RTP bytes forwarded to subscribers."
+    );
+    describe_counter!(
+        "sfu_publisher_lost_packets_total",
+        "Packets missing from publishers' sequence numbers."
+    );
+    describe_counter!("sfu_nacks_total", "Packets subscribers asked to resend.");
+    describe_counter!(
+        "sfu_retransmitted_packets_total",
+        "NACKed packets resent from the cache."
+    );
+    describe_counter!("sfu_plis_total", "Keyframe requests sent to publishers.");
+    describe_counter!(
+        "sfu_dropped_packets_total",
+        "Packets not forwarded to a subscriber, by reason."
+    );
+    describe_counter!(
+        "sfu_ingress_dropped_total",
+        "Datagrams not attributed to any session, by reason."
+    );
+    describe_counter!(
+        "sfu_ingress_datagrams_total",
+        "Datagrams received on the media socket."
+    );
+    describe_histogram!(
+        SWITCH_SECONDS,
+        Unit::Seconds,
+        "Time from a room's move to the SFU until every member receives forwarded media."
+    );
+    describe_counter!(
+        "sfu_room_switch_timeouts_total",
+        "Moves to the SFU that did not complete within 20 s."
+    );
+}
