@@ -34,6 +34,11 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
   assert.equal(await mode(b), 'p2p');
   assert.equal(await sfuPacketsIn(a), 0);
   assert.equal(await sfuPacketsIn(b), 0);
+  // The server's own counters agree: the room is P2P and it forwarded nothing.
+  const p2pRoom = await server.room('call');
+  assert.equal(p2pRoom.mode, 'p2p');
+  assert.equal(p2pRoom.participants.length, 2);
+  assert.equal(p2pRoom.totals.packets_out, 0, JSON.stringify(p2pRoom.totals));
 
   // 2. A third page: everyone sees two remote videos through the SFU, and the first two
   // never see a remote video stall for more than a second during the switch.
@@ -56,6 +61,9 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
   assert.ok(stallA <= 2000 && stallB <= 2000, `stalls: ${stallA} ms, ${stallB} ms`);
   if (process.env.SCREENSHOT) await a.screenshot({ path: process.env.SCREENSHOT });
   assert.ok((await sfuPacketsIn(a)) > 0, 'media now comes through the SFU');
+  const sfuRoom = await server.room('call');
+  assert.equal(sfuRoom.mode, 'sfu');
+  assert.ok(sfuRoom.totals.packets_out > 0, 'the server forwards media');
   await waitForRemoteVideos(a, 2);
 
   // 3. One page leaves: its tile goes within 3 s, and after the hold-down the room is P2P

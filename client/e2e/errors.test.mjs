@@ -31,3 +31,16 @@ test('a refused camera joins to watch and listen, and a full room says so', asyn
   assert.equal(await late.locator('#call').isHidden(), true);
   for (const p of [a, viewer, late]) await p.context().close();
 });
+
+test('a participant removed by an administrator is told why and does not rejoin', async () => {
+  const a = await openPage(browser, server.url, 'kick', 'Ada');
+  await a.locator('#call').waitFor({ state: 'visible' });
+  const id = await a.evaluate(() => window.app.me);
+  await server.remove('kick', id);
+  await a.waitForFunction(() => document.querySelector('#status').dataset.status === 'removed');
+  assert.match(await a.locator('#notice').textContent(), /removed from the room: an administrator/);
+  // No automatic rejoin: the server has no such room a moment later.
+  await a.waitForTimeout(2000);
+  await assert.rejects(server.room('kick'), /404/);
+  await a.context().close();
+});

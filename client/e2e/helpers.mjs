@@ -7,25 +7,36 @@ import { chromium } from 'playwright-core';
 const BIN = process.env.SFU_SERVER_BIN ?? `${process.env.CARGO_TARGET_DIR ?? '../target'}/debug/sfu-server`;
 
 export async function startServer(args = [], { http = '127.0.0.1:0' } = {}) {
-  const proc = spawn(BIN, ['--http', http, '--udp', '127.0.0.1:0', ...args], {
+  const proc = spawn(BIN, ['--http', http, '--udp', '127.0.0.1:0', '--admin-http', '127.0.0.1:0', ...args], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,signaling=info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
-  const url = await new Promise((resolve, reject) => {
+  const [url, admin] = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15000);
     proc.stdout.on('data', (d) => {
       out += d;
-      const m = out.match(/Open (http:\/\/[^/\s]+)\//);
+      const m = out.match(/Open (http:\/\/[^/\s]+)\/[\s\S]*Admin API: (http:\/\/[^/\s]+)\//);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve([m[1], m[2]]);
       }
     });
     proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
   return {
     url,
+    // The admin API (loopback, no token): what the server itself counts.
+    async room(name) {
+      const res = await fetch(`${admin}/api/rooms/${encodeURIComponent(name)}`);
+      if (!res.ok) throw new Error(`admin API: ${res.status} ${await res.text()}`);
+      return res.json();
+    },
+    // Removes a participant through the admin API, as an operator would.
+    async remove(room, id) {
+      const res = await fetch(`${admin}/api/rooms/${encodeURIComponent(room)}/participants/${id}`, { method: 'DELETE' });
+      if (!res.ok) throw new Error(`admin API: ${res.status} ${await res.text()}`);
+    },
     async stop() {
       proc.kill('SIGINT');
       await Promise.race([once(proc, 'exit'), new Promise((r) => setTimeout(r, 3000))]);

@@ -18,6 +18,7 @@ const state = {
   name: null,
   mode: null,
   joined: false,
+  removed: false, // by an administrator: no automatic rejoin
   iceServers: [],
   stream: null, // local camera and microphone, or null when refused
   screen: null,
@@ -47,11 +48,21 @@ function connect() {
     if (state.joined) join().catch(showJoinError); // rejoin the same room after a drop
   });
   socket.on('disconnect', (reason) => {
-    setStatus('reconnecting');
     teardownMedia();
+    if (state.removed) {
+      setStatus('removed');
+      return;
+    }
+    setStatus('reconnecting');
     // socket.io-client retries by itself except when the server closed the connection (as
     // it does when shutting down): then try again after a pause, with backoff from there.
     if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
+  });
+  // An administrator removed us: say why, and do not rejoin.
+  socket.on('removed', ({ reason }) => {
+    state.removed = true;
+    state.joined = false;
+    notice(`You were removed from the room: ${reason}.`);
   });
   socket.io.on('reconnect_attempt', () => setStatus('reconnecting'));
   socket.on('server-shutdown', () => notice('The server is restarting; reconnecting…'));
@@ -76,7 +87,7 @@ function connect() {
 
 function setStatus(s) {
   $('status').dataset.status = s;
-  $('status').textContent = { connected: 'connected', reconnecting: 'reconnecting…' }[s] ?? s;
+  $('status').textContent = { connected: 'connected', reconnecting: 'reconnecting…', removed: 'removed' }[s] ?? s;
 }
 
 function notice(text) {
