@@ -58,5 +58,17 @@ test('a camera turned off shows a placeholder at the others', async () => {
   assert.equal(await a.locator('#cam').getAttribute('aria-pressed'), 'false');
   await a.locator('#cam').click();
   await placeholder.waitFor({ state: 'hidden', timeout: 5000 });
+
+  // The speaking indicator follows the fake microphone's beeps, and muting silences it.
+  const tile = b.locator(`.tile[data-peer-id="${aId}"]`);
+  await b.locator(`.tile[data-peer-id="${aId}"].speaking`).waitFor({ timeout: 10000 });
+  await a.locator('#mic').click();
+  await b.waitForTimeout(1500);
+  let lit = 0;
+  for (let i = 0; i < 10; i++) {
+    if ((await tile.getAttribute('class')).includes('speaking')) lit++;
+    await b.waitForTimeout(200);
+  }
+  assert.equal(lit, 0, 'a muted member is never shown speaking');
   for (const p of [a, b]) await p.context().close();
 });

@@ -6,6 +6,7 @@ import { io } from 'socket.io-client';
 import { SfuSession } from './sfu.js';
 import { P2pLink } from './p2p.js';
 import { Chat } from './chat.js';
+import { SpeakingMeter } from './speaking.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -214,6 +215,7 @@ function render(p) {
   p.videos[path === 'p2p' ? 'sfu' : 'p2p'].classList.remove('active');
   const stream = p[path];
   p.placeholder.hidden = p.videoOn && !!stream && stream.getVideoTracks().length > 0;
+  speaking.watch(p.tile, stream);
 }
 
 function localTile() {
@@ -236,6 +238,7 @@ function localTile() {
   }
   tile.querySelector('video').srcObject = state.screen ? new MediaStream([state.screen]) : state.stream;
   tile.querySelector('.placeholder').hidden = !!state.screen || (!!state.stream && state.camOn);
+  speaking.watch(tile, state.stream);
 }
 
 // ---- Media paths ----------------------------------------------------------------------
@@ -431,6 +434,7 @@ async function getMedia() {
 }
 
 const chat = new Chat({ messages: $('messages'), typing: $('typing'), form: $('chat-form'), input: $('chat-input') });
+const speaking = new SpeakingMeter();
 
 async function start(room, name) {
   state.room = room;
