@@ -1,1 +1,1 @@
-//! Benchmarks of the media plane. The load generator arrives with its own issue.
+//! Benchmarks of the media plane.
