@@ -75,7 +75,7 @@ function connect() {
   socket.on('p2p-signal', (msg) => linkFor(msg.from)?.handle(msg));
   socket.on('mode', ({ mode }) => switchMode(mode));
   socket.on('sfu-offer', ({ sdp }) => state.sfu?.handleOffer(sdp));
-  socket.on('sfu-failed', () => notice('Media connection to the server failed.'));
+  socket.on('sfu-failed', mediaFailed);
   socket.on('media-state', ({ id, video }) => {
     const p = state.peers.get(id);
     if (p) {
@@ -89,6 +89,11 @@ function connect() {
 function setStatus(s) {
   $('status').dataset.status = s;
   $('status').textContent = { connected: 'connected', reconnecting: 'reconnecting…', removed: 'removed' }[s] ?? s;
+}
+
+// The SFU session failed; after leaving (or removal) that is expected and not news.
+function mediaFailed() {
+  if (state.joined) notice('Media connection to the server failed.');
 }
 
 function notice(text) {
@@ -122,7 +127,7 @@ async function join() {
         render(p);
       }
     },
-    onFailed: () => notice('Media connection to the server failed.'),
+    onFailed: mediaFailed,
   });
   await state.sfu.start(tracks, state.stream ?? new MediaStream(), ack.mode === 'sfu');
   if (ack.mode === 'p2p') for (const p of ack.peers) ensureLink(p.id);

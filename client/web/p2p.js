@@ -17,6 +17,12 @@ export class P2pLink {
     if (!tracks.some((t) => t.kind === 'audio')) this.pc.addTransceiver('audio', { direction: 'recvonly' });
     if (!tracks.some((t) => t.kind === 'video')) this.pc.addTransceiver('video', { direction: 'recvonly' });
     this.pc.onnegotiationneeded = async () => {
+      // The peer has started this negotiation (we have its signals but not yet its
+      // description, e.g. a candidate that overtook its offer in the relay): answer it rather
+      // than cross it with an offer of ours. That collision made the polite side roll back
+      // its own offer, after which Chromium never gathered candidates for the answer (ICE
+      // stuck at "new"). Once stable, the browser fires this again if still needed.
+      if (this.remoteLink !== undefined && !this.pc.remoteDescription) return;
       try {
         this.makingOffer = true;
         await this.pc.setLocalDescription();
