@@ -96,6 +96,12 @@ struct Source {
     ssrc: u32,
     /// First sequence number forwarded from this source; older ones are stale.
     first_seq: u16,
+    /// Highest sequence number forwarded from this source.
+    highest_seq: u16,
+    /// The source has moved far past `first_seq`: in 16-bit wrapping arithmetic the
+    /// "older than the first packet" test would soon misfire on current packets, and no
+    /// packet from before the switch can still be in flight, so it is no longer made.
+    settled: bool,
     seq_offset: u16,
     ts_offset: u32,
 }
@@ -119,6 +125,10 @@ pub struct Forwarder {
     previous_ssrc: Option<u32>,
     last: Option<LastOut>,
 }
+
+/// How far past its first packet a source must be before the stale test against that
+/// packet stops (a quarter of the sequence space).
+const SETTLED_AFTER: u16 = 0x4000;
 
 /// Sequence `a` is newer than `b`, in RFC 3550 wrapping arithmetic.
 pub fn seq_newer(a: u16, b: u16) -> bool {
@@ -168,13 +178,18 @@ impl Forwarder {
         } else if self.needs_keyframe && !pkt.keyframe {
             return Decision::Drop(DropReason::WaitingForKeyframe);
         }
-        let Some(src) = self.source else {
+        let Some(src) = self.source.as_mut() else {
             // `switch_to` above always sets a source; this arm is never taken.
             return Decision::Drop(DropReason::Stale);
         };
-        if seq_newer(src.first_seq, pkt.seq) {
+        if !src.settled && seq_newer(src.first_seq, pkt.seq) {
             return Decision::Drop(DropReason::Stale);
         }
+        if seq_newer(pkt.seq, src.highest_seq) {
+            src.highest_seq = pkt.seq;
+            src.settled |= pkt.seq.wrapping_sub(src.first_seq) >= SETTLED_AFTER;
+        }
+        let src = *src;
         self.needs_keyframe = false;
         let seq = pkt.seq.wrapping_add(src.seq_offset);
         let timestamp = pkt.timestamp.wrapping_add(src.ts_offset);
@@ -206,7 +221,7 @@ impl Forwarder {
         let src = self.source?;
         let last = self.last?;
         let first_out = src.first_seq.wrapping_add(src.seq_offset);
-        if seq_newer(first_out, out_seq) || seq_newer(out_seq, last.seq) {
+        if (!src.settled && seq_newer(first_out, out_seq)) || seq_newer(out_seq, last.seq) {
             return None;
         }
         Some((src.ssrc, out_seq.wrapping_sub(src.seq_offset)))
@@ -240,6 +255,8 @@ impl Forwarder {
         self.source = Some(Source {
             ssrc: pkt.ssrc,
             first_seq: pkt.seq,
+            highest_seq: pkt.seq,
+            settled: false,
             seq_offset,
             ts_offset,
         });
@@ -249,6 +266,33 @@ impl Forwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_stream_keeps_flowing_past_half_the_sequence_space() {
+        // Regression: every packet from 32,769 on was dropped as older than the first one.
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(9, 48_000, false);
+        let start = 1000u16;
+        for i in 0..70_000u32 {
+            let seq = start.wrapping_add(i as u16);
+            let d = f.forward(&pkt(1, seq, i * 960, false), t0);
+            assert!(
+                matches!(d, Decision::Forward(_)),
+                "packet {i} dropped: {d:?}"
+            );
+        }
+        // NACKs for recent packets still map back to the source.
+        let last = start.wrapping_add((69_999u32 % 65_536) as u16);
+        assert_eq!(
+            f.source_seq(last.wrapping_sub(5)),
+            Some((1, last.wrapping_sub(5)))
+        );
+        // A late packet from just before the newest is forwarded, as before.
+        assert!(matches!(
+            f.forward(&pkt(1, last.wrapping_sub(3), 0, false), t0),
+            Decision::Forward(_)
+        ));
+    }
 
     fn pkt(ssrc: u32, seq: u16, timestamp: u32, keyframe: bool) -> PacketInfo {
         PacketInfo {
