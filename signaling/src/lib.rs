@@ -6,6 +6,7 @@
 //! - [`rooms`]: membership, chat history and the P2P/SFU mode policy, without IO.
 //! - [`admin`]: the admin HTTP API; [`metrics`]: Prometheus metrics.
 //! - [`server::Server`]: starts and stops it all.
+//! - [`sio_client`]: a minimal Socket.IO client, for tests and the load generator.
 
 #![deny(missing_docs)]
 
@@ -17,6 +18,7 @@ pub mod messages;
 pub mod metrics;
 pub mod rooms;
 pub mod server;
+pub mod sio_client;
 pub mod socket;
 pub mod state;
 pub mod switch_time;

@@ -1,6 +1,6 @@
 //! A small Socket.IO (protocol v5, engine.io v4) client over a real WebSocket: enough for
-//! tests to speak to the server exactly as `socket.io-client` does on the wire, and to go
-//! silent on purpose.
+//! the tests and the load generator to speak to the server exactly as `socket.io-client`
+//! does on the wire, and for tests to go silent on purpose.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -12,6 +12,22 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 type Acks = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+
+/// Locks the pending acks. Holders only insert or remove, so the lock is never poisoned.
+fn lock(acks: &Acks) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Value>>> {
+    acks.lock().expect("acks lock poisoned")
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The WebSocket handshake failed.
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The server did not ack the namespace connect within 5 s.
+    #[error("no namespace connect ack")]
+    NoAck,
+}
 
 /// One connection to the default namespace.
 #[derive(Clone)]
@@ -25,11 +41,12 @@ pub struct Sio {
 
 impl Sio {
     /// Connects and waits for the namespace's connect ack. Server events go to `events`.
-    pub async fn connect(addr: SocketAddr, events: mpsc::UnboundedSender<(String, Value)>) -> Sio {
+    pub async fn connect(
+        addr: SocketAddr,
+        events: mpsc::UnboundedSender<(String, Value)>,
+    ) -> Result<Sio, ConnectError> {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("websocket connects");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
         let acks: Acks = Arc::default();
@@ -84,7 +101,7 @@ impl Sio {
                                 Ok(Value::Array(mut args)) if !args.is_empty() => args.remove(0),
                                 _ => Value::Null,
                             };
-                            if let Some(tx) = a.lock().unwrap().remove(&id) {
+                            if let Some(tx) = lock(&a).remove(&id) {
                                 let _ = tx.send(arg);
                             }
                         }
@@ -94,15 +111,14 @@ impl Sio {
                 }
             }
         });
-        tokio::time::timeout(std::time::Duration::from_secs(5), connected_rx)
-            .await
-            .expect("namespace connect ack in time")
-            .expect("namespace connect ack");
-        Sio {
-            out,
-            acks,
-            next_ack: Arc::new(AtomicU64::new(1)),
-            silent,
+        match tokio::time::timeout(std::time::Duration::from_secs(5), connected_rx).await {
+            Ok(Ok(())) => Ok(Sio {
+                out,
+                acks,
+                next_ack: Arc::new(AtomicU64::new(1)),
+                silent,
+            }),
+            _ => Err(ConnectError::NoAck),
         }
     }
 
@@ -110,8 +126,8 @@ impl Sio {
     pub fn emit_with_ack(&self, event: &str, data: Value) -> oneshot::Receiver<Value> {
         let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.acks.lock().unwrap().insert(id, tx);
-        let packet = serde_json::to_string(&serde_json::json!([event, data])).unwrap();
+        lock(&self.acks).insert(id, tx);
+        let packet = serde_json::json!([event, data]).to_string();
         let _ = self.out.send(format!("42{id}{packet}"));
         rx
     }

@@ -2,12 +2,10 @@
 
 #![allow(dead_code)]
 
-pub mod sio;
-
 use serde_json::{Value, json};
 use sfu::testkit::{BoxFuture, Peer, PeerOptions, Signal};
+use signaling::sio_client::Sio;
 use signaling::{Config, Server};
-use sio::Sio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -42,7 +40,9 @@ pub struct Client {
 impl Client {
     pub async fn connect(server: &Server) -> Client {
         let (tx, events) = mpsc::unbounded_channel();
-        let sio = Sio::connect(server.http_addr, tx).await;
+        let sio = Sio::connect(server.http_addr, tx)
+            .await
+            .expect("Socket.IO connects");
         Client {
             sio,
             events,
@@ -167,7 +167,9 @@ pub async fn member(server: &Server, room: &str, name: &str, index: u8) -> Membe
             let _ = events_tx.send((name, v));
         }
     });
-    let sio = Sio::connect(server.http_addr, tx).await;
+    let sio = Sio::connect(server.http_addr, tx)
+        .await
+        .expect("Socket.IO connects");
     let mut client = Client {
         sio: sio.clone(),
         events,
