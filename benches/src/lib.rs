@@ -1,1 +1,18 @@
-//! Benchmarks of the media plane.
+//! The load generator and benchmarks of the media plane.
+//!
+//! - [`media`]: the synthetic media and its stamps (sender, sequence, send time).
+//! - [`peer`]: one WebRTC (or relay-baseline) client; [`engine`]: many of them on a thread.
+//! - [`signal`]: joining the server over Socket.IO exactly as the browser client does.
+//! - [`relay`]: the crypto-free UDP relay that gives the baseline.
+//! - [`procstat`]: CPU time and memory of the server process.
+//! - [`scenario`] and [`report`]: what runs, and the figures it gives.
+
+pub mod engine;
+pub mod media;
+pub mod peer;
+pub mod procstat;
+pub mod relay;
+pub mod report;
+pub mod scenario;
+pub mod signal;
+pub mod target;

@@ -1,1 +1,261 @@
-fn main() {}
+//! `loadgen`: loads the SFU with real WebRTC peers (Socket.IO join, ICE, DTLS-SRTP) and
+//! measures forwarding throughput, loss, latency and the server's CPU and memory, with a
+//! crypto-free UDP relay measured in the same run as the baseline.
+
+use benches::report::{self, Measurement, Report};
+use benches::scenario::{self, RunOptions, Scenario};
+use benches::target::{self, ServerProcess, Target};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadgen",
+    about = "Forwarding-throughput benchmark of the SFU, with a relay baseline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    serve: Option<Serve>,
+    /// The load: fanout (1 room, 1 publisher, S subscribers), meeting (R rooms of 5, all
+    /// publish), smoke (a quick check that media flows).
+    #[arg(long, value_enum, default_value = "fanout")]
+    preset: Preset,
+    /// Rooms (overrides the preset).
+    #[arg(long)]
+    rooms: Option<u32>,
+    /// Publishers per room; they also receive each other (overrides the preset).
+    #[arg(long)]
+    publishers: Option<u32>,
+    /// Receive-only members per room (overrides the preset).
+    #[arg(long)]
+    subscribers: Option<u32>,
+    /// Seconds measured, after the warm-up.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Seconds of warm-up.
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Video payload bitrate per publisher, kbit/s.
+    #[arg(long, default_value_t = 1000)]
+    video_kbps: u32,
+    /// Load a running server (http://HOST:PORT) instead of starting one. Its rooms must be
+    /// SFU rooms (`--p2p off`) and large enough.
+    #[arg(long)]
+    server: Option<String>,
+    /// The running server's process id, for its CPU time and memory.
+    #[arg(long, requires = "server")]
+    server_pid: Option<u32>,
+    /// The baseline measured in the same run.
+    #[arg(long, value_enum, default_value = "relay")]
+    baseline: Baseline,
+    /// SFU/baseline pairs to run (A B A B …).
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Threads for the generator's peers.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Raise the fan-out subscriber count until loss passes 1% or p99 latency 10 ms.
+    #[arg(long)]
+    find_max: bool,
+    /// Write every figure here as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    no_progress: bool,
+    /// Fail (exit 1) unless media flowed through the SFU: packets delivered, loss below 5%.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Serve {
+    /// (internal) Run the SFU server for a benchmark.
+    #[command(hide = true)]
+    ServeSfu,
+    /// (internal) Run the relay baseline.
+    #[command(hide = true)]
+    ServeRelay,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Preset {
+    Fanout,
+    Meeting,
+    Smoke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Baseline {
+    Relay,
+    None,
+}
+
+fn scenario(cli: &Cli) -> Scenario {
+    let (name, rooms, publishers, subscribers, warmup, duration) = match cli.preset {
+        Preset::Fanout => ("fanout", 1, 1, 100, 4.0, 10.0),
+        Preset::Meeting => ("meeting", 10, 5, 0, 4.0, 10.0),
+        Preset::Smoke => ("smoke", 1, 1, 3, 3.0, 4.0),
+    };
+    let custom = cli.rooms.is_some() || cli.publishers.is_some() || cli.subscribers.is_some();
+    Scenario {
+        name: if custom { "custom".into() } else { name.into() },
+        rooms: cli.rooms.unwrap_or(rooms),
+        publishers: cli.publishers.unwrap_or(publishers),
+        subscribers: cli.subscribers.unwrap_or(subscribers),
+        video_kbps: cli.video_kbps,
+        warmup_secs: cli.warmup.unwrap_or(warmup),
+        duration_secs: cli.duration.unwrap_or(duration),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,rtc=error,rtc_ice=error,rtc_dtls=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.serve {
+        Some(Serve::ServeRelay) => return target::serve_relay(),
+        Some(Serve::ServeSfu) => {
+            return tokio::runtime::Runtime::new()?.block_on(target::serve_sfu());
+        }
+        None => {}
+    }
+    // Signaling only: the peers run on the engine threads.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bench(cli))
+}
+
+async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let external: Option<SocketAddr> = match &cli.server {
+        Some(url) => Some(
+            url.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .parse()
+                .map_err(|e| format!("--server {url}: {e}"))?,
+        ),
+        None => None,
+    };
+    let opts = |target: Target| RunOptions {
+        threads: cli.threads,
+        progress: !cli.no_progress,
+        server: match (target, external) {
+            (Target::Sfu, Some(addr)) => {
+                Some(ServerProcess::external(addr, cli.server_pid.unwrap_or(0)))
+            }
+            _ => None,
+        },
+    };
+    let mut report = Report {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_model: report::cpu_model(),
+        runs: Vec::new(),
+        ratios: Vec::new(),
+        max_subscribers: None,
+    };
+    if cli.find_max {
+        report.max_subscribers = Some(find_max(&cli, &opts, &mut report.runs).await?);
+    } else {
+        let s = scenario(&cli);
+        for _ in 0..cli.repeat.max(1) {
+            let sfu = scenario::run(Target::Sfu, &s, opts(Target::Sfu)).await?;
+            eprintln!("{}", one_line(&sfu));
+            if cli.baseline == Baseline::Relay {
+                let relay = scenario::run(Target::Relay, &s, opts(Target::Relay)).await?;
+                eprintln!("{}", one_line(&relay));
+                if relay.pps_per_core > 0.0 {
+                    report.ratios.push(sfu.pps_per_core / relay.pps_per_core);
+                }
+                report.runs.push(sfu);
+                report.runs.push(relay);
+            } else {
+                report.runs.push(sfu);
+            }
+        }
+    }
+    println!("{}", report::table(&report));
+    if let Some(path) = &cli.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    if cli.check {
+        for m in report.runs.iter().filter(|m| m.target == Target::Sfu) {
+            if m.delivered_packets == 0 || m.loss_pct >= 5.0 {
+                return Err(format!(
+                    "media did not flow: {} packets delivered, {:.2}% loss",
+                    m.delivered_packets, m.loss_pct
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn one_line(m: &Measurement) -> String {
+    format!(
+        "{:?} {}: {:.0} pkts/s, loss {:.2}%, p99 {:.2} ms, {:.2} µs/pkt, {:.0} pkts/s/core",
+        m.target,
+        m.scenario.name,
+        m.delivered_pps,
+        m.loss_pct,
+        m.latency_p99_ms,
+        m.server_cpu_us_per_packet,
+        m.pps_per_core
+    )
+}
+
+/// Whether a fan-out run held: loss at most 1% and p99 latency at most 10 ms.
+fn held(m: &Measurement) -> bool {
+    m.loss_pct <= 1.0 && m.latency_p99_ms <= 10.0
+}
+
+/// Doubles the fan-out until a run fails the bounds, then bisects between the last count that
+/// held and the first that did not.
+async fn find_max(
+    cli: &Cli,
+    opts: &dyn Fn(Target) -> RunOptions,
+    runs: &mut Vec<Measurement>,
+) -> Result<u32, Box<dyn std::error::Error>> {
+    let mut s = scenario(cli);
+    s.name = "find-max".into();
+    s.rooms = 1;
+    s.publishers = 1;
+    s.duration_secs = cli.duration.unwrap_or(5.0);
+    let mut try_n =
+        async |n: u32, runs: &mut Vec<Measurement>| -> Result<bool, Box<dyn std::error::Error>> {
+            s.subscribers = n;
+            let m = scenario::run(Target::Sfu, &s, opts(Target::Sfu)).await?;
+            eprintln!("{n} subscribers: {}", one_line(&m));
+            let ok = held(&m);
+            runs.push(m);
+            Ok(ok)
+        };
+    let (mut good, mut bad) = (0u32, None);
+    let mut n = cli.subscribers.unwrap_or(25);
+    while bad.is_none() && n <= 5000 {
+        if try_n(n, runs).await? {
+            good = n;
+            n *= 2;
+        } else {
+            bad = Some(n);
+        }
+    }
+    if let Some(mut hi) = bad {
+        while hi - good > (hi / 10).max(5) {
+            let mid = (good + hi) / 2;
+            if try_n(mid, runs).await? {
+                good = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    Ok(good)
+}

@@ -1,0 +1,482 @@
+//! One load-generator peer: a WebRTC client on the `rtc` crates (ICE, DTLS-SRTP, RTP), or a
+//! plain-UDP client of the relay baseline, publishing synthetic media and timing what it
+//! receives. Sans-IO apart from its own non-blocking socket; the engine drives it.
+
+use crate::media::{self, Clock, Kind, Stamp};
+use bytes::BytesMut;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Why a peer could not be set up or negotiated.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The WebRTC stack refused something.
+    #[error("webrtc: {0}")]
+    Rtc(#[from] rtc::shared::error::Error),
+    /// A socket error.
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// A plain relay peer has no SDP.
+    #[error("not a WebRTC peer")]
+    NotRtc,
+}
+
+/// What a peer does.
+#[derive(Debug, Clone, Copy)]
+pub struct Role {
+    /// Its id, carried in every payload it publishes.
+    pub id: u32,
+    /// Whether it publishes audio and video.
+    pub publish: bool,
+    /// Video bitrate (payload) when publishing.
+    pub video_kbps: u32,
+}
+
+/// Counters one peer keeps; the engine sums them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PeerCounters {
+    /// Media packets it published.
+    pub sent: u64,
+    /// Media packets it received.
+    pub received: u64,
+    /// Payload bytes it received.
+    pub received_bytes: u64,
+    /// Datagrams that could not be sent (socket buffer full).
+    pub send_errors: u64,
+}
+
+enum Transport {
+    Rtc {
+        pc: Box<RTCPeerConnection>,
+        audio: Option<Track>,
+        video: Option<Track>,
+    },
+    /// The relay baseline: no ICE, no DTLS, no SRTP.
+    Plain { relay: SocketAddr, seq: [u16; 2] },
+}
+
+struct Track {
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    pt: u8,
+    seq: u16,
+    ts: u32,
+    /// RTP clock ticks between two packets.
+    ts_step: u32,
+}
+
+/// A peer and its socket.
+pub struct LoadPeer {
+    /// What it does.
+    pub role: Role,
+    /// Its socket, registered with the engine's poll.
+    pub socket: mio::net::UdpSocket,
+    local: SocketAddr,
+    transport: Transport,
+    /// Whether media can flow (WebRTC connected, or relay registered).
+    pub connected: bool,
+    /// Live counters.
+    pub counters: PeerCounters,
+    next_audio: Instant,
+    next_video: Instant,
+    video_interval: Duration,
+    last_keyframe: Option<Instant>,
+    media_seq: [u32; 2],
+    /// The WebRTC stack's next timer.
+    pub rtc_timeout: Option<Instant>,
+}
+
+fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
+    if kind == RtpCodecKind::Audio {
+        RTCRtpCodec {
+            mime_type: "audio/opus".into(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+            rtcp_feedback: vec![],
+        }
+    } else {
+        RTCRtpCodec {
+            mime_type: "video/VP8".into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![],
+        }
+    }
+}
+
+fn bind() -> std::io::Result<(mio::net::UdpSocket, SocketAddr)> {
+    let std = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    std.set_nonblocking(true)?;
+    let local = std.local_addr()?;
+    Ok((mio::net::UdpSocket::from_std(std), local))
+}
+
+impl LoadPeer {
+    fn with_transport(
+        role: Role,
+        socket: mio::net::UdpSocket,
+        local: SocketAddr,
+        transport: Transport,
+        now: Instant,
+    ) -> LoadPeer {
+        let pps = media::video_pps(role.video_kbps.max(1));
+        LoadPeer {
+            role,
+            socket,
+            local,
+            transport,
+            connected: false,
+            counters: PeerCounters::default(),
+            next_audio: now,
+            next_video: now,
+            video_interval: Duration::from_secs_f64(1.0 / pps),
+            last_keyframe: None,
+            media_seq: [0; 2],
+            rtc_timeout: None,
+        }
+    }
+
+    /// A WebRTC peer and its first offer. Like a browser it offers its tracks (or nothing),
+    /// and the SFU offers the subscriptions later. Its interceptor chain is empty: a load
+    /// test needs no NACKs or reports from the generator, and it keeps the generator cheap.
+    pub fn rtc(role: Role, now: Instant) -> Result<(LoadPeer, String), PeerError> {
+        let (socket, local) = bind()?;
+        let media = sfu::core::media::media_engine()?;
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media)
+            .with_interceptor_registry(rtc::interceptor::Registry::new())
+            .build(now)?;
+        sfu::core::media::add_host_candidate(&mut pc, local)?;
+        let (mut audio, mut video) = (None, None);
+        if role.publish {
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                let ssrc = rand::random::<u32>();
+                let name = format!("lg{}-{kind}", role.id);
+                let track = MediaStreamTrack::new(
+                    format!("lg{}", role.id),
+                    name.clone(),
+                    name,
+                    kind,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec: codec(kind),
+                        ..Default::default()
+                    }],
+                );
+                let sender = pc.add_track(track)?;
+                let t = Track {
+                    sender,
+                    ssrc,
+                    pt: if kind == RtpCodecKind::Audio { 111 } else { 96 },
+                    seq: rand::random(),
+                    ts: rand::random(),
+                    ts_step: if kind == RtpCodecKind::Audio {
+                        960
+                    } else {
+                        (90_000.0 / media::video_pps(role.video_kbps.max(1))) as u32
+                    },
+                };
+                if kind == RtpCodecKind::Audio {
+                    audio = Some(t);
+                } else {
+                    video = Some(t);
+                }
+            }
+        }
+        if !role.publish {
+            // Like a browser with nothing to send: receive-only m-lines, so the offer
+            // carries ICE and DTLS parameters.
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                pc.add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        streams: vec![],
+                        send_encodings: vec![],
+                    }),
+                )?;
+            }
+        }
+        let offer = pc.create_offer(None)?;
+        pc.set_local_description(now, offer)?;
+        let sdp = pc.local_description().map(|d| d.sdp).unwrap_or_default();
+        let mut peer = LoadPeer::with_transport(
+            role,
+            socket,
+            local,
+            Transport::Rtc {
+                pc: Box::new(pc),
+                audio,
+                video,
+            },
+            now,
+        );
+        peer.drain(now, &Clock::new(), &mut |_, _| {});
+        Ok((peer, sdp))
+    }
+
+    /// A relay-baseline peer, registered with the relay for `room`.
+    pub fn plain(
+        role: Role,
+        relay: SocketAddr,
+        room: &str,
+        now: Instant,
+    ) -> Result<LoadPeer, PeerError> {
+        let (socket, local) = bind()?;
+        let peer = LoadPeer::with_transport(
+            role,
+            socket,
+            local,
+            Transport::Plain { relay, seq: [0; 2] },
+            now,
+        );
+        let hello = format!("JOIN {room}");
+        peer.socket.send_to(hello.as_bytes(), relay)?;
+        Ok(LoadPeer {
+            connected: true,
+            ..peer
+        })
+    }
+
+    /// Applies the SFU's answer to our offer.
+    pub fn apply_answer(&mut self, sdp: String, now: Instant) -> Result<(), PeerError> {
+        let Transport::Rtc { pc, .. } = &mut self.transport else {
+            return Err(PeerError::NotRtc);
+        };
+        pc.set_remote_description(now, RTCSessionDescription::answer(sdp)?)?;
+        self.rtc_timeout = None;
+        Ok(())
+    }
+
+    /// Answers an offer the SFU made (new subscriptions).
+    pub fn answer_offer(&mut self, sdp: String, now: Instant) -> Result<String, PeerError> {
+        let Transport::Rtc { pc, .. } = &mut self.transport else {
+            return Err(PeerError::NotRtc);
+        };
+        pc.set_remote_description(now, RTCSessionDescription::offer(sdp)?)?;
+        let answer = pc.create_answer(None)?;
+        pc.set_local_description(now, answer)?;
+        self.rtc_timeout = None;
+        Ok(pc.local_description().map(|d| d.sdp).unwrap_or_default())
+    }
+
+    /// Reads every datagram waiting on the socket. `on_media` gets each media payload's
+    /// stamp with its arrival time.
+    pub fn on_readable(
+        &mut self,
+        buf: &mut [u8],
+        clock: &Clock,
+        on_media: &mut dyn FnMut(Stamp, Instant),
+    ) -> Result<(), PeerError> {
+        loop {
+            let (n, from) = match self.socket.recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            };
+            let now = Instant::now();
+            match &mut self.transport {
+                Transport::Rtc { pc, .. } => {
+                    // A datagram the stack rejects (a stray, a late retransmit) is not fatal.
+                    let _ = pc.handle_read(TaggedBytesMut {
+                        now,
+                        transport: TransportContext {
+                            local_addr: self.local,
+                            peer_addr: from,
+                            ecn: None,
+                            transport_protocol: TransportProtocol::UDP,
+                        },
+                        message: BytesMut::from(&buf[..n]),
+                    });
+                    self.rtc_timeout = None;
+                }
+                Transport::Plain { .. } => {
+                    if n > 12
+                        && let Some(stamp) = media::read_payload(&buf[12..n])
+                    {
+                        self.counters.received += 1;
+                        self.counters.received_bytes += (n - 12) as u64;
+                        on_media(stamp, now);
+                    }
+                }
+            }
+        }
+        self.drain(Instant::now(), clock, on_media);
+        Ok(())
+    }
+
+    /// Runs the WebRTC stack's timers if due.
+    pub fn on_timer(&mut self, now: Instant, clock: &Clock) {
+        if let Transport::Rtc { pc, .. } = &mut self.transport
+            && self.rtc_timeout.is_none_or(|t| t <= now)
+        {
+            let _ = pc.handle_timeout(now);
+            self.rtc_timeout = None;
+            self.drain(now, clock, &mut |_, _| {});
+        }
+    }
+
+    /// Sends the media that is due, if publishing.
+    pub fn send_due_media(&mut self, now: Instant, clock: &Clock, scratch: &mut Vec<u8>) {
+        if !self.role.publish || !self.connected {
+            return;
+        }
+        let audio_every = Duration::from_secs_f64(1.0 / media::AUDIO_PPS);
+        // A generator that fell behind skips ahead rather than bursting.
+        for next in [&mut self.next_audio, &mut self.next_video] {
+            if now.saturating_duration_since(*next) > Duration::from_millis(200) {
+                *next = now;
+            }
+        }
+        while self.next_audio <= now {
+            self.next_audio += audio_every;
+            self.send_one(Kind::Audio, false, now, clock, scratch);
+        }
+        while self.next_video <= now {
+            self.next_video += self.video_interval;
+            let keyframe = self
+                .last_keyframe
+                .is_none_or(|t| now.duration_since(t) >= media::KEYFRAME_EVERY);
+            if keyframe {
+                self.last_keyframe = Some(now);
+            }
+            self.send_one(Kind::Video, keyframe, now, clock, scratch);
+        }
+        self.drain(now, clock, &mut |_, _| {});
+    }
+
+    fn send_one(
+        &mut self,
+        kind: Kind,
+        keyframe: bool,
+        now: Instant,
+        clock: &Clock,
+        scratch: &mut Vec<u8>,
+    ) {
+        let seq = self.media_seq[kind as usize];
+        self.media_seq[kind as usize] += 1;
+        let stamp = Stamp {
+            publisher: self.role.id,
+            kind,
+            seq,
+            sent_us: clock.us(now),
+        };
+        match &mut self.transport {
+            Transport::Rtc { pc, audio, video } => {
+                let track = match kind {
+                    Kind::Audio => audio.as_mut(),
+                    Kind::Video => video.as_mut(),
+                };
+                let Some(t) = track else { return };
+                media::write_payload(scratch, stamp, keyframe);
+                t.seq = t.seq.wrapping_add(1);
+                t.ts = t.ts.wrapping_add(t.ts_step);
+                let pkt = rtc::rtp::Packet {
+                    header: rtc::rtp::header::Header {
+                        version: 2,
+                        // Each synthetic packet is a whole frame.
+                        marker: true,
+                        payload_type: t.pt,
+                        sequence_number: t.seq,
+                        timestamp: t.ts,
+                        ssrc: t.ssrc,
+                        ..Default::default()
+                    },
+                    payload: bytes::Bytes::copy_from_slice(scratch),
+                };
+                if let Some(mut sender) = pc.rtp_sender(t.sender)
+                    && sender.write_rtp(now, pkt).is_ok()
+                {
+                    self.counters.sent += 1;
+                }
+            }
+            Transport::Plain { relay, seq } => {
+                let s = &mut seq[kind as usize];
+                *s = s.wrapping_add(1);
+                media::write_payload(scratch, stamp, keyframe);
+                // A 12-byte RTP-like header in front, so packet sizes match the SFU run.
+                let mut header = [0u8; 12];
+                header[..2].copy_from_slice(&[0x80, 96]);
+                header[2..4].copy_from_slice(&s.to_be_bytes());
+                scratch.splice(0..0, header);
+                match self.socket.send_to(scratch, *relay) {
+                    Ok(_) => self.counters.sent += 1,
+                    Err(_) => self.counters.send_errors += 1,
+                }
+            }
+        }
+    }
+
+    /// Sends what the stack wrote, notes state changes, and hands received media on.
+    fn drain(&mut self, now: Instant, _clock: &Clock, on_media: &mut dyn FnMut(Stamp, Instant)) {
+        let Transport::Rtc { pc, .. } = &mut self.transport else {
+            return;
+        };
+        while let Some(w) = pc.poll_write() {
+            if self
+                .socket
+                .send_to(&w.message, w.transport.peer_addr)
+                .is_err()
+            {
+                self.counters.send_errors += 1;
+            }
+        }
+        while let Some(ev) = pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) = ev {
+                self.connected = s == RTCPeerConnectionState::Connected;
+            }
+        }
+        while let Some(m) = pc.poll_read() {
+            if let RTCMessage::RtpPacket(_, pkt) = m.message
+                && let Some(stamp) = media::read_payload(&pkt.payload)
+            {
+                self.counters.received += 1;
+                self.counters.received_bytes += pkt.payload.len() as u64;
+                on_media(stamp, now);
+            }
+        }
+        if self.rtc_timeout.is_none() {
+            self.rtc_timeout = pc.poll_timeout();
+        }
+    }
+
+    /// When this peer next needs attention: its stack's timer or its next media packet.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let media =
+            (self.role.publish && self.connected).then(|| self.next_audio.min(self.next_video));
+        match (self.rtc_timeout, media) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Closes the WebRTC session.
+    pub fn close(&mut self) {
+        if let Transport::Rtc { pc, .. } = &mut self.transport {
+            let _ = pc.close();
+            while let Some(w) = pc.poll_write() {
+                let _ = self.socket.send_to(&w.message, w.transport.peer_addr);
+            }
+        }
+    }
+}

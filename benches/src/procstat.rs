@@ -1,0 +1,67 @@
+//! CPU time and memory of a process, from `/proc`: how much the server spent.
+
+use std::time::Duration;
+
+/// A reading of one process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcSample {
+    /// User plus system CPU time so far.
+    pub cpu: Duration,
+    /// Resident set size, bytes.
+    pub rss: u64,
+}
+
+/// Reads `/proc/<pid>/stat` (utime, stime) and `/proc/<pid>/status` (VmRSS).
+pub fn sample(pid: u32) -> std::io::Result<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse(&stat, &status, clock_ticks())
+        .ok_or_else(|| std::io::Error::other(format!("unreadable /proc/{pid}/stat")))
+}
+
+fn clock_ticks() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100, |t| t as u64)
+}
+
+fn parse(stat: &str, status: &str, ticks: u64) -> Option<ProcSample> {
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3 of the file, utime 14 and stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let cpu_ticks = utime + stime;
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Some(ProcSample {
+        cpu: Duration::from_micros(cpu_ticks * 1_000_000 / ticks.max(1)),
+        rss: rss_kb * 1024,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_files() {
+        let stat = "1234 (sfu server) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 9 0 100 1000000 2000 18446744073709551615";
+        let status = "Name:\tsfu\nVmRSS:\t   20480 kB\n";
+        let s = parse(stat, status, 100).unwrap();
+        assert_eq!(s.cpu, Duration::from_secs(3));
+        assert_eq!(s.rss, 20480 * 1024);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let s = sample(std::process::id()).unwrap();
+        assert!(s.rss > 0);
+    }
+}

@@ -1,0 +1,154 @@
+//! The figures of a run, as a table for people and JSON for scripts.
+
+use crate::scenario::Scenario;
+use crate::target::Target;
+use serde::Serialize;
+
+/// Everything one run measured over its steady-state window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    /// SFU or relay.
+    pub target: Target,
+    /// The load.
+    pub scenario: Scenario,
+    /// Length of the window.
+    pub window_secs: f64,
+    /// Media packets the subscribers should have received.
+    pub expected_packets: u64,
+    /// Media packets they received.
+    pub delivered_packets: u64,
+    /// Delivered packets per second.
+    pub delivered_pps: f64,
+    /// Delivered payload, Mbit/s.
+    pub delivered_mbps: f64,
+    /// Packets not delivered, percent.
+    pub loss_pct: f64,
+    /// One-way latency publisher→subscriber through the server, median, ms.
+    pub latency_p50_ms: f64,
+    /// 95th percentile, ms.
+    pub latency_p95_ms: f64,
+    /// 99th percentile, ms.
+    pub latency_p99_ms: f64,
+    /// Server CPU time over the window, in cores.
+    pub server_cpu_cores: f64,
+    /// Server CPU microseconds per delivered packet.
+    pub server_cpu_us_per_packet: f64,
+    /// Delivered packets per second of server CPU time.
+    pub pps_per_core: f64,
+    /// Server resident memory at the end, MB.
+    pub server_rss_mb: f64,
+    /// Server memory growth from idle, per participant, kB.
+    pub rss_per_participant_kb: f64,
+    /// The generator's own CPU use, in cores (near 1.0 per engine thread means it may be
+    /// the bottleneck).
+    pub generator_cpu_cores: f64,
+}
+
+/// A whole invocation's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `nproc`.
+    pub cpus: usize,
+    /// The CPU model, from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// Every run, in order.
+    pub runs: Vec<Measurement>,
+    /// SFU packets/s per core over relay packets/s per core, per SFU/relay pair.
+    pub ratios: Vec<f64>,
+    /// For `--find-max`: the largest subscriber count that held the loss and latency bounds.
+    pub max_subscribers: Option<u32>,
+}
+
+/// The machine's CPU model.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The human table.
+pub fn table(r: &Report) -> String {
+    let mut out = format!(
+        "{} CPUs: {}\n\n{:<7} {:<8} {:>6} {:>10} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>11} {:>9} {:>8} {:>7}\n",
+        r.cpus,
+        r.cpu_model,
+        "target",
+        "scenario",
+        "peers",
+        "pkts/s",
+        "Mbit/s",
+        "loss%",
+        "p50 ms",
+        "p99 ms",
+        "srv cpu",
+        "µs/pkt",
+        "pkts/s/core",
+        "RSS MB",
+        "kB/peer",
+        "gen cpu",
+    );
+    for m in &r.runs {
+        out.push_str(&format!(
+            "{:<7} {:<8} {:>6} {:>10.0} {:>8.1} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>11.0} {:>9.1} {:>8.1} {:>7.2}\n",
+            format!("{:?}", m.target).to_lowercase(),
+            m.scenario.name,
+            m.scenario.participants(),
+            m.delivered_pps,
+            m.delivered_mbps,
+            m.loss_pct,
+            m.latency_p50_ms,
+            m.latency_p99_ms,
+            m.server_cpu_cores,
+            m.server_cpu_us_per_packet,
+            m.pps_per_core,
+            m.server_rss_mb,
+            m.rss_per_participant_kb,
+            m.generator_cpu_cores,
+        ));
+    }
+    if !r.ratios.is_empty() {
+        out.push_str(&format!(
+            "\nSFU pkts/s/core ÷ relay pkts/s/core: {} (median {:.2})\n",
+            r.ratios
+                .iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            median(&r.ratios)
+        ));
+    }
+    if let Some(n) = r.max_subscribers {
+        out.push_str(&format!(
+            "\nmax subscribers (loss ≤ 1%, p99 ≤ 10 ms): {n}\n"
+        ));
+    }
+    out
+}
+
+/// The median of some figures (0 when empty).
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}

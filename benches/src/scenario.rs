@@ -1,0 +1,265 @@
+//! One measured run: start the target, join every peer, warm up, then count over a
+//! steady-state window what was sent, what arrived, how late, and what the server spent.
+
+use crate::engine::{Engine, Snapshot};
+use crate::media::Clock;
+use crate::peer::Role;
+use crate::procstat::{self, ProcSample};
+use crate::report::Measurement;
+use crate::signal::{self, Member};
+use crate::target::{ServerProcess, Target};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The shape of the load.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scenario {
+    /// Its name (a preset, or `custom`).
+    pub name: String,
+    /// Rooms.
+    pub rooms: u32,
+    /// Members per room that publish audio and video (and receive each other).
+    pub publishers: u32,
+    /// Members per room that only receive.
+    pub subscribers: u32,
+    /// Video bitrate per publisher, kbit/s of payload.
+    pub video_kbps: u32,
+    /// Seconds of warm-up before the window.
+    pub warmup_secs: f64,
+    /// Seconds of the measured window.
+    pub duration_secs: f64,
+}
+
+impl Scenario {
+    /// Members in all rooms.
+    pub fn participants(&self) -> u32 {
+        self.rooms * (self.publishers + self.subscribers)
+    }
+}
+
+/// How to run it.
+pub struct RunOptions {
+    /// Engine threads for the peers.
+    pub threads: usize,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Use this running server instead of starting one (SFU target only).
+    pub server: Option<ServerProcess>,
+}
+
+/// Runs `scenario` against `target` and measures it.
+pub async fn run(
+    target: Target,
+    scenario: &Scenario,
+    opts: RunOptions,
+) -> Result<Measurement, Box<dyn std::error::Error>> {
+    let server = match opts.server {
+        Some(s) => s,
+        None => ServerProcess::start(target)?,
+    };
+    let clock = Clock::new();
+    let engines: Vec<Arc<Engine>> = (0..opts.threads.max(1))
+        .map(|i| Engine::start(clock, &format!("loadgen-{i}")).map(Arc::new))
+        .collect::<Result<_, _>>()?;
+    let idle = procstat::sample(server.pid)?;
+
+    // Join: each room's publishers first, then its subscribers, a few at a time.
+    let bar = spinner(opts.progress, format!("{target:?}: joining"));
+    let mut members: Vec<Member> = Vec::new();
+    let mut room_of: HashMap<u32, u32> = HashMap::new();
+    let mut next_id = 1u32;
+    for room in 0..scenario.rooms {
+        let name = format!("bench-{room}");
+        for publish in [true, false] {
+            let count = if publish {
+                scenario.publishers
+            } else {
+                scenario.subscribers
+            };
+            let mut joins = Vec::new();
+            for _ in 0..count {
+                let role = Role {
+                    id: next_id,
+                    publish,
+                    video_kbps: scenario.video_kbps,
+                };
+                room_of.insert(next_id, room);
+                let engine = engines[next_id as usize % engines.len()].clone();
+                next_id += 1;
+                match target {
+                    Target::Sfu => {
+                        let (http, name) = (server.addr, name.clone());
+                        joins.push(tokio::spawn(async move {
+                            signal::join(http, &name, role, engine).await.map(Some)
+                        }));
+                    }
+                    Target::Relay => {
+                        engine.add_plain(role, server.addr, name.clone()).await??;
+                    }
+                }
+                if joins.len() >= 8 {
+                    for j in joins.drain(..) {
+                        members.extend(j.await??);
+                    }
+                }
+                bar.inc(1);
+            }
+            for j in joins.drain(..) {
+                members.extend(j.await??);
+            }
+        }
+    }
+    wait_connected(&engines, scenario.participants() as usize).await?;
+    bar.finish_and_clear();
+
+    let bar = spinner(opts.progress, format!("{target:?}: warming up"));
+    tokio::time::sleep(Duration::from_secs_f64(scenario.warmup_secs)).await;
+    bar.finish_and_clear();
+
+    let before = snapshot(&engines).await?;
+    let (server0, self0, t0) = (
+        procstat::sample(server.pid)?,
+        procstat::sample(std::process::id())?,
+        Instant::now(),
+    );
+    let bar = if opts.progress {
+        ProgressBar::new((scenario.duration_secs * 10.0) as u64).with_style(
+            ProgressStyle::with_template("{msg} [{bar:40}] {elapsed}/{duration}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_message(format!("{target:?}: measuring"));
+    let end = t0 + Duration::from_secs_f64(scenario.duration_secs);
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        bar.inc(1);
+    }
+    let after = snapshot(&engines).await?;
+    let (server1, self1, secs) = (
+        procstat::sample(server.pid)?,
+        procstat::sample(std::process::id())?,
+        t0.elapsed().as_secs_f64(),
+    );
+    bar.finish_and_clear();
+    drop(members);
+    drop(engines);
+    drop(server);
+    Ok(measure(
+        target, scenario, &room_of, &before, &after, secs, idle, server0, server1, self0, self1,
+    ))
+}
+
+fn spinner(show: bool, msg: String) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(msg);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// All engines' snapshots, concatenated, with one merged latency histogram (reset).
+async fn snapshot(engines: &[Arc<Engine>]) -> Result<Snapshot, Box<dyn std::error::Error>> {
+    let mut all: Option<Snapshot> = None;
+    for e in engines {
+        let s = e.snapshot(true).await?;
+        match &mut all {
+            None => all = Some(s),
+            Some(a) => {
+                a.peers.extend(s.peers);
+                a.latency.add(&s.latency)?;
+            }
+        }
+    }
+    all.ok_or_else(|| "no engines".into())
+}
+
+async fn wait_connected(
+    engines: &[Arc<Engine>],
+    n: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = snapshot(engines).await?;
+        let up = s.peers.iter().filter(|p| p.1).count();
+        if up >= n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {up} of {n} peers connected within 60 s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    target: Target,
+    scenario: &Scenario,
+    room_of: &HashMap<u32, u32>,
+    before: &Snapshot,
+    after: &Snapshot,
+    secs: f64,
+    idle: ProcSample,
+    server0: ProcSample,
+    server1: ProcSample,
+    self0: ProcSample,
+    self1: ProcSample,
+) -> Measurement {
+    let by_id = |s: &Snapshot| -> HashMap<u32, crate::peer::PeerCounters> {
+        s.peers.iter().map(|(r, _, c)| (r.id, *c)).collect()
+    };
+    let (b, a) = (by_id(before), by_id(after));
+    let members_per_room = u64::from(scenario.publishers + scenario.subscribers);
+    let (mut expected, mut delivered, mut bytes) = (0u64, 0u64, 0u64);
+    for (id, ca) in &a {
+        let cb = b.get(id).copied().unwrap_or_default();
+        delivered += ca.received - cb.received;
+        bytes += ca.received_bytes - cb.received_bytes;
+        if room_of.contains_key(id) {
+            // Everyone else in the room receives what this member published.
+            expected += (ca.sent - cb.sent) * (members_per_room - 1);
+        }
+    }
+    let server_cpu = server1.cpu.saturating_sub(server0.cpu).as_secs_f64();
+    let gen_cpu = self1.cpu.saturating_sub(self0.cpu).as_secs_f64();
+    let pct = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Measurement {
+        target,
+        scenario: scenario.clone(),
+        window_secs: secs,
+        expected_packets: expected,
+        delivered_packets: delivered,
+        delivered_pps: delivered as f64 / secs,
+        delivered_mbps: bytes as f64 * 8.0 / secs / 1e6,
+        loss_pct: if expected == 0 {
+            100.0
+        } else {
+            (1.0 - delivered as f64 / expected as f64).max(0.0) * 100.0
+        },
+        latency_p50_ms: pct(&after.latency, 0.50),
+        latency_p95_ms: pct(&after.latency, 0.95),
+        latency_p99_ms: pct(&after.latency, 0.99),
+        server_cpu_cores: server_cpu / secs,
+        server_cpu_us_per_packet: if delivered == 0 {
+            0.0
+        } else {
+            server_cpu * 1e6 / delivered as f64
+        },
+        pps_per_core: if server_cpu > 0.0 {
+            delivered as f64 / server_cpu
+        } else {
+            0.0
+        },
+        server_rss_mb: server1.rss as f64 / 1e6,
+        rss_per_participant_kb: server1.rss.saturating_sub(idle.rss) as f64
+            / 1e3
+            / f64::from(scenario.participants().max(1)),
+        generator_cpu_cores: gen_cpu / secs,
+    }
+}

@@ -1,0 +1,114 @@
+//! Joining the server as the browser client does: Socket.IO `join`, then the SFU session's
+//! offer and answer, then answering every offer the SFU makes for new subscriptions.
+
+use crate::engine::{Engine, EngineGone};
+use crate::peer::{PeerError, Role};
+use serde_json::{Value, json};
+use signaling::sio_client::{ConnectError, Sio};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Why a member could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    /// No Socket.IO connection.
+    #[error("Socket.IO: {0}")]
+    Connect(#[from] ConnectError),
+    /// The server refused or did not answer.
+    #[error("{event}: {message}")]
+    Refused {
+        /// The event.
+        event: &'static str,
+        /// What the server said.
+        message: String,
+    },
+    /// The peer's WebRTC stack refused.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    /// The engine thread is gone.
+    #[error(transparent)]
+    Engine(#[from] EngineGone),
+}
+
+/// A joined member; dropping it closes its Socket.IO connection, which leaves the room.
+pub struct Member {
+    sio: Sio,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.sio.disconnect();
+        self.task.abort();
+    }
+}
+
+async fn call(sio: &Sio, event: &'static str, payload: Value) -> Result<Value, SignalError> {
+    let ack = tokio::time::timeout(Duration::from_secs(15), sio.emit_with_ack(event, payload))
+        .await
+        .map_err(|_| SignalError::Refused {
+            event,
+            message: "no answer within 15 s".into(),
+        })?
+        .map_err(|_| SignalError::Refused {
+            event,
+            message: "connection closed".into(),
+        })?;
+    match ack.get("error") {
+        Some(e) => Err(SignalError::Refused {
+            event,
+            message: e.to_string(),
+        }),
+        None => Ok(ack),
+    }
+}
+
+/// Joins `room` on the server at `http` with a WebRTC peer on `engine`.
+pub async fn join(
+    http: SocketAddr,
+    room: &str,
+    role: Role,
+    engine: Arc<Engine>,
+) -> Result<Member, SignalError> {
+    let (tx, mut events) = mpsc::unbounded_channel::<(String, Value)>();
+    let sio = Sio::connect(http, tx).await?;
+    let ack = call(
+        &sio,
+        "join",
+        json!({ "room": room, "name": format!("loadgen-{}", role.id) }),
+    )
+    .await?;
+    if ack["mode"] == "p2p" {
+        tracing::warn!(
+            room,
+            "the room is P2P; start the server with --p2p off to load its SFU"
+        );
+    }
+    let (key, offer) = engine.add_rtc(role).await??;
+    let answer = call(&sio, "sfu-offer", json!({ "sdp": offer })).await?;
+    let sdp = answer["sdp"].as_str().unwrap_or_default().to_owned();
+    engine.answer(key, sdp).await??;
+    let out = sio.clone();
+    let task = tokio::spawn(async move {
+        while let Some((name, v)) = events.recv().await {
+            if name != "sfu-offer" {
+                continue;
+            }
+            let Some(sdp) = v["sdp"].as_str() else {
+                continue;
+            };
+            match engine.offer(key, sdp.to_owned()).await {
+                Ok(Ok(answer)) => {
+                    if let Err(e) = call(&out, "sfu-answer", json!({ "sdp": answer })).await {
+                        tracing::warn!("sfu-answer: {e}");
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!("cannot answer the SFU's offer: {e}"),
+                Err(_) => return,
+            }
+        }
+    });
+    Ok(Member { sio, task })
+}
