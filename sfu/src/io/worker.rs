@@ -4,10 +4,12 @@ use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId};
 use crate::core::report::{RoomStats, SfuStats};
 use crate::core::{Event, Output, Sfu, SfuConfig};
+use crate::io::batch::SendBatch;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 use tokio::sync::{mpsc as tmpsc, oneshot};
@@ -91,15 +93,14 @@ fn run(
     let mut mio_events = Events::with_capacity(64);
     let mut readable = true;
     let mut send_errors: u64 = 0;
+    let mut batch = SendBatch::default();
+    let fd = socket.as_raw_fd();
     loop {
         let deadline = loop {
             match sfu.poll_output() {
                 Output::Transmit(t) => {
-                    if let Err(e) = socket.send_to(&t.data, t.to) {
-                        send_errors += 1;
-                        if send_errors.is_power_of_two() {
-                            debug!(to = %t.to, count = send_errors, "send failed: {e}");
-                        }
+                    if batch.push(t) {
+                        note_failures(&mut send_errors, batch.flush(fd));
                     }
                 }
                 Output::Event(e) => {
@@ -109,6 +110,7 @@ fn run(
                 Output::Timeout(t) => break t,
             }
         };
+        note_failures(&mut send_errors, batch.flush(fd));
         let wait = if readable {
             Some(std::time::Duration::ZERO)
         } else {
@@ -151,6 +153,16 @@ fn run(
         }
         if deadline <= now {
             sfu.handle_timeout(now);
+        }
+    }
+}
+
+/// Counts datagrams the kernel refused, logging now and then.
+fn note_failures(total: &mut u64, failed: usize) {
+    for _ in 0..failed {
+        *total += 1;
+        if total.is_power_of_two() {
+            debug!(count = *total, "sends failed");
         }
     }
 }
