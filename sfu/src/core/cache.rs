@@ -1,7 +1,9 @@
 //! The per-track retransmission cache that answers NACKs.
 //!
 //! A ring indexed by sequence number, allocated once when the track is published: storing a
-//! packet moves it into a slot, so the hot path allocates nothing.
+//! packet moves it into a slot, so the hot path allocates nothing. Packets older than the
+//! maximum age are released as the ring goes round, so a low-rate track does not pin a whole
+//! ring of payloads (at 114 packets/s, 2,048 slots would hold 18 s of video for nothing).
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct RetransmitCache<T> {
     slots: Vec<Option<Slot<T>>>,
     max_age: Duration,
+    /// Where the sweep for expired packets continues.
+    sweep: usize,
 }
 
 #[derive(Debug)]
@@ -32,6 +36,7 @@ impl<T> RetransmitCache<T> {
         RetransmitCache {
             slots: (0..n).map(|_| None).collect(),
             max_age,
+            sweep: 0,
         }
     }
 
@@ -39,10 +44,33 @@ impl<T> RetransmitCache<T> {
         seq as usize & (self.slots.len() - 1)
     }
 
-    /// Stores a packet, replacing whatever shared its slot.
+    /// Stores a packet, replacing whatever shared its slot, and releases up to two expired
+    /// ones: the sweep moves faster than the inserts, so it keeps up with the oldest packet.
     pub fn insert(&mut self, seq: u16, now: Instant, item: T) {
         let i = self.index(seq);
         self.slots[i] = Some(Slot { seq, at: now, item });
+        let mask = self.slots.len() - 1;
+        for _ in 0..2 {
+            let j = self.sweep;
+            match &self.slots[j] {
+                Some(s) if now.saturating_duration_since(s.at) > self.max_age => {
+                    self.slots[j] = None;
+                }
+                None if j != i => {}
+                _ => break,
+            }
+            self.sweep = (j + 1) & mask;
+        }
+    }
+
+    /// Packets held (for tests and memory accounting).
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// Whether no packet is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The packet with this sequence number, if it is still held and not too old.
@@ -76,6 +104,23 @@ mod tests {
         assert_eq!(c.get(12, t0 + Duration::from_millis(1001)), None);
         // Never stored.
         assert_eq!(c.get(99, t0), None);
+    }
+
+    #[test]
+    fn releases_expired_packets_as_it_goes() {
+        let t0 = Instant::now();
+        let mut c: RetransmitCache<u32> = RetransmitCache::new(2048, Duration::from_secs(2));
+        // 30 s of video at 114 packets/s: about 3,400 packets through 2,048 slots.
+        let every = Duration::from_micros(1_000_000 / 114);
+        for i in 0..3420u32 {
+            c.insert(i as u16, t0 + every * i, i);
+        }
+        // About two seconds' worth stay held, not the whole ring.
+        let held = c.len();
+        assert!((220..=300).contains(&held), "held {held}");
+        let now = t0 + every * 3419;
+        assert_eq!(c.get(3419, now), Some(&3419));
+        assert_eq!(c.get(3419 - 200, now), Some(&(3419 - 200)));
     }
 
     #[test]
