@@ -48,17 +48,13 @@ fn incoming(payload_len: usize, keyframe: bool) -> Packet {
 
 const FIRST_SEQ: u16 = 1000;
 
-/// The publisher's stream: packet `i` after the keyframe that started it.
-///
-/// Sequence numbers cycle through 16,384 values after the first: `Forwarder` judges a packet
-/// stale when its sequence number is more than 32,768 past the source's first one, which
-/// a benchmark reaches in milliseconds (see the report on this issue).
+/// The publisher's stream: packet `i` after the keyframe that started it, with rising
+/// sequence numbers that wrap as a long stream's do.
 fn info(pkt: &Packet, i: u64, keyframe: bool) -> PacketInfo {
-    let n = (i & 0x3fff) as u16;
     PacketInfo {
         ssrc: pkt.header.ssrc,
-        seq: FIRST_SEQ.wrapping_add(n),
-        timestamp: u32::from(n) * 3000,
+        seq: FIRST_SEQ.wrapping_add(i as u16),
+        timestamp: (i as u32).wrapping_mul(3000),
         keyframe,
         padding_only: pkt.payload.is_empty(),
     }

@@ -43,7 +43,8 @@ struct Cli {
     /// SFU rooms (`--p2p off`) and large enough.
     #[arg(long)]
     server: Option<String>,
-    /// The running server's process id, for its CPU time and memory.
+    /// The running server's process id, for its CPU time and memory (without it those
+    /// figures are left at zero).
     #[arg(long, requires = "server")]
     server_pid: Option<u32>,
     /// The baseline measured in the same run.

@@ -28,7 +28,7 @@ fn clock_ticks() -> u64 {
 
 fn parse(stat: &str, status: &str, ticks: u64) -> Option<ProcSample> {
     // The command name is in parentheses and may hold spaces: count fields after it.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state is field 3 of the file, utime 14 and stime 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;

@@ -106,7 +106,7 @@ pub fn run(socket: UdpSocket) -> std::io::Result<()> {
     }
 }
 
-/// Binds the relay's socket with large buffers.
+/// Binds the relay's socket (default buffer sizes, as the SFU's).
 pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::bind(addr)
 }

@@ -64,7 +64,7 @@ pub async fn run(
     let engines: Vec<Arc<Engine>> = (0..opts.threads.max(1))
         .map(|i| Engine::start(clock, &format!("loadgen-{i}")).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    let idle = procstat::sample(server.pid)?;
+    let idle = server_sample(&server)?;
 
     // Join: each room's publishers first, then its subscribers, a few at a time.
     let bar = spinner(opts.progress, format!("{target:?}: joining"));
@@ -121,7 +121,7 @@ pub async fn run(
 
     let before = snapshot(&engines).await?;
     let (server0, self0, t0) = (
-        procstat::sample(server.pid)?,
+        server_sample(&server)?,
         procstat::sample(std::process::id())?,
         Instant::now(),
     );
@@ -141,7 +141,7 @@ pub async fn run(
     }
     let after = snapshot(&engines).await?;
     let (server1, self1, secs) = (
-        procstat::sample(server.pid)?,
+        server_sample(&server)?,
         procstat::sample(std::process::id())?,
         t0.elapsed().as_secs_f64(),
     );
@@ -152,6 +152,14 @@ pub async fn run(
     Ok(measure(
         target, scenario, &room_of, &before, &after, secs, idle, server0, server1, self0, self1,
     ))
+}
+
+/// The server's CPU and memory; zero for an external server whose pid was not given.
+fn server_sample(server: &ServerProcess) -> std::io::Result<ProcSample> {
+    if server.pid == 0 {
+        return Ok(ProcSample::default());
+    }
+    procstat::sample(server.pid)
 }
 
 fn spinner(show: bool, msg: String) -> ProgressBar {
@@ -219,11 +227,11 @@ fn measure(
     let (mut expected, mut delivered, mut bytes) = (0u64, 0u64, 0u64);
     for (id, ca) in &a {
         let cb = b.get(id).copied().unwrap_or_default();
-        delivered += ca.received - cb.received;
-        bytes += ca.received_bytes - cb.received_bytes;
+        delivered += ca.received.saturating_sub(cb.received);
+        bytes += ca.received_bytes.saturating_sub(cb.received_bytes);
         if room_of.contains_key(id) {
             // Everyone else in the room receives what this member published.
-            expected += (ca.sent - cb.sent) * (members_per_room - 1);
+            expected += ca.sent.saturating_sub(cb.sent) * (members_per_room - 1);
         }
     }
     let server_cpu = server1.cpu.saturating_sub(server0.cpu).as_secs_f64();

@@ -16,6 +16,8 @@ use tracing::{info, warn};
 /// Longer than this and the move counts as timed out.
 pub const SWITCH_TIMEOUT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(50);
+/// How long the moved state must hold before it counts.
+const STABLE_FOR: Duration = Duration::from_millis(500);
 
 /// Packets each subscription had sent, by (subscriber, track).
 type Sent = HashMap<(String, u64), u64>;
@@ -28,6 +30,7 @@ pub async fn measure(state: AppState, room: String, started: Instant) {
         Ok(Some(rs)) => sent(&rs),
         _ => return,
     };
+    let mut done_at: Option<Instant> = None;
     loop {
         tokio::time::sleep(POLL).await;
         if state.rooms.mode(&room) != Some(Mode::Sfu) {
@@ -36,12 +39,20 @@ pub async fn measure(state: AppState, room: String, started: Instant) {
         let Ok(Some(rs)) = state.sfu.room_stats(id.clone()).await else {
             return;
         };
+        let now = Instant::now();
         if moved(&rs, &before) {
-            let took = started.elapsed();
-            info!(%room, ms = took.as_millis() as u64, "room moved to the SFU");
-            state.metrics.switched_to_sfu(took);
-            return;
+            // A member may connect before its tracks are published; only a state that holds
+            // for a while counts, timed from when it first held.
+            let since = *done_at.get_or_insert(now);
+            if now - since >= STABLE_FOR {
+                let took = since - started;
+                info!(%room, ms = took.as_millis() as u64, "room moved to the SFU");
+                state.metrics.switched_to_sfu(took);
+                return;
+            }
+            continue;
         }
+        done_at = None;
         if started.elapsed() > SWITCH_TIMEOUT {
             warn!(%room, "room did not finish moving to the SFU in time");
             state.metrics.switch_timed_out();

@@ -103,6 +103,18 @@ async fn without_a_token_the_api_is_only_on_the_admin_listener() {
     let admin = admin_app(state);
     let (status, _) = send(&admin, "GET", "/api/rooms", None).await;
     assert_eq!(status, StatusCode::OK);
+    // A page that reached the listener by DNS rebinding carries its own Host name.
+    let req = Request::get("/api/rooms")
+        .header(header::HOST, "attacker.example:8081")
+        .body(Body::empty())
+        .unwrap();
+    let res = admin.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let req = Request::get("/api/rooms")
+        .header(header::HOST, "127.0.0.1:8081")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(admin.oneshot(req).await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -115,6 +127,7 @@ async fn unknown_rooms_and_participants_are_404() {
         ("DELETE", "/api/rooms/nowhere"),
         ("DELETE", "/api/rooms/nowhere/participants/p1"),
         ("DELETE", "/api/rooms/here/participants/nobody"),
+        ("GET", "/api/no/such/thing"),
     ] {
         let (status, body) = send(&admin, method, uri, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}");

@@ -126,6 +126,9 @@ pub struct Forwarder {
     last: Option<LastOut>,
 }
 
+/// A packet at most this far before a source's first one is a late, reordered packet.
+const REORDER_WINDOW: u16 = 0x1000;
+
 /// How far past its first packet a source must be before the stale test against that
 /// packet stops (a quarter of the sequence space).
 const SETTLED_AFTER: u16 = 0x4000;
@@ -183,7 +186,13 @@ impl Forwarder {
             return Decision::Drop(DropReason::Stale);
         };
         if !src.settled && seq_newer(src.first_seq, pkt.seq) {
-            return Decision::Drop(DropReason::Stale);
+            if src.first_seq.wrapping_sub(pkt.seq) < REORDER_WINDOW {
+                return Decision::Drop(DropReason::Stale);
+            }
+            // Too far "behind" to be reordering: the publisher jumped its sequence forward.
+            // Start over from here rather than drop everything until it wraps round.
+            src.first_seq = pkt.seq;
+            src.highest_seq = pkt.seq;
         }
         if seq_newer(pkt.seq, src.highest_seq) {
             src.highest_seq = pkt.seq;
@@ -266,6 +275,28 @@ impl Forwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sequence_jump_early_in_a_source_is_followed() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(9, 48_000, false);
+        assert!(matches!(
+            f.forward(&pkt(1, 100, 0, false), t0),
+            Decision::Forward(_)
+        ));
+        // A packet just before the first is a reordered one: stale.
+        assert_eq!(
+            f.forward(&pkt(1, 99, 0, false), t0),
+            Decision::Drop(DropReason::Stale)
+        );
+        // A jump of more than half the space reads as "older"; it is followed, not dropped.
+        for seq in [100u16.wrapping_add(0x9000), 100u16.wrapping_add(0x9001)] {
+            assert!(matches!(
+                f.forward(&pkt(1, seq, 0, false), t0),
+                Decision::Forward(_)
+            ));
+        }
+    }
 
     #[test]
     fn a_long_stream_keeps_flowing_past_half_the_sequence_space() {

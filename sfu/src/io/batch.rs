@@ -14,6 +14,8 @@ pub struct SendBatch {
     items: Vec<Transmit>,
     addrs: Vec<Option<SockaddrStorage>>,
     headers: MultiHeaders<SockaddrStorage>,
+    /// The iovec array's allocation, kept empty between flushes (see [`recycle`]).
+    spare: Vec<[IoSlice<'static>; 1]>,
 }
 
 impl Default for SendBatch {
@@ -22,6 +24,7 @@ impl Default for SendBatch {
             items: Vec::with_capacity(BATCH),
             addrs: Vec::with_capacity(BATCH),
             headers: MultiHeaders::preallocate(BATCH, None),
+            spare: Vec::with_capacity(BATCH),
         }
     }
 }
@@ -38,32 +41,85 @@ impl SendBatch {
     /// full socket buffer drops the rest of the batch, as it would drop a single send.
     pub fn flush(&mut self, fd: RawFd) -> usize {
         let mut failed = 0;
+        let mut slices: Vec<[IoSlice<'_>; 1]> = recycle(std::mem::take(&mut self.spare));
+        slices.extend(self.items.iter().map(|t| [IoSlice::new(&t.data)]));
         let mut start = 0;
-        while start < self.items.len() {
-            let slices: Vec<[IoSlice<'_>; 1]> = self.items[start..]
-                .iter()
-                .map(|t| [IoSlice::new(&t.data)])
-                .collect();
+        while start < slices.len() {
             match sendmmsg(
                 fd,
                 &mut self.headers,
-                &slices,
+                &slices[start..],
                 &self.addrs[start..],
                 [],
                 MsgFlags::empty(),
             ) {
                 Ok(sent) => start += sent.count().max(1),
                 Err(nix::errno::Errno::EINTR) => {}
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::ENOBUFS) => {
+                    failed += slices.len() - start;
+                    break;
+                }
                 Err(_) => {
-                    // The first datagram failed (an ICMP error surfacing, a full buffer):
-                    // skip it and go on with the rest.
+                    // The first datagram failed on its own (an ICMP error surfacing for its
+                    // destination): skip it and go on with the rest.
                     failed += 1;
                     start += 1;
                 }
             }
         }
+        slices.clear();
+        self.spare = recycle(slices);
         self.items.clear();
         self.addrs.clear();
         failed
+    }
+}
+
+/// Reuses an empty vector's allocation for another element type of the same layout; the
+/// iovec array borrows the queued datagrams only during a flush, and this keeps the flush
+/// free of allocations. (`collect` reuses a source buffer of the same layout in place.)
+fn recycle<'a, 'b>(v: Vec<[IoSlice<'a>; 1]>) -> Vec<[IoSlice<'b>; 1]> {
+    debug_assert!(v.is_empty());
+    v.into_iter()
+        .map(|_| unreachable!("recycled vectors are empty"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn recycling_keeps_the_allocation() {
+        let v: Vec<[IoSlice<'static>; 1]> = Vec::with_capacity(BATCH);
+        let (cap, ptr) = (v.capacity(), v.as_ptr() as usize);
+        let w: Vec<[IoSlice<'_>; 1]> = recycle(v);
+        assert_eq!((w.capacity(), w.as_ptr() as usize), (cap, ptr));
+    }
+
+    #[test]
+    fn sends_every_queued_datagram_in_order() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = SendBatch::default();
+        for i in 0..(BATCH + 3) as u32 {
+            let full = batch.push(Transmit {
+                to: rx.local_addr().unwrap(),
+                data: BytesMut::from(&i.to_be_bytes()[..]),
+            });
+            if full {
+                assert_eq!(batch.flush(tx.as_raw_fd()), 0);
+            }
+        }
+        assert_eq!(batch.flush(tx.as_raw_fd()), 0);
+        let mut buf = [0u8; 8];
+        for i in 0..(BATCH + 3) as u32 {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &i.to_be_bytes());
+        }
     }
 }

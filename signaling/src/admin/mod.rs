@@ -36,6 +36,7 @@ pub fn router(state: AppState, access: Access) -> Router {
             axum::routing::delete(remove_participant),
         )
         .route("/api/openapi.json", get(openapi))
+        .route("/api/{*rest}", axum::routing::any(no_such_endpoint))
         .with_state(state);
     auth::guard(api, access)
 }
@@ -85,6 +86,10 @@ impl IntoResponse for AdminError {
         };
         (status, Json(body)).into_response()
     }
+}
+
+async fn no_such_endpoint() -> AdminError {
+    AdminError::NotFound("no such admin endpoint; see /api/openapi.json".into())
 }
 
 fn no_room(room: &str) -> AdminError {
