@@ -100,24 +100,19 @@ pub struct LoadPeer {
     pub rtc_timeout: Option<Instant>,
 }
 
+/// The codec a peer sends: the SFU's first (preferred) one of the kind, Opus or VP8.
 fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
-    if kind == RtpCodecKind::Audio {
-        RTCRtpCodec {
-            mime_type: "audio/opus".into(),
-            clock_rate: 48_000,
-            channels: 2,
-            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-            rtcp_feedback: vec![],
-        }
+    let codecs = if kind == RtpCodecKind::Audio {
+        sfu::core::media::audio_codecs()
     } else {
-        RTCRtpCodec {
-            mime_type: "video/VP8".into(),
-            clock_rate: 90_000,
-            channels: 0,
-            sdp_fmtp_line: String::new(),
-            rtcp_feedback: vec![],
-        }
-    }
+        sfu::core::media::video_codecs()
+    };
+    // Both lists are non-empty constants of the media plane.
+    codecs
+        .into_iter()
+        .next()
+        .map(|c| c.rtp_codec)
+        .expect("the SFU offers at least one codec of each kind")
 }
 
 fn bind() -> std::io::Result<(mio::net::UdpSocket, SocketAddr)> {
