@@ -2,7 +2,7 @@
 // visible stall, and a leaver's tile goes away before the room returns to P2P.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, waitForRemoteVideos, watchStalls, mode } from './helpers.mjs';
+import { startServer, launch, openPage, newPage, joinFrom, waitForRemoteVideos, watchStalls, mode } from './helpers.mjs';
 
 let server;
 let browser;
@@ -42,9 +42,13 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
 
   // 2. A third page: everyone sees two remote videos through the SFU, and the first two
   // never see a remote video stall for more than a second during the switch.
+  // The third browser's process starts before the watch: on this one machine it competes
+  // with the other two for the CPU, as a real participant's own computer would not.
+  const c = await newPage(browser, 'Cat');
+  await a.waitForTimeout(1000);
   const stopA = await watchStalls(a);
   const stopB = await watchStalls(b);
-  const c = await openPage(browser, server.url, 'call', 'Cat');
+  await joinFrom(c, server.url, 'call', 'Cat');
   for (const p of [a, b, c]) await waitForRemoteVideos(p, 2, 30000);
   for (const p of [a, b]) await p.waitForFunction(() => document.querySelector('#mode').dataset.mode === 'sfu');
   await a.waitForTimeout(3000);
@@ -55,10 +59,8 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
     const flags = await p.$$eval('.tile.remote', (ts) => ts.map((t) => t.dataset.madeBeforeBreak).filter(Boolean));
     assert.ok(flags.length >= 1 && flags.every((f) => f === 'true'), `tiles switched to SFU video already playing: ${flags}`);
   }
-  // The product aims at no stall over 1 s; on two shared cores running three browsers the
-  // figure is noisy (about 0.13-1.15 s measured), so the run prints it and fails only on an
-  // outage.
-  assert.ok(stallA <= 2000 && stallB <= 2000, `stalls: ${stallA} ms, ${stallB} ms`);
+  // No remote video stalls for more than a second while the call moves to the SFU.
+  assert.ok(stallA <= 1000 && stallB <= 1000, `stalls: ${stallA} ms, ${stallB} ms`);
   if (process.env.SCREENSHOT) await a.screenshot({ path: process.env.SCREENSHOT });
   assert.ok((await sfuPacketsIn(a)) > 0, 'media now comes through the SFU');
   const sfuRoom = await server.room('call');

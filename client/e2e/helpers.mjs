@@ -67,7 +67,15 @@ export async function launch() {
 }
 
 // Opens a participant's page in a context of its own.
-export async function openPage(browser, url, room, name, { refuseMedia = false } = {}) {
+export async function openPage(browser, url, room, name, opts = {}) {
+  const page = await newPage(browser, name, opts);
+  await joinFrom(page, url, room, name);
+  return page;
+}
+
+// A participant's page, not yet on the app: a new renderer process starts here, so a test
+// can pay that cost before it starts measuring (a real participant has a machine of its own).
+export async function newPage(browser, name, { refuseMedia = false } = {}) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const page = await context.newPage();
   if (refuseMedia) {
@@ -81,9 +89,14 @@ export async function openPage(browser, url, room, name, { refuseMedia = false }
     if (m.type() === 'error' || m.type() === 'warning') console.error(`[${name}] ${m.type()}: ${m.text()}`);
   });
   page.on('requestfailed', (r) => console.error(`[${name}] request failed: ${r.url()} ${r.failure()?.errorText}`));
+  await page.goto('about:blank');
+  return page;
+}
+
+// Opens the app's join link on a page from `newPage`.
+export async function joinFrom(page, url, room, name) {
   // Low quality (320x240 at 10 fps): three pages share two cores in CI.
   await page.goto(`${url}/?room=${room}&name=${name}&quality=low`);
-  return page;
 }
 
 // Decoded-frame counters of every remote tile, by peer id.
