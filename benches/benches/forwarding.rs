@@ -61,9 +61,8 @@ fn info(pkt: &Packet, i: u64, keyframe: bool) -> PacketInfo {
 }
 
 /// Forwards `info` through one subscriber's forwarder and marshals the result into `buf`,
-/// returning the length. The header is built as `sfu::core::forward::rewritten` (which is
-/// crate-private) builds it: header extensions are not forwarded. `now` is fixed: the SFU is
-/// handed the time once per datagram and reads no clock itself.
+/// returning the length, with the SFU's own header rewrite. `now` is fixed: the SFU is handed
+/// the time once per datagram and reads no clock itself.
 fn forward_one(
     f: &mut Forwarder,
     pkt: &Packet,
@@ -74,23 +73,7 @@ fn forward_one(
     let Decision::Forward(rw) = f.forward(info, now) else {
         panic!("every packet of the benchmark stream is forwarded");
     };
-    let out = Packet {
-        header: Header {
-            version: 2,
-            padding: false,
-            extension: false,
-            marker: pkt.header.marker,
-            payload_type: 96,
-            sequence_number: rw.seq,
-            timestamp: rw.timestamp,
-            ssrc: rw.ssrc,
-            csrc: Vec::new(),
-            extension_profile: 0,
-            extensions: Vec::new(),
-            extensions_padding: 0,
-        },
-        payload: pkt.payload.clone(),
-    };
+    let out = sfu::core::rewritten(pkt, 96, rw.ssrc, rw.seq, rw.timestamp);
     out.marshal_to(buf).unwrap()
 }
 

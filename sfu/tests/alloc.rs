@@ -98,26 +98,9 @@ fn incoming(seq: u16, timestamp: u32, keyframe: bool) -> Packet {
     Packet::unmarshal(&mut raw).unwrap()
 }
 
-/// The subscriber's packet: the same header construction as `core::forward::rewritten`
-/// (which is `pub(crate)`), the payload shared.
+/// The subscriber's packet, exactly as the SFU builds it.
 fn rewritten(pkt: &Packet, payload_type: u8, rw: Rewrite) -> Packet {
-    Packet {
-        header: Header {
-            version: 2,
-            padding: false,
-            extension: false,
-            marker: pkt.header.marker,
-            payload_type,
-            sequence_number: rw.seq,
-            timestamp: rw.timestamp,
-            ssrc: rw.ssrc,
-            csrc: Vec::new(),
-            extension_profile: 0,
-            extensions: Vec::new(),
-            extensions_padding: 0,
-        },
-        payload: pkt.payload.clone(),
-    }
+    sfu::core::rewritten(pkt, payload_type, rw.ssrc, rw.seq, rw.timestamp)
 }
 
 struct Sub {

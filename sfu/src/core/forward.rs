@@ -127,7 +127,8 @@ impl Sfu {
 
 /// The packet as one subscriber receives it: the shared payload under a rewritten header.
 /// Header extensions are not forwarded, since their ids are negotiated per session.
-pub(crate) fn rewritten(
+/// Public so that the allocation test and the benchmarks exercise this very function.
+pub fn rewritten(
     pkt: &rtc::rtp::Packet,
     payload_type: u8,
     ssrc: u32,
