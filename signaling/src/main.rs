@@ -14,14 +14,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let config = Config::load(Args::parse())?;
+    let config_token = config.admin_token.is_some();
     let server = Server::start(config).await?;
     println!("Open http://{}/ in a browser.", server.http_addr);
-    match server.admin_addr {
-        Some(addr) => println!("Admin API: http://{addr}/api/rooms (loopback only, no token)"),
-        None => println!(
+    match (server.admin_addr, config_token) {
+        (Some(addr), _) => println!("Admin API: http://{addr}/api/rooms (loopback only, no token)"),
+        (None, true) => println!(
             "Admin API: http://{}/api/rooms (bearer token)",
             server.http_addr
         ),
+        (None, false) => println!("Admin API: not available (see the log)"),
     }
     tokio::signal::ctrl_c().await?;
     tracing::info!("Ctrl-C: shutting down");

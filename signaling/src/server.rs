@@ -44,13 +44,19 @@ impl Server {
                 info!(http = %http_addr, "admin API on the HTTP listener; it needs the bearer token");
                 None
             }
-            None => {
-                let admin = tokio::net::TcpListener::bind(config.admin_http).await?;
-                let addr = admin.local_addr()?;
-                info!(admin = %addr, "no admin token: the admin API answers only on this loopback listener");
-                tokio::spawn(serve(admin, admin_app(state.clone()), stop_rx.clone()));
-                Some(addr)
-            }
+            None => match tokio::net::TcpListener::bind(config.admin_http).await {
+                Ok(admin) => {
+                    let addr = admin.local_addr()?;
+                    info!(admin = %addr, "no admin token: the admin API answers only on this loopback listener");
+                    tokio::spawn(serve(admin, admin_app(state.clone()), stop_rx.clone()));
+                    Some(addr)
+                }
+                // The calls themselves matter more than their admin API: serve them anyway.
+                Err(e) => {
+                    warn!(admin = %config.admin_http, "admin API not started, cannot listen: {e}");
+                    None
+                }
+            },
         };
         let task = tokio::spawn(serve(listener, router, stop_rx));
         info!(http = %http_addr, udp = %sfu.local_addr(), announce = %sfu.announce_addr(), "server started");
