@@ -187,6 +187,12 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     if cli.check {
         for m in report.runs.iter().filter(|m| m.target == Target::Sfu) {
+            if m.generator_send_errors > 0 {
+                eprintln!(
+                    "note: the generator failed {} sends",
+                    m.generator_send_errors
+                );
+            }
             if m.delivered_packets == 0 || m.loss_pct >= 5.0 {
                 return Err(format!(
                     "media did not flow: {} packets delivered, {:.2}% loss",

@@ -39,6 +39,9 @@ pub struct Measurement {
     pub server_rss_mb: f64,
     /// Server memory growth from idle, per participant, kB.
     pub rss_per_participant_kb: f64,
+    /// Datagrams the generator could not send in the window (its socket buffers were full):
+    /// nonzero means part of the loss is the generator's.
+    pub generator_send_errors: u64,
     /// The generator's own CPU use, in cores (near 1.0 per engine thread means it may be
     /// the bottleneck).
     pub generator_cpu_cores: f64,

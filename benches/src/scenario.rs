@@ -224,11 +224,12 @@ fn measure(
     };
     let (b, a) = (by_id(before), by_id(after));
     let members_per_room = u64::from(scenario.publishers + scenario.subscribers);
-    let (mut expected, mut delivered, mut bytes) = (0u64, 0u64, 0u64);
+    let (mut expected, mut delivered, mut bytes, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     for (id, ca) in &a {
         let cb = b.get(id).copied().unwrap_or_default();
         delivered += ca.received.saturating_sub(cb.received);
         bytes += ca.received_bytes.saturating_sub(cb.received_bytes);
+        send_errors += ca.send_errors.saturating_sub(cb.send_errors);
         if room_of.contains_key(id) {
             // Everyone else in the room receives what this member published.
             expected += ca.sent.saturating_sub(cb.sent) * (members_per_room - 1);
@@ -268,6 +269,7 @@ fn measure(
         rss_per_participant_kb: server1.rss.saturating_sub(idle.rss) as f64
             / 1e3
             / f64::from(scenario.participants().max(1)),
+        generator_send_errors: send_errors,
         generator_cpu_cores: gen_cpu / secs,
     }
 }
