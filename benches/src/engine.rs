@@ -208,7 +208,7 @@ fn run(poll: Poll, rx: mpsc::Receiver<Cmd>, clock: Clock) {
             let mut record = |stamp: Stamp, at: Instant| {
                 let _ = latency.record(clock.us(at).saturating_sub(stamp.sent_us).max(1));
             };
-            let _ = peer.on_readable(&mut buf, clock, &mut record);
+            let _ = peer.on_readable(&mut buf, &mut record);
             if let Some(w) = peer.next_wakeup() {
                 *next_due = (*next_due).min(w);
             }
@@ -220,7 +220,7 @@ fn run(poll: Poll, rx: mpsc::Receiver<Cmd>, clock: Clock) {
 fn scan(st: &mut State, now: Instant) {
     let mut next = now + Duration::from_millis(50);
     for p in &mut st.peers {
-        p.on_timer(now, &st.clock);
+        p.on_timer(now);
         p.send_due_media(now, &st.clock, &mut st.scratch);
         if let Some(w) = p.next_wakeup() {
             next = next.min(w);

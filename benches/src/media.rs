@@ -43,10 +43,10 @@ pub fn video_pps(kbps: u32) -> f64 {
     f64::from(kbps) * 1000.0 / 8.0 / VIDEO_PAYLOAD as f64
 }
 
-/// Writes a payload into `buf` (resized to the kind's size). The first bytes make the SFU's
-/// VP8 keyframe detection see a keyframe, or a delta frame.
+/// Appends a payload of the kind's size to `buf`. The first bytes make the SFU's VP8
+/// keyframe detection see a keyframe, or a delta frame.
 pub fn write_payload(buf: &mut Vec<u8>, stamp: Stamp, keyframe: bool) {
-    buf.clear();
+    let start = buf.len();
     buf.extend_from_slice(match (stamp.kind, keyframe) {
         (Kind::Video, true) => &[0x10, 0x00],
         (Kind::Video, false) => &[0x10, 0x01],
@@ -61,7 +61,7 @@ pub fn write_payload(buf: &mut Vec<u8>, stamp: Stamp, keyframe: bool) {
         Kind::Video => VIDEO_PAYLOAD,
         Kind::Audio => AUDIO_PAYLOAD,
     };
-    buf.resize(size, 0xab);
+    buf.resize(start + size, 0xab);
 }
 
 /// Reads a payload written by [`write_payload`]; `None` for anything else.
@@ -129,9 +129,14 @@ mod tests {
             kind: Kind::Audio,
             ..s
         };
+        buf.clear();
         write_payload(&mut buf, a, false);
         assert_eq!(buf.len(), AUDIO_PAYLOAD);
         assert_eq!(read_payload(&buf), Some(a));
+        // It appends: behind a header, the payload reads back from where it starts.
+        let mut framed = vec![0u8; 12];
+        write_payload(&mut framed, a, false);
+        assert_eq!(read_payload(&framed[12..]), Some(a));
         assert_eq!(read_payload(&buf[..10]), None);
         assert_eq!(read_payload(&[0u8; 40]), None);
     }

@@ -226,7 +226,7 @@ impl LoadPeer {
             },
             now,
         );
-        peer.drain(now, &Clock::new(), &mut |_, _| {});
+        peer.drain(now, &mut |_, _| {});
         Ok((peer, sdp))
     }
 
@@ -238,19 +238,17 @@ impl LoadPeer {
         now: Instant,
     ) -> Result<LoadPeer, PeerError> {
         let (socket, local) = bind()?;
-        let peer = LoadPeer::with_transport(
+        socket.send_to(format!("JOIN {room}").as_bytes(), relay)?;
+        let mut peer = LoadPeer::with_transport(
             role,
             socket,
             local,
             Transport::Plain { relay, seq: [0; 2] },
             now,
         );
-        let hello = format!("JOIN {room}");
-        peer.socket.send_to(hello.as_bytes(), relay)?;
-        Ok(LoadPeer {
-            connected: true,
-            ..peer
-        })
+        // No handshake: registered with the relay by the datagram above.
+        peer.connected = true;
+        Ok(peer)
     }
 
     /// Applies the SFU's answer to our offer.
@@ -280,7 +278,6 @@ impl LoadPeer {
     pub fn on_readable(
         &mut self,
         buf: &mut [u8],
-        clock: &Clock,
         on_media: &mut dyn FnMut(Stamp, Instant),
     ) -> Result<(), PeerError> {
         loop {
@@ -316,18 +313,18 @@ impl LoadPeer {
                 }
             }
         }
-        self.drain(Instant::now(), clock, on_media);
+        self.drain(Instant::now(), on_media);
         Ok(())
     }
 
     /// Runs the WebRTC stack's timers if due.
-    pub fn on_timer(&mut self, now: Instant, clock: &Clock) {
+    pub fn on_timer(&mut self, now: Instant) {
         if let Transport::Rtc { pc, .. } = &mut self.transport
             && self.rtc_timeout.is_none_or(|t| t <= now)
         {
             let _ = pc.handle_timeout(now);
             self.rtc_timeout = None;
-            self.drain(now, clock, &mut |_, _| {});
+            self.drain(now, &mut |_, _| {});
         }
     }
 
@@ -357,7 +354,7 @@ impl LoadPeer {
             }
             self.send_one(Kind::Video, keyframe, now, clock, scratch);
         }
-        self.drain(now, clock, &mut |_, _| {});
+        self.drain(now, &mut |_, _| {});
     }
 
     fn send_one(
@@ -383,6 +380,7 @@ impl LoadPeer {
                     Kind::Video => video.as_mut(),
                 };
                 let Some(t) = track else { return };
+                scratch.clear();
                 media::write_payload(scratch, stamp, keyframe);
                 t.seq = t.seq.wrapping_add(1);
                 t.ts = t.ts.wrapping_add(t.ts_step);
@@ -408,12 +406,12 @@ impl LoadPeer {
             Transport::Plain { relay, seq } => {
                 let s = &mut seq[kind as usize];
                 *s = s.wrapping_add(1);
-                media::write_payload(scratch, stamp, keyframe);
                 // A 12-byte RTP-like header in front, so packet sizes match the SFU run.
-                let mut header = [0u8; 12];
-                header[..2].copy_from_slice(&[0x80, 96]);
-                header[2..4].copy_from_slice(&s.to_be_bytes());
-                scratch.splice(0..0, header);
+                scratch.clear();
+                scratch.extend_from_slice(&[0x80, 96]);
+                scratch.extend_from_slice(&s.to_be_bytes());
+                scratch.extend_from_slice(&[0; 8]);
+                media::write_payload(scratch, stamp, keyframe);
                 match self.socket.send_to(scratch, *relay) {
                     Ok(_) => self.counters.sent += 1,
                     Err(_) => self.counters.send_errors += 1,
@@ -423,7 +421,7 @@ impl LoadPeer {
     }
 
     /// Sends what the stack wrote, notes state changes, and hands received media on.
-    fn drain(&mut self, now: Instant, _clock: &Clock, on_media: &mut dyn FnMut(Stamp, Instant)) {
+    fn drain(&mut self, now: Instant, on_media: &mut dyn FnMut(Stamp, Instant)) {
         let Transport::Rtc { pc, .. } = &mut self.transport else {
             return;
         };

@@ -119,7 +119,7 @@ pub async fn run(
     tokio::time::sleep(Duration::from_secs_f64(scenario.warmup_secs)).await;
     bar.finish_and_clear();
 
-    let before = snapshot(&engines).await?;
+    let before = snapshot(&engines, true).await?;
     let (server0, self0, t0) = (
         server_sample(&server)?,
         procstat::sample(std::process::id())?,
@@ -139,7 +139,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
         bar.inc(1);
     }
-    let after = snapshot(&engines).await?;
+    let after = snapshot(&engines, true).await?;
     let (server1, self1, secs) = (
         server_sample(&server)?,
         procstat::sample(std::process::id())?,
@@ -171,11 +171,15 @@ fn spinner(show: bool, msg: String) -> ProgressBar {
     bar
 }
 
-/// All engines' snapshots, concatenated, with one merged latency histogram (reset).
-async fn snapshot(engines: &[Arc<Engine>]) -> Result<Snapshot, Box<dyn std::error::Error>> {
+/// All engines' snapshots, concatenated, with one merged latency histogram; `reset` starts
+/// a new latency window.
+async fn snapshot(
+    engines: &[Arc<Engine>],
+    reset: bool,
+) -> Result<Snapshot, Box<dyn std::error::Error>> {
     let mut all: Option<Snapshot> = None;
     for e in engines {
-        let s = e.snapshot(true).await?;
+        let s = e.snapshot(reset).await?;
         match &mut all {
             None => all = Some(s),
             Some(a) => {
@@ -193,7 +197,7 @@ async fn wait_connected(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let s = snapshot(engines).await?;
+        let s = snapshot(engines, false).await?;
         let up = s.peers.iter().filter(|p| p.1).count();
         if up >= n {
             return Ok(());
