@@ -84,15 +84,7 @@ impl Metrics {
                 counter!("sfu_dropped_packets_total", "reason" => *reason).absolute(*n);
             }
             let i = &stats.ingress;
-            for (reason, n) in [
-                ("garbage", i.garbage),
-                ("bad_stun", i.bad_stun),
-                ("unknown_ufrag", i.unknown_ufrag),
-                ("bad_credentials", i.bad_credentials),
-                ("unknown_source", i.unknown_source),
-                ("unknown_ssrc", i.unknown_ssrc),
-                ("rejected", i.rejected),
-            ] {
+            for (reason, n) in i.drops() {
                 counter!("sfu_ingress_dropped_total", "reason" => reason).absolute(n);
             }
             counter!("sfu_ingress_datagrams_total").absolute(i.datagrams);

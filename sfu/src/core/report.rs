@@ -1,7 +1,6 @@
 //! Snapshots of the live counters, for the admin API and the tests.
 
 use crate::core::Sfu;
-use crate::core::forwarder::DropReason;
 use crate::core::ids::RoomId;
 use crate::core::participant::{Participant, TransportState};
 use crate::core::room::Room;
@@ -253,10 +252,7 @@ impl Sfu {
                     bytes: d.counters.bytes,
                     bitrate_bps: d.counters.bitrate.bps(now),
                     packets_dropped: d.counters.dropped_total(),
-                    dropped: DropReason::ALL
-                        .iter()
-                        .map(|r| (r.as_str(), d.counters.dropped[r.index()]))
-                        .collect(),
+                    dropped: d.counters.dropped_by_reason().collect(),
                 })
                 .collect(),
         }

@@ -84,6 +84,20 @@ impl DownTrackCounters {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
     }
+
+    /// Drops by reason name.
+    pub fn dropped_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        by_reason(&self.dropped)
+    }
+}
+
+/// Drop counts indexed by [`DropReason::index`], by reason name.
+fn by_reason(
+    dropped: &[u64; DropReason::ALL.len()],
+) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    DropReason::ALL
+        .iter()
+        .map(|r| (r.as_str(), dropped[r.index()]))
 }
 
 /// Sums of track and DownTrack counters: of a room, or of the whole SFU including sessions
@@ -152,9 +166,7 @@ impl Tally {
 
     /// Drops by reason name.
     pub fn dropped_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        DropReason::ALL
-            .iter()
-            .map(|r| (r.as_str(), self.dropped[r.index()]))
+        by_reason(&self.dropped)
     }
 }
 
@@ -203,6 +215,21 @@ pub struct IngressCounters {
     pub unknown_ssrc: u64,
     /// Datagrams a session's WebRTC stack rejected (bad DTLS, SRTP auth failure…).
     pub rejected: u64,
+}
+
+impl IngressCounters {
+    /// Every drop counter, by reason name (all but `datagrams`).
+    pub fn drops(&self) -> [(&'static str, u64); 7] {
+        [
+            ("garbage", self.garbage),
+            ("bad_stun", self.bad_stun),
+            ("unknown_ufrag", self.unknown_ufrag),
+            ("bad_credentials", self.bad_credentials),
+            ("unknown_source", self.unknown_source),
+            ("unknown_ssrc", self.unknown_ssrc),
+            ("rejected", self.rejected),
+        ]
+    }
 }
 
 #[cfg(test)]
