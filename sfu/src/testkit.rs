@@ -187,6 +187,18 @@ impl Peer {
     }
 }
 
+/// Whether each peer has received more than `min` audio and video packets from every
+/// other one.
+pub fn everyone_receives(peers: &[&Peer], min: usize) -> bool {
+    peers.iter().all(|p| {
+        let st = p.stats();
+        peers
+            .iter()
+            .filter(|o| o.index != p.index)
+            .all(|o| st.got(o.index, AUDIO) > min && st.got(o.index, VIDEO) > min)
+    })
+}
+
 /// The video codecs a test peer can publish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VideoCodec {

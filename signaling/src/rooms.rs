@@ -90,6 +90,14 @@ struct Room {
 }
 
 impl Room {
+    fn view(&self, name: &str) -> RoomView {
+        RoomView {
+            name: name.to_owned(),
+            mode: self.mode,
+            members: self.members.clone(),
+        }
+    }
+
     fn desired_mode(&self, policy: &Policy) -> Mode {
         if !policy.p2p_allowed || self.p2p_failed || self.members.len() >= 3 {
             Mode::Sfu
@@ -352,26 +360,14 @@ impl Rooms {
     /// Every room, sorted by name.
     pub fn snapshot(&self) -> Vec<RoomView> {
         let inner = self.lock();
-        let mut v: Vec<RoomView> = inner
-            .rooms
-            .iter()
-            .map(|(name, r)| RoomView {
-                name: name.clone(),
-                mode: r.mode,
-                members: r.members.clone(),
-            })
-            .collect();
+        let mut v: Vec<RoomView> = inner.rooms.iter().map(|(n, r)| r.view(n)).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
     /// One room, if it exists.
     pub fn room(&self, name: &str) -> Option<RoomView> {
-        self.lock().rooms.get(name).map(|r| RoomView {
-            name: name.to_owned(),
-            mode: r.mode,
-            members: r.members.clone(),
-        })
+        self.lock().rooms.get(name).map(|r| r.view(name))
     }
 
     /// Rooms and their member counts, for logs and tests.

@@ -3,18 +3,9 @@
 
 mod common;
 
-use common::{admin_json, http, member, server};
+use common::{admin_json, everyone_receives, http, member, server, wait_until};
 use serde_json::{Value, json};
-use sfu::testkit::{AUDIO, VIDEO};
-use std::time::{Duration, Instant};
-
-async fn wait_until(what: &str, mut cond: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use std::time::Duration;
 
 fn packets_out(room: &Value) -> u64 {
     room["totals"]["packets_out"].as_u64().expect("packets_out")
@@ -39,13 +30,7 @@ async fn a_call_of_three_as_the_admin_api_sees_it() {
     let mut c = member(&s, "live", "Cat", 3).await;
     let peers = [&a, &b, &c];
     wait_until("everyone to receive everyone", async || {
-        peers.iter().all(|m| {
-            let st = m.peer.stats();
-            peers
-                .iter()
-                .filter(|o| o.peer.index != m.peer.index)
-                .all(|o| st.got(o.peer.index, AUDIO) > 10 && st.got(o.peer.index, VIDEO) > 10)
-        })
+        everyone_receives(&peers)
     })
     .await;
 

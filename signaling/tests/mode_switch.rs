@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{Client, member, server, server_with};
+use common::{Client, everyone_receives, member, server, server_with, wait_until};
 use serde_json::json;
 use sfu::core::report::SubscribedStats;
-use sfu::testkit::{AUDIO, VIDEO};
+use sfu::testkit::VIDEO;
 use signaling::Server;
 use signaling::config::P2pPolicy;
 use std::time::Duration;
@@ -32,17 +32,6 @@ async fn forwarded(s: &Server, room: &str) -> u64 {
 /// Packets that reached the SFU in `room` but were held back because it is P2P.
 async fn held(s: &Server, room: &str) -> u64 {
     subscribed(s, room, |d| d.dropped["paused"]).await
-}
-
-async fn wait_until(what: &str, mut cond: impl AsyncFnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !cond().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,13 +62,7 @@ async fn third_member_moves_the_room_to_the_sfu_and_back_after_the_hold_down() {
     }
     let peers = [&a, &b, &c];
     wait_until("everyone to receive everyone through the SFU", async || {
-        peers.iter().all(|m| {
-            let st = m.peer.stats();
-            peers
-                .iter()
-                .filter(|o| o.peer.index != m.peer.index)
-                .all(|o| st.got(o.peer.index, AUDIO) > 10 && st.got(o.peer.index, VIDEO) > 10)
-        })
+        everyone_receives(&peers)
     })
     .await;
     assert!(forwarded(&s, "call").await > 0);

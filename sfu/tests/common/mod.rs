@@ -121,15 +121,7 @@ impl Harness {
         self.wait_for_or(
             "every peer to receive every other's audio and video",
             timeout,
-            || {
-                peers.iter().all(|p| {
-                    let st = p.stats();
-                    peers
-                        .iter()
-                        .filter(|o| o.index != p.index)
-                        .all(|o| st.got(o.index, AUDIO) > 5 && st.got(o.index, VIDEO) > 5)
-                })
-            },
+            || sfu::testkit::everyone_receives(peers, 5),
             summary,
         )
         .await;

@@ -228,3 +228,19 @@ pub async fn admin_json(server: &Server, path: &str) -> Value {
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).expect("JSON")
 }
+
+/// Waits until `cond` holds, or panics naming `what` after 15 s.
+pub async fn wait_until(what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether every member's peer receives more than ten audio and video packets from every
+/// other member's.
+pub fn everyone_receives(members: &[&Member]) -> bool {
+    let peers: Vec<&Peer> = members.iter().map(|m| &m.peer).collect();
+    sfu::testkit::everyone_receives(&peers, 10)
+}
