@@ -10,11 +10,9 @@
 //!
 //! Each benchmark measures for 2 s, so the whole run takes about half a minute.
 
-use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rtc::rtp::Packet;
-use rtc::rtp::header::Header;
-use rtc::shared::marshal::{Marshal, Unmarshal};
+use rtc::shared::marshal::Marshal;
 use rtc::srtp::context::Context;
 use rtc::srtp::protection_profile::ProtectionProfile;
 use sfu::core::forwarder::{Decision, Forwarder, PacketInfo};
@@ -22,28 +20,10 @@ use sfu::core::keyframe::{Codec, is_keyframe};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// A VP8 payload descriptor and frame header that start a keyframe, and a delta frame's.
-const VP8_KEY: [u8; 5] = [0x10, 0x00, 0x9d, 0x01, 0x2a];
-const VP8_DELTA: [u8; 2] = [0x10, 0x01];
-
-/// An incoming packet, parsed out of a `BytesMut` as rtc does after decryption, so that its
-/// payload is a shared `Bytes` and cloning it costs what it costs in the SFU.
+/// An incoming VP8 packet, built as rtc builds it after decryption, so that cloning its
+/// payload costs what it costs in the SFU.
 fn incoming(payload_len: usize, keyframe: bool) -> Packet {
-    let mut payload = vec![0xab; payload_len];
-    let head: &[u8] = if keyframe { &VP8_KEY } else { &VP8_DELTA };
-    payload[..head.len()].copy_from_slice(head);
-    let pkt = Packet {
-        header: Header {
-            version: 2,
-            payload_type: 96,
-            sequence_number: FIRST_SEQ,
-            ssrc: 0x1234_5678,
-            ..Default::default()
-        },
-        payload: payload.into(),
-    };
-    let mut raw: BytesMut = pkt.marshal().unwrap();
-    Packet::unmarshal(&mut raw).unwrap()
+    sfu::testkit::received_vp8(FIRST_SEQ, 0, payload_len, keyframe)
 }
 
 const FIRST_SEQ: u16 = 1000;

@@ -488,6 +488,39 @@ fn record(stats: &Arc<Mutex<PeerStats>>, payload: &[u8]) {
         .insert(counter);
 }
 
+/// A VP8 packet of `payload_len` bytes as the SFU receives it from rtc: parsed out of the
+/// decrypted `BytesMut`, so that its payload is a shared `Bytes` whose clones only bump a
+/// reference count (a `Bytes` made straight from a `Vec` would allocate on its first clone).
+/// It starts a keyframe, or a delta frame.
+pub fn received_vp8(
+    seq: u16,
+    timestamp: u32,
+    payload_len: usize,
+    keyframe: bool,
+) -> rtc::rtp::Packet {
+    use rtc::shared::marshal::{Marshal, Unmarshal};
+    const KEY: [u8; 5] = [0x10, 0x00, 0x9d, 0x01, 0x2a];
+    const DELTA: [u8; 2] = [0x10, 0x01];
+    let head: &[u8] = if keyframe { &KEY } else { &DELTA };
+    let mut payload = vec![0xab; payload_len.max(head.len())];
+    payload[..head.len()].copy_from_slice(head);
+    let pkt = rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            payload_type: 96,
+            sequence_number: seq,
+            timestamp,
+            ssrc: 0x1234_5678,
+            ..Default::default()
+        },
+        payload: payload.into(),
+    };
+    // Marshalling a version-2 header with no extensions into a fresh buffer, and parsing back
+    // what was just written, cannot fail.
+    let mut raw = pkt.marshal().expect("a plain RTP packet marshals");
+    rtc::rtp::Packet::unmarshal(&mut raw).expect("a marshalled RTP packet parses")
+}
+
 /// A real offer with Opus and VP8 tracks (and their `a=ssrc` lines), from a peer that is never
 /// run: for tests that speak to the SFU with hand-made packets.
 pub async fn offer_with_media() -> Result<String, Box<dyn std::error::Error>> {

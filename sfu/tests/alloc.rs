@@ -15,10 +15,8 @@
 // forwards to `System` and touches a thread-local flag and counter.
 #![allow(unsafe_code)]
 
-use bytes::BytesMut;
 use rtc::rtp::Packet;
-use rtc::rtp::header::Header;
-use rtc::shared::marshal::{Marshal, Unmarshal};
+use rtc::shared::marshal::Marshal;
 use sfu::core::cache::RetransmitCache;
 use sfu::core::forwarder::{Decision, DropReason, Forwarder, PacketInfo, Rewrite};
 use sfu::core::keyframe::{Codec, KeyframeRequester, is_keyframe};
@@ -72,30 +70,11 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
     ALLOCS.with(Cell::get)
 }
 
-const VP8_KEY: [u8; 5] = [0x10, 0x00, 0x9d, 0x01, 0x2a];
-const VP8_DELTA: [u8; 2] = [0x10, 0x01];
 const PAYLOAD_LEN: usize = 1100;
 
-/// An incoming VP8 packet, built as rtc builds it: parsed out of the decrypted `BytesMut`, so
-/// that the payload is a shared `Bytes` whose clones only bump a reference count. (A `Bytes`
-/// made straight from a `Vec` would allocate its shared header on the first clone.)
+/// An incoming VP8 packet, built as rtc builds it.
 fn incoming(seq: u16, timestamp: u32, keyframe: bool) -> Packet {
-    let mut payload = vec![0xab; PAYLOAD_LEN];
-    let head: &[u8] = if keyframe { &VP8_KEY } else { &VP8_DELTA };
-    payload[..head.len()].copy_from_slice(head);
-    let pkt = Packet {
-        header: Header {
-            version: 2,
-            payload_type: 96,
-            sequence_number: seq,
-            timestamp,
-            ssrc: 0x1234_5678,
-            ..Default::default()
-        },
-        payload: payload.into(),
-    };
-    let mut raw: BytesMut = pkt.marshal().unwrap();
-    Packet::unmarshal(&mut raw).unwrap()
+    sfu::testkit::received_vp8(seq, timestamp, PAYLOAD_LEN, keyframe)
 }
 
 /// The subscriber's packet, exactly as the SFU builds it.
