@@ -16,7 +16,8 @@ async fn leaving_peer_stops_at_the_others_and_is_freed() {
         .try_into()
         .ok()
         .unwrap();
-    let full = h.sfu.stats().await.unwrap().tables;
+    let before = h.sfu.stats().await.unwrap();
+    let full = before.tables;
     assert_eq!((full.sessions, full.ufrags, full.tracks), (3, 3, 6));
 
     let offers_before = [a.stats().offers, b.stats().offers];
@@ -28,6 +29,10 @@ async fn leaving_peer_stops_at_the_others_and_is_freed() {
         (t.tables.sessions, t.tables.ufrags, t.tables.tracks),
         (2, 2, 4)
     );
+    // SFU-wide totals keep what carol's tracks and subscriptions counted: never backwards.
+    assert!(t.totals.packets_in >= before.totals.packets_in);
+    assert!(t.totals.packets_out >= before.totals.packets_out);
+    assert!(before.totals.packets_out > 0);
     assert!(
         t.tables.addresses <= 2,
         "carol's address is unbound: {:?}",

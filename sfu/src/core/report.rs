@@ -160,16 +160,19 @@ pub struct SubscribedStats {
 impl Sfu {
     /// A snapshot of every counter.
     pub fn stats(&self, now: Instant) -> SfuStats {
+        // Every session belongs to exactly one room, so the rooms' tallies add up to the
+        // live part of the totals.
+        let mut totals = self.retired;
         let mut rooms: Vec<RoomStats> = self
             .rooms
             .values()
-            .map(|room| self.room_report(room, now))
+            .map(|room| {
+                let (report, tally) = self.room_report(room, now);
+                totals.add(&tally);
+                report
+            })
             .collect();
         rooms.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut totals = self.retired;
-        for p in self.participants.values() {
-            totals.add(&self.tally(p));
-        }
         SfuStats {
             ingress: self.ingress,
             totals: Totals::from(&totals),
@@ -180,26 +183,28 @@ impl Sfu {
 
     /// A snapshot of one room's counters.
     pub fn room_stats(&self, room: &RoomId, now: Instant) -> Option<RoomStats> {
-        self.rooms.get(room).map(|r| self.room_report(r, now))
+        self.rooms.get(room).map(|r| self.room_report(r, now).0)
     }
 
-    fn room_report(&self, room: &Room, now: Instant) -> RoomStats {
+    /// The room's report, and the tally of its sessions' counters behind its totals.
+    fn room_report(&self, room: &Room, now: Instant) -> (RoomStats, Tally) {
         let members = || {
             room.participants
                 .iter()
                 .filter_map(|k| self.participants.get(k))
         };
-        let mut totals = Tally::default();
+        let mut tally = Tally::default();
         for p in members() {
-            totals.add(&self.tally(p));
+            tally.add(&self.tally(p));
         }
-        RoomStats {
+        let report = RoomStats {
             name: room.id.0.clone(),
             created_at: room.created_at,
             forwarding: room.forwarding,
-            totals: Totals::from(&totals),
+            totals: Totals::from(&tally),
             participants: members().map(|p| self.participant_report(p, now)).collect(),
-        }
+        };
+        (report, tally)
     }
 
     /// The counters of a session's published tracks and subscriptions.
