@@ -24,6 +24,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use sfu::RoomId;
+use sfu::core::report::RoomStats;
+use std::collections::HashMap;
 use utoipa::{OpenApi, ToSchema};
 
 /// The admin routes under `/api`, guarded as `access` says.
@@ -101,11 +103,13 @@ fn no_room(room: &str) -> AdminError {
     responses((status = 200, body = [RoomSummary]), (status = 401, body = ErrorBody)))]
 async fn list_rooms(State(state): State<AppState>) -> Result<Json<Vec<RoomSummary>>, AdminError> {
     let stats = state.sfu.stats().await?;
+    let media: HashMap<&str, &RoomStats> =
+        stats.rooms.iter().map(|r| (r.name.as_str(), r)).collect();
     let rooms = state
         .rooms
         .snapshot()
         .iter()
-        .map(|r| RoomSummary::new(r, stats.rooms.iter().find(|s| s.name == r.name)))
+        .map(|r| RoomSummary::new(r, media.get(r.name.as_str()).copied()))
         .collect();
     Ok(Json(rooms))
 }
