@@ -69,7 +69,6 @@ pub async fn run(
     // Join: each room's publishers first, then its subscribers, a few at a time.
     let bar = spinner(opts.progress, format!("{target:?}: joining"));
     let mut members: Vec<Member> = Vec::new();
-    let mut room_of: HashMap<u32, u32> = HashMap::new();
     let mut next_id = 1u32;
     for room in 0..scenario.rooms {
         let name = format!("bench-{room}");
@@ -86,7 +85,6 @@ pub async fn run(
                     publish,
                     video_kbps: scenario.video_kbps,
                 };
-                room_of.insert(next_id, room);
                 let engine = engines[next_id as usize % engines.len()].clone();
                 next_id += 1;
                 match target {
@@ -119,12 +117,7 @@ pub async fn run(
     tokio::time::sleep(Duration::from_secs_f64(scenario.warmup_secs)).await;
     bar.finish_and_clear();
 
-    let before = snapshot(&engines, true).await?;
-    let (server0, self0, t0) = (
-        server_sample(&server)?,
-        procstat::sample(std::process::id())?,
-        Instant::now(),
-    );
+    let before = read(&engines, &server).await?;
     let bar = if opts.progress {
         ProgressBar::new((scenario.duration_secs * 10.0) as u64).with_style(
             ProgressStyle::with_template("{msg} [{bar:40}] {elapsed}/{duration}")
@@ -134,24 +127,38 @@ pub async fn run(
         ProgressBar::hidden()
     };
     bar.set_message(format!("{target:?}: measuring"));
-    let end = t0 + Duration::from_secs_f64(scenario.duration_secs);
+    let end = before.at + Duration::from_secs_f64(scenario.duration_secs);
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(100)).await;
         bar.inc(1);
     }
-    let after = snapshot(&engines, true).await?;
-    let (server1, self1, secs) = (
-        server_sample(&server)?,
-        procstat::sample(std::process::id())?,
-        t0.elapsed().as_secs_f64(),
-    );
+    let after = read(&engines, &server).await?;
     bar.finish_and_clear();
     drop(members);
     drop(engines);
     drop(server);
-    Ok(measure(
-        target, scenario, &room_of, &before, &after, secs, idle, server0, server1, self0, self1,
-    ))
+    Ok(measure(target, scenario, idle, &before, &after))
+}
+
+/// What is read at each end of the measured window.
+struct Reading {
+    /// Every peer's counters, and the latency since the previous reading.
+    peers: Snapshot,
+    server: ProcSample,
+    generator: ProcSample,
+    at: Instant,
+}
+
+async fn read(
+    engines: &[Arc<Engine>],
+    server: &ServerProcess,
+) -> Result<Reading, Box<dyn std::error::Error>> {
+    Ok(Reading {
+        peers: snapshot(engines, true).await?,
+        server: server_sample(server)?,
+        generator: procstat::sample(std::process::id())?,
+        at: Instant::now(),
+    })
 }
 
 /// The server's CPU and memory; zero for an external server whose pid was not given.
@@ -209,24 +216,18 @@ async fn wait_connected(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn measure(
     target: Target,
     scenario: &Scenario,
-    room_of: &HashMap<u32, u32>,
-    before: &Snapshot,
-    after: &Snapshot,
-    secs: f64,
     idle: ProcSample,
-    server0: ProcSample,
-    server1: ProcSample,
-    self0: ProcSample,
-    self1: ProcSample,
+    before: &Reading,
+    after: &Reading,
 ) -> Measurement {
+    let secs = after.at.duration_since(before.at).as_secs_f64();
     let by_id = |s: &Snapshot| -> HashMap<u32, crate::peer::PeerCounters> {
         s.peers.iter().map(|(r, _, c)| (r.id, *c)).collect()
     };
-    let (b, a) = (by_id(before), by_id(after));
+    let (b, a) = (by_id(&before.peers), by_id(&after.peers));
     let members_per_room = u64::from(scenario.publishers + scenario.subscribers);
     let (mut expected, mut delivered, mut bytes, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     for (id, ca) in &a {
@@ -234,13 +235,20 @@ fn measure(
         delivered += ca.received.saturating_sub(cb.received);
         bytes += ca.received_bytes.saturating_sub(cb.received_bytes);
         send_errors += ca.send_errors.saturating_sub(cb.send_errors);
-        if room_of.contains_key(id) {
-            // Everyone else in the room receives what this member published.
-            expected += ca.sent.saturating_sub(cb.sent) * (members_per_room - 1);
-        }
+        // Everyone else in the room receives what this member published.
+        expected += ca.sent.saturating_sub(cb.sent) * (members_per_room - 1);
     }
-    let server_cpu = server1.cpu.saturating_sub(server0.cpu).as_secs_f64();
-    let gen_cpu = self1.cpu.saturating_sub(self0.cpu).as_secs_f64();
+    let server_cpu = after
+        .server
+        .cpu
+        .saturating_sub(before.server.cpu)
+        .as_secs_f64();
+    let gen_cpu = after
+        .generator
+        .cpu
+        .saturating_sub(before.generator.cpu)
+        .as_secs_f64();
+    let latency = &after.peers.latency;
     let pct = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     Measurement {
         target,
@@ -255,9 +263,9 @@ fn measure(
         } else {
             (1.0 - delivered as f64 / expected as f64).max(0.0) * 100.0
         },
-        latency_p50_ms: pct(&after.latency, 0.50),
-        latency_p95_ms: pct(&after.latency, 0.95),
-        latency_p99_ms: pct(&after.latency, 0.99),
+        latency_p50_ms: pct(latency, 0.50),
+        latency_p95_ms: pct(latency, 0.95),
+        latency_p99_ms: pct(latency, 0.99),
         server_cpu_cores: server_cpu / secs,
         server_cpu_us_per_packet: if delivered == 0 {
             0.0
@@ -269,8 +277,8 @@ fn measure(
         } else {
             0.0
         },
-        server_rss_mb: server1.rss as f64 / 1e6,
-        rss_per_participant_kb: server1.rss.saturating_sub(idle.rss) as f64
+        server_rss_mb: after.server.rss as f64 / 1e6,
+        rss_per_participant_kb: after.server.rss.saturating_sub(idle.rss) as f64
             / 1e3
             / f64::from(scenario.participants().max(1)),
         generator_send_errors: send_errors,
