@@ -2,13 +2,12 @@
 
 use crate::app::{admin_app, app};
 use crate::config::Config;
+use crate::socket::socket_of;
 use crate::state::AppState;
 use sfu::core::Event;
 use sfu::{SfuHandle, SfuOptions};
 use socketioxide::SocketIo;
-use socketioxide::socket::Sid;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -119,10 +118,7 @@ async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: Socket
             }
             Event::Connected { .. } | Event::TrackPublished { .. } => continue,
         };
-        match Sid::from_str(&participant.0)
-            .ok()
-            .and_then(|sid| io.get_socket(sid))
-        {
+        match socket_of(&io, &participant.0) {
             Some(socket) => {
                 let _ = socket.emit(name, &payload);
             }

@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 use sfu::{ParticipantId, RoomId};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef, State};
-use socketioxide::socket::Sid;
-use std::str::FromStr;
 use tracing::info;
 
 /// The caller's participant id, if it is in a room (its SFU session exists only then).
@@ -35,9 +33,7 @@ pub(super) async fn on_p2p_signal(
         if !state.rooms.same_room(&from, &signal.to) {
             return Err(ApiError::new("not-in-room", "no such peer in your room"));
         }
-        let target = Sid::from_str(&signal.to)
-            .ok()
-            .and_then(|sid| io.get_socket(sid))
+        let target = super::socket_of(&io, &signal.to)
             .ok_or_else(|| ApiError::new("not-in-room", "no such peer in your room"))?;
         let mut out = json!({ "from": from });
         if let Some(d) = signal.description {

@@ -10,8 +10,6 @@ use serde_json::{Value, json};
 use sfu::{ParticipantId, RoomId};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, SocketRef, State};
-use socketioxide::socket::Sid;
-use std::str::FromStr;
 use tracing::{info, warn};
 
 pub(super) async fn on_join(
@@ -133,7 +131,7 @@ pub async fn remove_member(state: &AppState, id: &str, reason: &str) -> bool {
     let Some(io) = state.io.get() else {
         return false;
     };
-    let Some(socket) = Sid::from_str(id).ok().and_then(|sid| io.get_socket(sid)) else {
+    let Some(socket) = super::socket_of(io, id) else {
         return false;
     };
     // Fails only if the client is already gone; leaving the room below still matters.

@@ -10,6 +10,8 @@ use crate::state::AppState;
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Data, Event, SocketRef, State};
+use socketioxide::socket::Sid;
+use std::str::FromStr;
 use std::time::Instant;
 use tracing::{debug, info};
 
@@ -98,6 +100,11 @@ pub(crate) fn request<T: Request>(
     let req: T = parse(data)?;
     req.validate()?;
     Ok(req)
+}
+
+/// The connected socket of a participant (participant ids are Socket.IO socket ids).
+pub fn socket_of(io: &SocketIo, id: &str) -> Option<SocketRef> {
+    Sid::from_str(id).ok().and_then(|sid| io.get_socket(sid))
 }
 
 /// The payload of an event, as JSON (a missing payload reads as `null`).
