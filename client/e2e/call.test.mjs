@@ -1,19 +1,10 @@
 // A call as people have it: two pages talk P2P, a third moves everyone to the SFU without a
 // visible stall, and a leaver's tile goes away before the room returns to P2P.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, newPage, joinFrom, waitForRemoteVideos, watchStalls, mode } from './helpers.mjs';
+import { serverAndBrowser, openPage, newPage, joinFrom, waitForRemoteVideos, watchStalls, mode } from './helpers.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer(['--hold-down-secs', '2']);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser(['--hold-down-secs', '2']);
 
 // Packets the page's SFU session received (0 while the room is P2P).
 const sfuPacketsIn = (page) =>
@@ -24,8 +15,8 @@ const sfuPacketsIn = (page) =>
   });
 
 test('two pages talk P2P, a third moves the call to the SFU without a stall, a leaver goes away', async () => {
-  const a = await openPage(browser, server.url, 'call', 'Ada');
-  const b = await openPage(browser, server.url, 'call', 'Bob');
+  const a = await openPage(ctx.browser, ctx.server.url, 'call', 'Ada');
+  const b = await openPage(ctx.browser, ctx.server.url, 'call', 'Bob');
 
   // 1. Two pages: one remote video each, frames advancing, P2P, nothing through the SFU.
   await waitForRemoteVideos(a, 1);
@@ -35,7 +26,7 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
   assert.equal(await sfuPacketsIn(a), 0);
   assert.equal(await sfuPacketsIn(b), 0);
   // The server's own counters agree: the room is P2P and it forwarded nothing.
-  const p2pRoom = await server.room('call');
+  const p2pRoom = await ctx.server.room('call');
   assert.equal(p2pRoom.mode, 'p2p');
   assert.equal(p2pRoom.participants.length, 2);
   assert.equal(p2pRoom.totals.packets_out, 0, JSON.stringify(p2pRoom.totals));
@@ -44,11 +35,11 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
   // never see a remote video stall for more than a second during the switch.
   // The third browser's process starts before the watch: on this one machine it competes
   // with the other two for the CPU, as a real participant's own computer would not.
-  const c = await newPage(browser, 'Cat');
+  const c = await newPage(ctx.browser, 'Cat');
   await a.waitForTimeout(1000);
   const stopA = await watchStalls(a);
   const stopB = await watchStalls(b);
-  await joinFrom(c, server.url, 'call', 'Cat');
+  await joinFrom(c, ctx.server.url, 'call', 'Cat');
   for (const p of [a, b, c]) await waitForRemoteVideos(p, 2, 30000);
   for (const p of [a, b]) await p.waitForFunction(() => document.querySelector('#mode').dataset.mode === 'sfu');
   await a.waitForTimeout(3000);
@@ -63,7 +54,7 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
   assert.ok(stallA <= 1000 && stallB <= 1000, `stalls: ${stallA} ms, ${stallB} ms`);
   if (process.env.SCREENSHOT) await a.screenshot({ path: process.env.SCREENSHOT });
   assert.ok((await sfuPacketsIn(a)) > 0, 'media now comes through the SFU');
-  const sfuRoom = await server.room('call');
+  const sfuRoom = await ctx.server.room('call');
   assert.equal(sfuRoom.mode, 'sfu');
   assert.ok(sfuRoom.totals.packets_out > 0, 'the server forwards media');
   await waitForRemoteVideos(a, 2);

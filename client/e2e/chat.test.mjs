@@ -1,25 +1,16 @@
 // Chat in the page: order, the typing indicator, and history for a late joiner; and a camera
 // turned off shows as a placeholder at the others.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, waitForRemoteVideos } from './helpers.mjs';
+import { serverAndBrowser, openPage, waitForRemoteVideos } from './helpers.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser();
 
 const messages = (page) => page.$$eval('#messages li', (lis) => lis.map((li) => li.querySelector('.text').textContent));
 
 test('messages arrive in order with a typing indicator, and a late joiner sees them', async () => {
-  const a = await openPage(browser, server.url, 'chatroom', 'Ada');
-  const b = await openPage(browser, server.url, 'chatroom', 'Bob');
+  const a = await openPage(ctx.browser, ctx.server.url, 'chatroom', 'Ada');
+  const b = await openPage(ctx.browser, ctx.server.url, 'chatroom', 'Bob');
   await b.waitForSelector('.tile.remote');
   await a.waitForSelector('.tile.remote');
 
@@ -40,15 +31,15 @@ test('messages arrive in order with a typing indicator, and a late joiner sees t
   await b.waitForFunction(() => document.querySelector('#typing').hidden, null, { timeout: 7000 });
 
   // A third page joins later and sees the conversation.
-  const c = await openPage(browser, server.url, 'chatroom', 'Cat');
+  const c = await openPage(ctx.browser, ctx.server.url, 'chatroom', 'Cat');
   await c.waitForFunction(() => document.querySelectorAll('#messages li').length === 3);
   assert.deepEqual(await messages(c), ['hello', 'second', 'third']);
   for (const p of [a, b, c]) await p.context().close();
 });
 
 test('a camera turned off shows a placeholder at the others', async () => {
-  const a = await openPage(browser, server.url, 'camroom', 'Ada');
-  const b = await openPage(browser, server.url, 'camroom', 'Bob');
+  const a = await openPage(ctx.browser, ctx.server.url, 'camroom', 'Ada');
+  const b = await openPage(ctx.browser, ctx.server.url, 'camroom', 'Bob');
   await waitForRemoteVideos(b, 1);
   const aId = await a.evaluate(() => window.app.me);
   const placeholder = b.locator(`.tile[data-peer-id="${aId}"] .placeholder`);

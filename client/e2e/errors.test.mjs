@@ -1,23 +1,14 @@
 // Clear errors, never a blank page: a refused camera joins to watch and listen, and a full
 // room shows the server's message.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, waitForRemoteVideos } from './helpers.mjs';
+import { serverAndBrowser, openPage, waitForRemoteVideos } from './helpers.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer(['--max-room-size', '2']);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser(['--max-room-size', '2']);
 
 test('a refused camera joins to watch and listen, and a full room says so', async () => {
-  const a = await openPage(browser, server.url, 'small', 'Ada');
-  const viewer = await openPage(browser, server.url, 'small', 'Vic', { refuseMedia: true });
+  const a = await openPage(ctx.browser, ctx.server.url, 'small', 'Ada');
+  const viewer = await openPage(ctx.browser, ctx.server.url, 'small', 'Vic', { refuseMedia: true });
   // The viewer is in the call, sees Ada's video, and is told why it sends nothing.
   await waitForRemoteVideos(viewer, 1);
   assert.match(await viewer.locator('#notice').textContent(), /refused.*watch and listen/);
@@ -25,7 +16,7 @@ test('a refused camera joins to watch and listen, and a full room says so', asyn
   await a.locator(`.tile[data-peer-id="${vicId}"] .placeholder`).waitFor({ state: 'visible' });
 
   // A third person: the room holds two.
-  const late = await openPage(browser, server.url, 'small', 'Late');
+  const late = await openPage(ctx.browser, ctx.server.url, 'small', 'Late');
   await late.locator('#landing-error').waitFor({ state: 'visible' });
   assert.match(await late.locator('#landing-error').textContent(), /room small is full/);
   assert.equal(await late.locator('#call').isHidden(), true);
@@ -33,14 +24,14 @@ test('a refused camera joins to watch and listen, and a full room says so', asyn
 });
 
 test('a participant removed by an administrator is told why and does not rejoin', async () => {
-  const a = await openPage(browser, server.url, 'kick', 'Ada');
+  const a = await openPage(ctx.browser, ctx.server.url, 'kick', 'Ada');
   await a.locator('#call').waitFor({ state: 'visible' });
   const id = await a.evaluate(() => window.app.me);
-  await server.remove('kick', id);
+  await ctx.server.remove('kick', id);
   await a.waitForFunction(() => document.querySelector('#status').dataset.status === 'removed');
   assert.match(await a.locator('#notice').textContent(), /removed from the room: an administrator/);
   // No automatic rejoin: the server has no such room a moment later.
   await a.waitForTimeout(2000);
-  await assert.rejects(server.room('kick'), /404/);
+  await assert.rejects(ctx.server.room('kick'), /404/);
   await a.context().close();
 });

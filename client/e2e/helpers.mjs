@@ -2,6 +2,7 @@
 // Chromium with fake camera and microphone, a browser context per participant.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const BIN = process.env.SFU_SERVER_BIN ?? `${process.env.CARGO_TARGET_DIR ?? '../target'}/debug/sfu-server`;
@@ -43,6 +44,21 @@ export async function startServer(args = [], { http = '127.0.0.1:0' } = {}) {
       proc.kill('SIGKILL');
     },
   };
+}
+
+// One server (started with `args`) and one browser for a test file, started before its
+// tests and stopped after them. Their handles are on the returned object once started.
+export function serverAndBrowser(args = []) {
+  const ctx = { server: null, browser: null };
+  before(async () => {
+    ctx.server = await startServer(args);
+    ctx.browser = await launch();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }
 
 export async function launch() {

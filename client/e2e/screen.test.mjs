@@ -1,27 +1,18 @@
 // Screen sharing: the shared screen replaces the camera at the others, through the SFU, and
 // stopping the share brings the camera back.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, waitForRemoteVideos } from './helpers.mjs';
+import { serverAndBrowser, openPage, waitForRemoteVideos } from './helpers.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer(['--p2p', 'off']);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser(['--p2p', 'off']);
 
 // The size of the video B shows for A.
 const shownSize = (page, id) =>
   page.$eval(`.tile[data-peer-id="${id}"] video.active`, (v) => [v.videoWidth, v.videoHeight]);
 
 test('a shared screen replaces the camera at the others, and stopping brings it back', async () => {
-  const a = await openPage(browser, server.url, 'screen', 'Ada');
-  const b = await openPage(browser, server.url, 'screen', 'Bob');
+  const a = await openPage(ctx.browser, ctx.server.url, 'screen', 'Ada');
+  const b = await openPage(ctx.browser, ctx.server.url, 'screen', 'Bob');
   await waitForRemoteVideos(b, 1);
   const aId = await a.evaluate(() => window.app.me);
   // The camera at low quality is 320x240; headless Chromium's screen is 1280x720.
