@@ -50,6 +50,9 @@ pub struct ModeSwitch {
     pub mode: Mode,
     /// Why, for the `mode` event.
     pub reason: &'static str,
+    /// The room's count of mode changes, this one included: timers started for this switch
+    /// check it to learn whether a later switch overtook them.
+    pub seq: u64,
 }
 
 /// A room as the admin API shows it.
@@ -87,6 +90,8 @@ struct Room {
     generation: u64,
     /// Members that reported their P2P media flowing after a switch back to P2P.
     p2p_ready: HashSet<String>,
+    /// Mode changes so far.
+    switches: u64,
 }
 
 impl Room {
@@ -95,6 +100,18 @@ impl Room {
             name: name.to_owned(),
             mode: self.mode,
             members: self.members.clone(),
+        }
+    }
+
+    /// Changes the mode, and says so for the members.
+    fn switch(&mut self, room: &str, mode: Mode, reason: &'static str) -> ModeSwitch {
+        self.mode = mode;
+        self.switches += 1;
+        ModeSwitch {
+            room: room.to_owned(),
+            mode,
+            reason,
+            seq: self.switches,
         }
     }
 
@@ -197,6 +214,7 @@ impl Rooms {
             p2p_failed: false,
             generation: 0,
             p2p_ready: HashSet::new(),
+            switches: 0,
         });
         if r.members.len() >= policy.max_room_size {
             let empty = r.members.is_empty();
@@ -208,14 +226,8 @@ impl Rooms {
         let peers = r.members.clone();
         r.members.push(member.clone());
         r.generation += 1;
-        let switch = (r.mode == Mode::P2p && r.desired_mode(&policy) == Mode::Sfu).then(|| {
-            r.mode = Mode::Sfu;
-            ModeSwitch {
-                room: room.to_owned(),
-                mode: Mode::Sfu,
-                reason: "third-member",
-            }
-        });
+        let switch = (r.mode == Mode::P2p && r.desired_mode(&policy) == Mode::Sfu)
+            .then(|| r.switch(room, Mode::Sfu, "third-member"));
         let joined = Joined {
             peers,
             mode: r.mode,
@@ -268,13 +280,8 @@ impl Rooms {
         {
             return None;
         }
-        r.mode = Mode::P2p;
         r.p2p_ready.clear();
-        Some(ModeSwitch {
-            room: room.to_owned(),
-            mode: Mode::P2p,
-            reason: "hold-down",
-        })
+        Some(r.switch(room, Mode::P2p, "hold-down"))
     }
 
     /// A member reports that its P2P connection failed: the room uses the SFU.
@@ -284,14 +291,7 @@ impl Rooms {
         let r = inner.rooms.get_mut(&room)?;
         r.p2p_failed = true;
         r.generation += 1;
-        (r.mode == Mode::P2p).then(|| {
-            r.mode = Mode::Sfu;
-            ModeSwitch {
-                room,
-                mode: Mode::Sfu,
-                reason: "p2p-failed",
-            }
-        })
+        (r.mode == Mode::P2p).then(|| r.switch(&room, Mode::Sfu, "p2p-failed"))
     }
 
     /// A member reports its P2P media flowing. Returns the room when every member has, so
@@ -308,6 +308,14 @@ impl Rooms {
             .iter()
             .all(|m| r.p2p_ready.contains(&m.id))
             .then_some(room)
+    }
+
+    /// Whether `switch` is still the room's latest mode change.
+    pub fn is_current(&self, switch: &ModeSwitch) -> bool {
+        self.lock()
+            .rooms
+            .get(&switch.room)
+            .is_some_and(|r| r.switches == switch.seq)
     }
 
     /// The room's mode, if it exists.
@@ -430,6 +438,25 @@ mod tests {
         // Both report P2P media: the SFU may stop forwarding.
         assert_eq!(r.p2p_ready("a"), None);
         assert_eq!(r.p2p_ready("b"), Some("x".into()));
+    }
+
+    #[test]
+    fn a_later_switch_overtakes_an_earlier_one() {
+        let r = rooms(true);
+        for id in ["a", "b", "c"] {
+            r.join("x", m(id), || ()).unwrap();
+        }
+        let g = r.leave("c").unwrap().hold_down.unwrap();
+        let back = r.hold_down_expired("x", g).unwrap();
+        assert!(r.is_current(&back));
+        // Quickly to the SFU and back again: timers of the first return to P2P are stale.
+        let sfu = r.join("x", m("d"), || ()).unwrap().switch.unwrap();
+        assert!(!r.is_current(&back));
+        assert!(r.is_current(&sfu));
+        let g = r.leave("d").unwrap().hold_down.unwrap();
+        let again = r.hold_down_expired("x", g).unwrap();
+        assert_eq!(again.mode, Mode::P2p);
+        assert!(!r.is_current(&back) && !r.is_current(&sfu) && r.is_current(&again));
     }
 
     #[test]

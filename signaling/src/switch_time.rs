@@ -4,7 +4,7 @@
 //! forwarded media on a subscription to every track the other members publish. That is what
 //! a person in the call notices, and it includes negotiating a newcomer's session.
 
-use crate::rooms::Mode;
+use crate::rooms::ModeSwitch;
 use crate::state::AppState;
 use sfu::RoomId;
 use sfu::core::participant::TransportState;
@@ -22,9 +22,10 @@ const STABLE_FOR: Duration = Duration::from_millis(500);
 /// Packets each subscription had sent, by (subscriber, track).
 type Sent = HashMap<(String, u64), u64>;
 
-/// Watches the room's counters from `started` (the decision to move) and records the time.
-/// Gives up quietly if the room leaves SFU mode or disappears first.
-pub async fn measure(state: AppState, room: String, started: Instant) {
+/// Watches the room's counters from `started` (the decision to move, `switch`) and records
+/// the time. Gives up quietly if a later switch overtakes it or the room disappears first.
+pub async fn measure(state: AppState, switch: ModeSwitch, started: Instant) {
+    let room = switch.room.clone();
     let id = RoomId(room.clone());
     let before = match state.sfu.room_stats(id.clone()).await {
         Ok(Some(rs)) => sent(&rs),
@@ -33,7 +34,7 @@ pub async fn measure(state: AppState, room: String, started: Instant) {
     let mut done_at: Option<Instant> = None;
     loop {
         tokio::time::sleep(POLL).await;
-        if state.rooms.mode(&room) != Some(Mode::Sfu) {
+        if !state.rooms.is_current(&switch) {
             return;
         }
         let Ok(Some(rs)) = state.sfu.room_stats(id.clone()).await else {

@@ -153,18 +153,15 @@ pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitc
             if let Err(e) = state.sfu.set_forwarding(room, true).await {
                 warn!(room = %switch.room, "cannot start forwarding: {e}");
             }
-            tokio::spawn(switch_time::measure(
-                state.clone(),
-                switch.room.clone(),
-                started,
-            ));
+            tokio::spawn(switch_time::measure(state.clone(), switch.clone(), started));
         }
         Mode::P2p => {
-            let (state, room) = (state.clone(), switch.room.clone());
+            let (state, switch) = (state.clone(), switch.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(P2P_GRACE).await;
-                if state.rooms.mode(&room) == Some(Mode::P2p) {
-                    let _ = state.sfu.set_forwarding(RoomId(room), false).await;
+                // Only if no later switch (to the SFU, and perhaps back) overtook this one.
+                if state.rooms.is_current(&switch) {
+                    let _ = state.sfu.set_forwarding(RoomId(switch.room), false).await;
                 }
             });
         }
