@@ -133,6 +133,10 @@ async fn unknown_rooms_and_participants_are_404() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}");
         assert_eq!(json(&body)["error"]["code"], "not-found");
     }
+    // A known path with a method it does not take: JSON too.
+    let (status, body) = send(&admin, "POST", "/api/rooms", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(json(&body)["error"]["code"], "method-not-allowed");
 }
 
 #[tokio::test]

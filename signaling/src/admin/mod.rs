@@ -39,6 +39,7 @@ pub fn router(state: AppState, access: Access) -> Router {
         )
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*rest}", axum::routing::any(no_such_endpoint))
+        .method_not_allowed_fallback(wrong_method)
         .with_state(state);
     auth::guard(api, access)
 }
@@ -52,6 +53,9 @@ pub enum AdminError {
     /// No such room or participant.
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The media plane did not answer.
     #[error("media plane: {0}")]
     Sfu(#[from] sfu::SfuError),
@@ -67,7 +71,7 @@ pub struct ErrorBody {
 /// A stable code and a message for people.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `unauthorized`, `not-found` or `unavailable`.
+    /// `unauthorized`, `not-found`, `method-not-allowed` or `unavailable`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -78,6 +82,9 @@ impl IntoResponse for AdminError {
         let (status, code) = match &self {
             AdminError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            AdminError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed")
+            }
             AdminError::Sfu(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         let body = ErrorBody {
@@ -88,6 +95,12 @@ impl IntoResponse for AdminError {
         };
         (status, Json(body)).into_response()
     }
+}
+
+async fn wrong_method(method: axum::http::Method) -> AdminError {
+    AdminError::MethodNotAllowed(format!(
+        "{method} is not allowed here; see /api/openapi.json"
+    ))
 }
 
 async fn no_such_endpoint() -> AdminError {
