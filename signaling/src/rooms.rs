@@ -318,11 +318,6 @@ impl Rooms {
             .is_some_and(|r| r.switches == switch.seq)
     }
 
-    /// The room's mode, if it exists.
-    pub fn mode(&self, room: &str) -> Option<Mode> {
-        self.lock().rooms.get(room).map(|r| r.mode)
-    }
-
     /// The socket's room and display name.
     pub fn membership(&self, id: &str) -> Option<(String, String)> {
         let inner = self.lock();
@@ -434,7 +429,7 @@ mod tests {
         let g2 = r.leave("d").unwrap().hold_down.unwrap();
         let s = r.hold_down_expired("x", g2).unwrap();
         assert_eq!((s.mode, s.reason), (Mode::P2p, "hold-down"));
-        assert_eq!(r.mode("x"), Some(Mode::P2p));
+        assert_eq!(r.room("x").map(|v| v.mode), Some(Mode::P2p));
         // Both report P2P media: the SFU may stop forwarding.
         assert_eq!(r.p2p_ready("a"), None);
         assert_eq!(r.p2p_ready("b"), Some("x".into()));
@@ -471,7 +466,7 @@ mod tests {
         r.join("x", m("b"), || ()).unwrap();
         let s = r.p2p_failed("a").unwrap();
         assert_eq!((s.mode, s.reason), (Mode::Sfu, "p2p-failed"));
-        assert_eq!(r.mode("x"), Some(Mode::Sfu));
+        assert_eq!(r.room("x").map(|v| v.mode), Some(Mode::Sfu));
     }
 
     #[test]
