@@ -19,6 +19,11 @@ enum Cmd {
         role: Role,
         reply: oneshot::Sender<Result<(usize, String), PeerError>>,
     },
+    AcceptOffer {
+        role: Role,
+        sdp: String,
+        reply: oneshot::Sender<Result<(usize, String), PeerError>>,
+    },
     AddPlain {
         role: Role,
         relay: SocketAddr,
@@ -97,6 +102,17 @@ impl Engine {
         role: Role,
     ) -> Result<Result<(usize, String), PeerError>, EngineGone> {
         self.call(|reply| Cmd::AddRtc { role, reply }).await
+    }
+
+    /// Adds a WebRTC peer that answers the server's offer (a Janus subscriber); returns its
+    /// key and its answer.
+    pub async fn accept_offer(
+        &self,
+        role: Role,
+        sdp: String,
+    ) -> Result<Result<(usize, String), PeerError>, EngineGone> {
+        self.call(|reply| Cmd::AcceptOffer { role, sdp, reply })
+            .await
     }
 
     /// Adds a relay-baseline peer.
@@ -235,6 +251,11 @@ fn command(st: &mut State, cmd: Cmd) -> bool {
     match cmd {
         Cmd::AddRtc { role, reply } => {
             let r = LoadPeer::rtc(role, now).and_then(|(p, sdp)| Ok((add(st, p)?, sdp)));
+            let _ = reply.send(r);
+        }
+        Cmd::AcceptOffer { role, sdp, reply } => {
+            let r = LoadPeer::rtc_answering(role, sdp, now)
+                .and_then(|(p, answer)| Ok((add(st, p)?, answer)));
             let _ = reply.send(r);
         }
         Cmd::AddPlain {

@@ -3,11 +3,13 @@
 //! - [`media`]: the synthetic media and its stamps (sender, sequence, send time).
 //! - [`peer`]: one WebRTC (or relay-baseline) client; [`engine`]: many of them on a thread.
 //! - [`signal`]: joining the server over Socket.IO exactly as the browser client does.
+//! - [`janus`]: the same load through a Janus VideoRoom, for comparison.
 //! - [`relay`]: the crypto-free UDP relay that gives the baseline.
 //! - [`procstat`]: CPU time and memory of the server process.
 //! - [`scenario`] and [`report`]: what runs, and the figures it gives.
 
 pub mod engine;
+pub mod janus;
 pub mod media;
 pub mod peer;
 pub mod procstat;

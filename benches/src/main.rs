@@ -1,7 +1,10 @@
 //! `loadgen`: loads the SFU with real WebRTC peers (Socket.IO join, ICE, DTLS-SRTP) and
-//! measures forwarding throughput, loss, latency and the server's CPU and memory, with a
-//! crypto-free UDP relay measured in the same run as the baseline.
+//! measures forwarding throughput, loss, latency and the server's CPU and memory, against a
+//! baseline measured in the same run: a crypto-free UDP relay, or Janus's VideoRoom under
+//! exactly the same load.
 
+use benches::janus::api::Endpoint;
+use benches::janus::server::JanusSetup;
 use benches::report::{self, Measurement, Report};
 use benches::scenario::{self, RunOptions, Scenario};
 use benches::target::{self, ServerProcess, Target};
@@ -47,10 +50,27 @@ struct Cli {
     /// figures are left at zero).
     #[arg(long, requires = "server")]
     server_pid: Option<u32>,
+    /// What is measured: this project's SFU, or Janus alone.
+    #[arg(long, value_enum, default_value = "sfu")]
+    target: Target,
     /// The baseline measured in the same run.
     #[arg(long, value_enum, default_value = "relay")]
     baseline: Baseline,
-    /// SFU/baseline pairs to run (A B A B …).
+    /// A running Janus's API (http://HOST:PORT/janus). Without it, Janus runs are started
+    /// with `--janus-bin` and a benchmark configuration.
+    #[arg(long)]
+    janus_url: Option<String>,
+    /// The running Janus's process id, for its CPU time and memory.
+    #[arg(long, requires = "janus_url")]
+    janus_pid: Option<u32>,
+    /// The Janus executable, for the runs this starts.
+    #[arg(long, default_value = "janus")]
+    janus_bin: PathBuf,
+    /// The only interface Janus gathers candidates on. It must not be flagged loopback
+    /// (Janus skips those): `benches/compare-janus` makes a veth with 127.0.0.2.
+    #[arg(long, default_value = "veth-janus")]
+    janus_interface: String,
+    /// Target/baseline pairs to run (A B A B …).
     #[arg(long, default_value_t = 1)]
     repeat: u32,
     /// Threads for the generator's peers.
@@ -65,7 +85,8 @@ struct Cli {
     /// No progress bars.
     #[arg(long)]
     no_progress: bool,
-    /// Fail (exit 1) unless media flowed through the SFU: packets delivered, loss below 5%.
+    /// Fail (exit 1) unless media flowed through the target and a Janus baseline: packets
+    /// delivered, and loss below 5% (10% for Janus).
     #[arg(long)]
     check: bool,
 }
@@ -90,7 +111,18 @@ enum Preset {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Baseline {
     Relay,
+    Janus,
     None,
+}
+
+impl Baseline {
+    fn target(self) -> Option<Target> {
+        match self {
+            Baseline::Relay => Some(Target::Relay),
+            Baseline::Janus => Some(Target::Janus),
+            Baseline::None => None,
+        }
+    }
 }
 
 fn scenario(cli: &Cli) -> Scenario {
@@ -144,16 +176,33 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => None,
     };
-    let opts = |target: Target| RunOptions {
-        threads: cli.threads,
-        progress: !cli.no_progress,
-        server: match (target, external) {
-            (Target::Sfu, Some(addr)) => {
+    let janus_url: Option<Endpoint> = match &cli.janus_url {
+        Some(url) => Some(url.parse()?),
+        None => None,
+    };
+    let setup = JanusSetup {
+        binary: cli.janus_bin.clone(),
+        interface: cli.janus_interface.clone(),
+    };
+    let opts = |target: Target| -> std::io::Result<RunOptions> {
+        let server = match (target, external, &janus_url) {
+            (Target::Sfu, Some(addr), _) => {
                 Some(ServerProcess::external(addr, cli.server_pid.unwrap_or(0)))
             }
+            (Target::Janus, _, Some(url)) => Some(ServerProcess::external_janus(
+                url.clone(),
+                cli.janus_pid.unwrap_or(0),
+            )),
+            (Target::Janus, _, None) => Some(ServerProcess::janus(&setup)?),
             _ => None,
-        },
+        };
+        Ok(RunOptions {
+            threads: cli.threads,
+            progress: !cli.no_progress,
+            server,
+        })
     };
+    let baseline = cli.baseline.target().filter(|b| *b != cli.target);
     let mut report = Report {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         cpu_model: report::cpu_model(),
@@ -166,18 +215,18 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         let s = scenario(&cli);
         for _ in 0..cli.repeat.max(1) {
-            let sfu = scenario::run(Target::Sfu, &s, opts(Target::Sfu)).await?;
-            eprintln!("{}", one_line(&sfu));
-            if cli.baseline == Baseline::Relay {
-                let relay = scenario::run(Target::Relay, &s, opts(Target::Relay)).await?;
-                eprintln!("{}", one_line(&relay));
-                if relay.pps_per_core > 0.0 {
-                    report.ratios.push(sfu.pps_per_core / relay.pps_per_core);
+            let a = scenario::run(cli.target, &s, opts(cli.target)?).await?;
+            eprintln!("{}", one_line(&a));
+            if let Some(b) = baseline {
+                let b = scenario::run(b, &s, opts(b)?).await?;
+                eprintln!("{}", one_line(&b));
+                if b.pps_per_core > 0.0 {
+                    report.ratios.push(a.pps_per_core / b.pps_per_core);
                 }
-                report.runs.push(sfu);
-                report.runs.push(relay);
+                report.runs.push(a);
+                report.runs.push(b);
             } else {
-                report.runs.push(sfu);
+                report.runs.push(a);
             }
         }
     }
@@ -186,17 +235,22 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     if cli.check {
-        for m in report.runs.iter().filter(|m| m.target == Target::Sfu) {
+        // Every measured server, the baseline included when it is a real SFU: the check
+        // proves that the load really moved media through each.
+        let checked = |t: Target| t == cli.target || t == Target::Janus;
+        for m in report.runs.iter().filter(|m| checked(m.target)) {
             if m.generator_send_errors > 0 {
                 eprintln!(
                     "note: the generator failed {} sends",
                     m.generator_send_errors
                 );
             }
-            if m.delivered_packets == 0 || m.loss_pct >= 5.0 {
+            // Janus's bound is looser: its first seconds of a subscription may drop more.
+            let bound = if m.target == Target::Janus { 10.0 } else { 5.0 };
+            if m.delivered_packets == 0 || m.loss_pct >= bound {
                 return Err(format!(
-                    "media did not flow: {} packets delivered, {:.2}% loss",
-                    m.delivered_packets, m.loss_pct
+                    "media did not flow through {:?}: {} packets delivered, {:.2}% loss",
+                    m.target, m.delivered_packets, m.loss_pct
                 )
                 .into());
             }
@@ -227,7 +281,7 @@ fn held(m: &Measurement) -> bool {
 /// held and the first that did not.
 async fn find_max(
     cli: &Cli,
-    opts: &dyn Fn(Target) -> RunOptions,
+    opts: &dyn Fn(Target) -> std::io::Result<RunOptions>,
     runs: &mut Vec<Measurement>,
 ) -> Result<u32, Box<dyn std::error::Error>> {
     let mut s = scenario(cli);
@@ -238,7 +292,7 @@ async fn find_max(
     let mut try_n =
         async |n: u32, runs: &mut Vec<Measurement>| -> Result<bool, Box<dyn std::error::Error>> {
             s.subscribers = n;
-            let m = scenario::run(Target::Sfu, &s, opts(Target::Sfu)).await?;
+            let m = scenario::run(cli.target, &s, opts(cli.target)?).await?;
             eprintln!("{n} subscribers: {}", one_line(&m));
             let ok = held(&m);
             runs.push(m);

@@ -122,6 +122,18 @@ fn bind() -> std::io::Result<(mio::net::UdpSocket, SocketAddr)> {
     Ok((mio::net::UdpSocket::from_std(std), local))
 }
 
+/// A PeerConnection on `local`, with no interceptors: a load test needs no NACKs or
+/// reports from the generator, and it keeps the generator cheap.
+fn peer_connection(local: SocketAddr, now: Instant) -> Result<RTCPeerConnection, PeerError> {
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(sfu::core::media::media_engine()?)
+        .with_interceptor_registry(rtc::interceptor::Registry::new())
+        .build(now)?;
+    sfu::core::media::add_host_candidate(&mut pc, local)?;
+    Ok(pc)
+}
+
 impl LoadPeer {
     fn with_transport(
         role: Role,
@@ -148,17 +160,10 @@ impl LoadPeer {
     }
 
     /// A WebRTC peer and its first offer. Like a browser it offers its tracks (or nothing),
-    /// and the SFU offers the subscriptions later. Its interceptor chain is empty: a load
-    /// test needs no NACKs or reports from the generator, and it keeps the generator cheap.
+    /// and the SFU offers the subscriptions later.
     pub fn rtc(role: Role, now: Instant) -> Result<(LoadPeer, String), PeerError> {
         let (socket, local) = bind()?;
-        let media = sfu::core::media::media_engine()?;
-        let mut pc = RTCPeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media)
-            .with_interceptor_registry(rtc::interceptor::Registry::new())
-            .build(now)?;
-        sfu::core::media::add_host_candidate(&mut pc, local)?;
+        let mut pc = peer_connection(local, now)?;
         let (mut audio, mut video) = (None, None);
         if role.publish {
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
@@ -226,6 +231,33 @@ impl LoadPeer {
             },
             now,
         );
+        peer.drain(now, &mut |_, _| {});
+        Ok((peer, sdp))
+    }
+
+    /// A receive-only WebRTC peer that answers the server's offer, as a Janus subscriber
+    /// does; returns it and its answer.
+    pub fn rtc_answering(
+        role: Role,
+        offer: String,
+        now: Instant,
+    ) -> Result<(LoadPeer, String), PeerError> {
+        let (socket, local) = bind()?;
+        let mut pc = peer_connection(local, now)?;
+        pc.set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
+        let answer = pc.create_answer(None)?;
+        pc.set_local_description(now, answer)?;
+        let sdp = pc.local_description().map(|d| d.sdp).unwrap_or_default();
+        let transport = Transport::Rtc {
+            pc: Box::new(pc),
+            audio: None,
+            video: None,
+        };
+        let role = Role {
+            publish: false,
+            ..role
+        };
+        let mut peer = LoadPeer::with_transport(role, socket, local, transport, now);
         peer.drain(now, &mut |_, _| {});
         Ok((peer, sdp))
     }

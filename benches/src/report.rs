@@ -56,7 +56,8 @@ pub struct Report {
     pub cpu_model: String,
     /// Every run, in order.
     pub runs: Vec<Measurement>,
-    /// SFU packets/s per core over relay packets/s per core, per SFU/relay pair.
+    /// The measured target's packets/s per core over the baseline's, per pair of runs
+    /// (how many times less CPU a forwarded packet costs it).
     pub ratios: Vec<f64>,
     /// For `--find-max`: the largest subscriber count that held the loss and latency bounds.
     pub max_subscribers: Option<u32>,
@@ -114,21 +115,90 @@ pub fn table(r: &Report) -> String {
             m.generator_cpu_cores,
         ));
     }
-    if !r.ratios.is_empty() {
-        out.push_str(&format!(
-            "\nSFU pkts/s/core ÷ relay pkts/s/core: {} (median {:.2})\n",
-            r.ratios
-                .iter()
-                .map(|x| format!("{x:.2}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            median(&r.ratios)
-        ));
-    }
+    out.push_str(&pairs(r));
     if let Some(n) = r.max_subscribers {
         out.push_str(&format!(
             "\nmax subscribers (loss ≤ 1%, p99 ≤ 10 ms): {n}\n"
         ));
+    }
+    out
+}
+
+/// Pair by pair (runs alternate target, baseline), the target's figures against the
+/// baseline's, with the medians.
+fn pairs(r: &Report) -> String {
+    let pairs: Vec<(&Measurement, &Measurement)> = r
+        .runs
+        .chunks(2)
+        .filter_map(|p| match p {
+            [a, b] if a.target != b.target => Some((a, b)),
+            _ => None,
+        })
+        .collect();
+    let Some((a0, b0)) = pairs.first() else {
+        return String::new();
+    };
+    let name = |t: Target| format!("{t:?}").to_lowercase();
+    let (a, b) = (name(a0.target), name(b0.target));
+    let mut out = format!(
+        "\n{a} against {b}, pair by pair (ratios are {a} ÷ {b}, except CPU: {b} µs/pkt ÷ {a} µs/pkt)\n\
+         {:<6} {:>10} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7}\n",
+        "pair",
+        format!("{a} pkt/s"),
+        format!("{b} pkt/s"),
+        format!("{a} µs"),
+        format!("{b} µs"),
+        "CPU ×less",
+        format!("{a} loss%"),
+        format!("{b} loss%"),
+        format!("{a} p99"),
+        format!("{b} p99"),
+        format!("{a} RSS"),
+        format!("{b} RSS"),
+        "RSS ÷",
+        "pps ÷",
+    );
+    let cpu = |x: &Measurement, y: &Measurement| {
+        if x.server_cpu_us_per_packet > 0.0 {
+            y.server_cpu_us_per_packet / x.server_cpu_us_per_packet
+        } else {
+            0.0
+        }
+    };
+    let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
+    let rows: Vec<[f64; 13]> = pairs
+        .iter()
+        .map(|(x, y)| {
+            [
+                x.delivered_pps,
+                y.delivered_pps,
+                x.server_cpu_us_per_packet,
+                y.server_cpu_us_per_packet,
+                cpu(x, y),
+                x.loss_pct,
+                y.loss_pct,
+                x.latency_p99_ms,
+                y.latency_p99_ms,
+                x.server_rss_mb,
+                y.server_rss_mb,
+                ratio(x.server_rss_mb, y.server_rss_mb),
+                ratio(x.delivered_pps, y.delivered_pps),
+            ]
+        })
+        .collect();
+    let line = |label: String, v: [f64; 13]| {
+        format!(
+            "{:<6} {:>10.0} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8.2} {:>8.1} {:>8.1} {:>8.2} {:>7.2}\n",
+            label, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]
+        )
+    };
+    for (i, row) in rows.iter().enumerate() {
+        out.push_str(&line(format!("{}", i + 1), *row));
+    }
+    if rows.len() > 1 {
+        let medians =
+            std::array::from_fn(|c| median(&rows.iter().map(|r| r[c]).collect::<Vec<_>>()));
+        out.push_str(&line("median".into(), medians));
     }
     out
 }

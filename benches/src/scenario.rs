@@ -2,6 +2,7 @@
 //! steady-state window what was sent, what arrived, how late, and what the server spent.
 
 use crate::engine::{Engine, Snapshot};
+use crate::janus::{self, api::Session};
 use crate::media::Clock;
 use crate::peer::Role;
 use crate::procstat::{self, ProcSample};
@@ -46,7 +47,7 @@ pub struct RunOptions {
     pub threads: usize,
     /// Show progress bars.
     pub progress: bool,
-    /// Use this running server instead of starting one (SFU target only).
+    /// Use this server instead of starting one (required for Janus).
     pub server: Option<ServerProcess>,
 }
 
@@ -69,33 +70,60 @@ pub async fn run(
     // Join: each room's publishers first, then its subscribers, a few at a time.
     let bar = spinner(opts.progress, format!("{target:?}: joining"));
     let mut members: Vec<Member> = Vec::new();
+    let janus = match target {
+        Target::Janus => Some(Arc::new(Session::create(&server.janus_endpoint()).await?)),
+        _ => None,
+    };
     let mut next_id = 1u32;
     for room in 0..scenario.rooms {
         let name = format!("bench-{room}");
-        for publish in [true, false] {
+        let roles = |publish: bool, next_id: &mut u32| -> Vec<Role> {
             let count = if publish {
                 scenario.publishers
             } else {
                 scenario.subscribers
             };
+            (0..count)
+                .map(|_| {
+                    *next_id += 1;
+                    Role {
+                        id: *next_id - 1,
+                        publish,
+                        video_kbps: scenario.video_kbps,
+                    }
+                })
+                .collect()
+        };
+        let engine_for = |id: u32| engines[id as usize % engines.len()].clone();
+        if let Some(session) = &janus {
+            let (publishers, subscribers) = (roles(true, &mut next_id), roles(false, &mut next_id));
+            let room = u64::from(room) + 1;
+            let joined = || bar.inc(1);
+            janus::join::join_room(
+                session,
+                room,
+                publishers,
+                subscribers,
+                &engine_for,
+                &mut next_id,
+                &joined,
+            )
+            .await?;
+            continue;
+        }
+        for publish in [true, false] {
             let mut joins = Vec::new();
-            for _ in 0..count {
-                let role = Role {
-                    id: next_id,
-                    publish,
-                    video_kbps: scenario.video_kbps,
-                };
-                let engine = engines[next_id as usize % engines.len()].clone();
-                next_id += 1;
+            for role in roles(publish, &mut next_id) {
+                let engine = engine_for(role.id);
                 match target {
-                    Target::Sfu => {
+                    Target::Relay => {
+                        engine.add_plain(role, server.addr, name.clone()).await??;
+                    }
+                    _ => {
                         let (http, name) = (server.addr, name.clone());
                         joins.push(tokio::spawn(async move {
                             signal::join(http, &name, role, engine).await.map(Some)
                         }));
-                    }
-                    Target::Relay => {
-                        engine.add_plain(role, server.addr, name.clone()).await??;
                     }
                 }
                 if joins.len() >= 8 {
@@ -110,7 +138,9 @@ pub async fn run(
             }
         }
     }
-    wait_connected(&engines, scenario.participants() as usize).await?;
+    // Janus members who publish and receive have a peer for each; every id is a peer.
+    let peers = next_id as usize - 1;
+    wait_connected(&engines, peers).await?;
     bar.finish_and_clear();
 
     let bar = spinner(opts.progress, format!("{target:?}: warming up"));
@@ -135,6 +165,7 @@ pub async fn run(
     let after = read(&engines, &server).await?;
     bar.finish_and_clear();
     drop(members);
+    drop(janus);
     drop(engines);
     drop(server);
     Ok(measure(target, scenario, idle, &before, &after))

@@ -1,8 +1,10 @@
 //! The server under load, as a process of its own so that its CPU time and memory can be
-//! read from `/proc`: the SFU (`signaling::Server`, exactly what `sfu-server` runs), or the
-//! relay baseline. The load generator starts either by running itself with a hidden
-//! subcommand.
+//! read from `/proc`: the SFU (`signaling::Server`, exactly what `sfu-server` runs), the
+//! relay baseline, or Janus. The load generator starts the first two by running itself with
+//! a hidden subcommand.
 
+use crate::janus::api::Endpoint;
+use crate::janus::server::{JanusProcess, JanusSetup};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -15,15 +17,29 @@ pub enum Target {
     Sfu,
     /// The crypto-free UDP relay baseline.
     Relay,
+    /// Janus's VideoRoom plugin, through its HTTP API.
+    Janus,
 }
 
-/// A running server process; killed when dropped.
+/// What a [`ServerProcess`] owns.
+enum Owned {
+    /// A `serve-*` child of this executable.
+    Child(Child),
+    /// A Janus started for the run.
+    Janus(JanusProcess),
+    /// Nothing: the server was already running.
+    External,
+}
+
+/// A running server process; killed when dropped, unless it was running before.
 pub struct ServerProcess {
-    child: Option<Child>,
+    owned: Owned,
     /// Its process id, for `/proc`.
     pub pid: u32,
-    /// SFU: its HTTP address; relay: its UDP address.
+    /// SFU and Janus: its HTTP address; relay: its UDP address.
     pub addr: SocketAddr,
+    /// Janus: its API's base path.
+    pub path: String,
 }
 
 impl ServerProcess {
@@ -34,6 +50,11 @@ impl ServerProcess {
         let sub = match target {
             Target::Sfu => "serve-sfu",
             Target::Relay => "serve-relay",
+            Target::Janus => {
+                return Err(std::io::Error::other(
+                    "Janus is started with ServerProcess::janus",
+                ));
+            }
         };
         let mut child = Command::new(exe)
             .arg(sub)
@@ -54,27 +75,62 @@ impl ServerProcess {
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| std::io::Error::other(format!("{sub} did not start: {line:?}")))?;
         Ok(ServerProcess {
-            child: Some(child),
+            owned: Owned::Child(child),
             pid,
             addr,
+            path: String::new(),
         })
     }
 
-    /// A server that is already running, at `addr` with process id `pid`.
+    /// Starts Janus with a benchmark configuration.
+    pub fn janus(setup: &JanusSetup) -> std::io::Result<ServerProcess> {
+        let janus = JanusProcess::start(setup)?;
+        Ok(ServerProcess {
+            pid: janus.pid(),
+            addr: janus.endpoint.addr,
+            path: janus.endpoint.path.clone(),
+            owned: Owned::Janus(janus),
+        })
+    }
+
+    /// A server that is already running, at `addr` with process id `pid` (0: unknown).
     pub fn external(addr: SocketAddr, pid: u32) -> ServerProcess {
         ServerProcess {
-            child: None,
+            owned: Owned::External,
             pid,
             addr,
+            path: String::new(),
+        }
+    }
+
+    /// A Janus that is already running.
+    pub fn external_janus(endpoint: Endpoint, pid: u32) -> ServerProcess {
+        ServerProcess {
+            owned: Owned::External,
+            pid,
+            addr: endpoint.addr,
+            path: endpoint.path,
+        }
+    }
+
+    /// Janus's API.
+    pub fn janus_endpoint(&self) -> Endpoint {
+        Endpoint {
+            addr: self.addr,
+            path: self.path.clone(),
         }
     }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        match &mut self.owned {
+            Owned::Child(c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            Owned::Janus(j) => j.stop(),
+            Owned::External => {}
         }
     }
 }
