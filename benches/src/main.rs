@@ -15,6 +15,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "loadgen",
+    // A later flag overrides an earlier one, so scripts can pass defaults first.
+    args_override_self = true,
     about = "Forwarding-throughput benchmark of the SFU, with a relay baseline"
 )]
 struct Cli {
@@ -70,6 +72,10 @@ struct Cli {
     /// (Janus skips those): `benches/compare-janus` makes a veth with 127.0.0.2.
     #[arg(long, default_value = "veth-janus")]
     janus_interface: String,
+    /// Janus's `event_loops` for the runs this starts: 0 keeps Janus's default, a thread
+    /// per handle (each subscriber); N shares N threads among all handles.
+    #[arg(long, default_value_t = 0)]
+    janus_event_loops: u32,
     /// Target/baseline pairs to run (A B A B …).
     #[arg(long, default_value_t = 1)]
     repeat: u32,
@@ -183,6 +189,7 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let setup = JanusSetup {
         binary: cli.janus_bin.clone(),
         interface: cli.janus_interface.clone(),
+        event_loops: cli.janus_event_loops,
     };
     let opts = |target: Target| -> std::io::Result<RunOptions> {
         let server = match (target, external, &janus_url) {

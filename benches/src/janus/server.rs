@@ -24,6 +24,9 @@ pub struct JanusSetup {
     /// The only network interface Janus gathers candidates on (`ice_enforce_list`). Janus
     /// skips interfaces flagged loopback, so a benchmark gives it a veth with a 127.x address.
     pub interface: String,
+    /// Janus's `event_loops`: 0 keeps its default of a thread per handle; N shares N
+    /// loops among all handles.
+    pub event_loops: u32,
 }
 
 /// A running Janus; killed, and its configuration removed, when dropped.
@@ -45,7 +48,7 @@ impl JanusProcess {
             http.port()
         ));
         std::fs::create_dir_all(&dir)?;
-        write_config(&dir, http, &setup.interface)?;
+        write_config(&dir, http, setup)?;
         let log = dir.join("janus.log");
         let child = Command::new(&setup.binary)
             .arg("--configs-folder")
@@ -147,7 +150,7 @@ fn all_but(folder: &str, keep: &str) -> String {
 }
 
 /// Writes `janus.jcfg`, the HTTP transport's and the VideoRoom plugin's configuration.
-pub fn write_config(dir: &Path, http: SocketAddr, interface: &str) -> std::io::Result<()> {
+pub fn write_config(dir: &Path, http: SocketAddr, setup: &JanusSetup) -> std::io::Result<()> {
     const LIB: &str = "/usr/lib/x86_64-linux-gnu/janus";
     let plugins = debian_folder("plugins_folder", &format!("{LIB}/plugins"));
     let transports = debian_folder("transports_folder", &format!("{LIB}/transports"));
@@ -162,7 +165,7 @@ pub fn write_config(dir: &Path, http: SocketAddr, interface: &str) -> std::io::R
 	loggers_folder = "{loggers}"
 	debug_level = 3
 	session_timeout = 60
-}}
+{loops}}}
 certificates: {{
 }}
 media: {{
@@ -190,6 +193,11 @@ events: {{
 }}
 "#,
         dir = dir.display(),
+        interface = setup.interface,
+        loops = match setup.event_loops {
+            0 => String::new(),
+            n => format!("\tevent_loops = {n}\n"),
+        },
         no_plugins = all_but(&plugins, "libjanus_videoroom.so"),
         no_transports = all_but(&transports, "libjanus_http.so"),
         no_loggers = all_but(&loggers, ""),
@@ -244,14 +252,19 @@ mod tests {
     fn config_keeps_only_videoroom_over_http_on_loopback() {
         let dir = std::env::temp_dir().join(format!("janus-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        write_config(&dir, "127.0.0.1:8999".parse().unwrap(), "veth-j").unwrap();
+        let setup = JanusSetup {
+            binary: "janus".into(),
+            interface: "veth-j".into(),
+            event_loops: 2,
+        };
+        write_config(&dir, "127.0.0.1:8999".parse().unwrap(), &setup).unwrap();
         let core = std::fs::read_to_string(dir.join("janus.jcfg")).unwrap();
         let http = std::fs::read_to_string(dir.join("janus.transport.http.jcfg")).unwrap();
         let room = std::fs::read_to_string(dir.join("janus.plugin.videoroom.jcfg")).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(core.contains("ice_lite = true") && core.contains("ignore_mdns = true"));
         assert!(core.contains(r#"ice_enforce_list = "veth-j""#));
-        assert!(!core.contains("admin_secret"));
+        assert!(!core.contains("admin_secret") && core.contains("event_loops = 2"));
         assert!(http.contains("port = 8999") && http.contains(r#"ip = "127.0.0.1""#));
         assert!(http.contains("admin_http = false"));
         assert!(room.contains("publishers = 200") && room.contains("bitrate = 0"));
