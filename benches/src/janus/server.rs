@@ -50,21 +50,32 @@ impl JanusProcess {
         std::fs::create_dir_all(&dir)?;
         write_config(&dir, http, setup)?;
         let log = dir.join("janus.log");
-        let child = Command::new(&setup.binary)
-            .arg("--configs-folder")
-            .arg(&dir)
-            .arg("--config")
-            .arg(dir.join("janus.jcfg"))
-            .arg("--log-file")
-            .arg(&log)
-            .arg("--disable-colors")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                std::io::Error::new(e.kind(), format!("{}: {e}", setup.binary.display()))
-            })?;
+        let janus_args = |cmd: &mut Command| {
+            cmd.arg("--configs-folder")
+                .arg(&dir)
+                .arg("--config")
+                .arg(dir.join("janus.jcfg"))
+                .arg("--log-file")
+                .arg(&log)
+                .arg("--disable-colors")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        };
+        // Through util-linux's `setpriv`, Janus is killed with the generator even when the
+        // generator is killed itself (a CI timeout), instead of running on in the namespace.
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--pdeathsig", "KILL", "--"]).arg(&setup.binary);
+        janus_args(&mut cmd);
+        let child = match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut cmd = Command::new(&setup.binary);
+                janus_args(&mut cmd);
+                cmd.spawn()
+            }
+            r => r,
+        }
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", setup.binary.display())))?;
         let mut janus = JanusProcess {
             child,
             dir,
