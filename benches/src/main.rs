@@ -105,6 +105,21 @@ enum Serve {
     /// (internal) Run the relay baseline.
     #[command(hide = true)]
     ServeRelay,
+    /// Write the benchmark's Janus configuration into a folder, to run Janus by hand
+    /// (`janus -F DIR -C DIR/janus.jcfg`) and load it with `--target janus --janus-url`.
+    WriteJanusConfig {
+        /// The folder (created if missing).
+        dir: PathBuf,
+        /// Where Janus's HTTP API listens (a loopback address).
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        http: SocketAddr,
+        /// The only interface Janus gathers candidates on.
+        #[arg(long, default_value = "veth-janus")]
+        interface: String,
+        /// Janus's `event_loops` (0: a thread per handle).
+        #[arg(long, default_value_t = 0)]
+        event_loops: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -159,6 +174,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let cli = Cli::parse();
     match cli.serve {
+        Some(Serve::WriteJanusConfig {
+            dir,
+            http,
+            interface,
+            event_loops,
+        }) => {
+            std::fs::create_dir_all(&dir)?;
+            let setup = JanusSetup {
+                binary: cli.janus_bin.clone(),
+                interface,
+                event_loops,
+            };
+            benches::janus::server::write_config(&dir, http, &setup)?;
+            println!("janus -F {0} -C {0}/janus.jcfg", dir.display());
+            return Ok(());
+        }
         Some(Serve::ServeRelay) => return target::serve_relay(),
         Some(Serve::ServeSfu) => {
             return tokio::runtime::Runtime::new()?.block_on(target::serve_sfu());
