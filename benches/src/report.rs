@@ -78,12 +78,12 @@ pub fn cpu_model() -> String {
 /// The human table.
 pub fn table(r: &Report) -> String {
     let mut out = format!(
-        "{} CPUs: {}\n\n{:<7} {:<8} {:>6} {:>10} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>11} {:>9} {:>8} {:>7}\n",
+        "{} CPUs: {}\n\n{:<7} {:<8} {:>7} {:>10} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>11} {:>9} {:>8} {:>7}\n",
         r.cpus,
         r.cpu_model,
         "target",
         "scenario",
-        "peers",
+        "members",
         "pkts/s",
         "Mbit/s",
         "loss%",
@@ -98,7 +98,7 @@ pub fn table(r: &Report) -> String {
     );
     for m in &r.runs {
         out.push_str(&format!(
-            "{:<7} {:<8} {:>6} {:>10.0} {:>8.1} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>11.0} {:>9.1} {:>8.1} {:>7.2}\n",
+            "{:<7} {:<8} {:>7} {:>10.0} {:>8.1} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>11.0} {:>9.1} {:>8.1} {:>7.2}\n",
             format!("{:?}", m.target).to_lowercase(),
             m.scenario.name,
             m.scenario.participants(),
@@ -141,8 +141,9 @@ fn pairs(r: &Report) -> String {
     let name = |t: Target| format!("{t:?}").to_lowercase();
     let (a, b) = (name(a0.target), name(b0.target));
     let mut out = format!(
-        "\n{a} against {b}, pair by pair (ratios are {a} ÷ {b}, except CPU: {b} µs/pkt ÷ {a} µs/pkt)\n\
-         {:<6} {:>10} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7}\n",
+        "\n{a} against {b}, pair by pair (µs per packet, p99 in ms, RSS in MB; ratios are {a} ÷ {b},\n\
+         except CPU ×less: {b} µs per packet ÷ {a} µs per packet)\n\
+         {:<6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}\n",
         "pair",
         format!("{a} pkt/s"),
         format!("{b} pkt/s"),
@@ -188,7 +189,7 @@ fn pairs(r: &Report) -> String {
         .collect();
     let line = |label: String, v: [f64; 13]| {
         format!(
-            "{:<6} {:>10.0} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8.2} {:>8.1} {:>8.1} {:>8.2} {:>7.2}\n",
+            "{:<6} {:>11.0} {:>11.0} {:>11.2} {:>11.2} {:>11.2} {:>11.2} {:>11.2} {:>11.2} {:>11.2} {:>11.1} {:>11.1} {:>11.2} {:>11.2}\n",
             label, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]
         )
     };

@@ -57,18 +57,31 @@ pub async fn run(
     scenario: &Scenario,
     opts: RunOptions,
 ) -> Result<Measurement, Box<dyn std::error::Error>> {
-    let server = match opts.server {
+    let mut server = match opts.server {
         Some(s) => s,
         None => ServerProcess::start(target)?,
     };
+    // The server outlives the peers; a failed run says what the server logged.
+    run_on(target, scenario, opts.threads, opts.progress, &mut server)
+        .await
+        .map_err(|e| format!("{target:?}: {e}{}", server.diagnostics()).into())
+}
+
+async fn run_on(
+    target: Target,
+    scenario: &Scenario,
+    threads: usize,
+    progress: bool,
+    server: &mut ServerProcess,
+) -> Result<Measurement, Box<dyn std::error::Error>> {
     let clock = Clock::new();
-    let engines: Vec<Arc<Engine>> = (0..opts.threads.max(1))
+    let engines: Vec<Arc<Engine>> = (0..threads.max(1))
         .map(|i| Engine::start(clock, &format!("loadgen-{i}")).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    let idle = server_sample(&server)?;
+    let idle = server_sample(server)?;
 
     // Join: each room's publishers first, then its subscribers, a few at a time.
-    let bar = spinner(opts.progress, format!("{target:?}: joining"));
+    let bar = spinner(progress, format!("{target:?}: joining"));
     let mut members: Vec<Member> = Vec::new();
     let janus = match target {
         Target::Janus => Some(Arc::new(Session::create(&server.janus_endpoint()).await?)),
@@ -143,12 +156,12 @@ pub async fn run(
     wait_connected(&engines, peers).await?;
     bar.finish_and_clear();
 
-    let bar = spinner(opts.progress, format!("{target:?}: warming up"));
+    let bar = spinner(progress, format!("{target:?}: warming up"));
     tokio::time::sleep(Duration::from_secs_f64(scenario.warmup_secs)).await;
     bar.finish_and_clear();
 
-    let before = read(&engines, &server).await?;
-    let bar = if opts.progress {
+    let before = read(&engines, server).await?;
+    let bar = if progress {
         ProgressBar::new((scenario.duration_secs * 10.0) as u64).with_style(
             ProgressStyle::with_template("{msg} [{bar:40}] {elapsed}/{duration}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -162,12 +175,17 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
         bar.inc(1);
     }
-    let after = read(&engines, &server).await?;
+    let after = read(&engines, server).await?;
     bar.finish_and_clear();
+    server.check_running()?;
     drop(members);
-    drop(janus);
+    if let Some(session) = janus.and_then(Arc::into_inner) {
+        // Frees the feeds now, for a Janus that outlives the run.
+        if let Err(e) = session.destroy().await {
+            tracing::warn!("Janus session: {e}");
+        }
+    }
     drop(engines);
-    drop(server);
     Ok(measure(target, scenario, idle, &before, &after))
 }
 

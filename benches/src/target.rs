@@ -3,8 +3,9 @@
 //! relay baseline, or Janus. The load generator starts the first two by running itself with
 //! a hidden subcommand.
 
-use crate::janus::api::Endpoint;
-use crate::janus::server::{JanusProcess, JanusSetup};
+use crate::janus::config::JanusSetup;
+use crate::janus::http::Endpoint;
+use crate::janus::server::JanusProcess;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -113,6 +114,28 @@ impl ServerProcess {
         }
     }
 
+    /// Fails if a server this started has exited, saying why (for Janus, with the end of
+    /// its log). A run whose server died mid-way must not report figures.
+    pub fn check_running(&mut self) -> Result<(), String> {
+        match &mut self.owned {
+            Owned::Child(c) => match c.try_wait() {
+                Ok(Some(status)) => Err(format!("the server exited ({status})")),
+                _ => Ok(()),
+            },
+            Owned::Janus(j) => j.exited().map_or(Ok(()), Err),
+            Owned::External => Ok(()),
+        }
+    }
+
+    /// What the server logged lately, to add to an error (Janus only; the SFU logs to the
+    /// generator's standard error already).
+    pub fn diagnostics(&self) -> String {
+        match &self.owned {
+            Owned::Janus(j) => j.log_tail(),
+            _ => String::new(),
+        }
+    }
+
     /// Janus's API.
     pub fn janus_endpoint(&self) -> Endpoint {
         Endpoint {
@@ -129,8 +152,8 @@ impl Drop for ServerProcess {
                 let _ = c.kill();
                 let _ = c.wait();
             }
-            Owned::Janus(j) => j.stop(),
-            Owned::External => {}
+            // A Janus stops when its JanusProcess drops.
+            Owned::Janus(_) | Owned::External => {}
         }
     }
 }

@@ -2,8 +2,9 @@
 //! client does: a publisher handle that offers its tracks, and a subscriber handle per
 //! receiving member, to which Janus offers the room's feeds.
 
-use super::api::{Handle, JanusError, Session};
-use super::server::ROOM_PUBLISHERS;
+use super::api::{Handle, Session};
+use super::config::ROOM_PUBLISHERS;
+use super::http::JanusError;
 use crate::engine::{Engine, EngineGone};
 use crate::peer::{PeerError, Role};
 use serde_json::{Value, json};
@@ -29,10 +30,9 @@ pub enum JoinError {
     Missing(&'static str, &'static str),
 }
 
-/// A published feed: its handle (which keeps it published) and Janus's id for it.
+/// A published feed: Janus's id for it, and who publishes it. Dropping it changes nothing
+/// in Janus: the feed lasts until its session ends.
 pub struct Feed {
-    /// Kept for the run; the session's end detaches it.
-    pub handle: Handle,
     /// The id subscribers ask for.
     pub id: u64,
     /// The member publishing it.
@@ -60,6 +60,7 @@ pub async fn ensure_room(session: &Session, room: u64) -> Result<(), JoinError> 
     Ok(())
 }
 
+/// The SDP in an event's `jsep`; `what` names the event in the error.
 fn sdp_of(event: &Value, what: &'static str) -> Result<String, JoinError> {
     event["jsep"]["sdp"]
         .as_str()
@@ -104,7 +105,6 @@ pub async fn publish(
     handle.candidates_done().await?;
     up.await?;
     Ok(Feed {
-        handle,
         id,
         member: role.id,
     })

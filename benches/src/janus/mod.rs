@@ -2,10 +2,14 @@
 //! against the SFU, joined through Janus's HTTP API, so that both servers carry exactly the
 //! same load in one run.
 //!
-//! - [`api`]: the HTTP API (session, handles, long-poll events, keepalives).
+//! - [`http`]: one request to the HTTP API, and its errors.
+//! - [`api`]: a session, its handles, long-poll events and keepalives.
 //! - [`join`]: publishing and subscribing with the generator's peers.
-//! - [`server`]: a Janus process with a configuration written for the benchmark.
+//! - [`config`]: the configuration written for the benchmark.
+//! - [`server`]: a Janus process on that configuration.
 
 pub mod api;
+pub mod config;
+pub mod http;
 pub mod join;
 pub mod server;

@@ -1,38 +1,26 @@
-//! A Janus process for one benchmark run, with a configuration written for the benchmark:
-//! the VideoRoom plugin and the HTTP transport only, HTTP on loopback, ICE-lite on one
-//! interface, no admin secret, rooms without a bitrate cap.
+//! A Janus process for one benchmark run, on a configuration written for it into a
+//! temporary folder, which also keeps its log.
 
-use super::api::Endpoint;
-use std::io::Write;
+use super::config::{JanusSetup, write_config};
+use super::http::Endpoint;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where Debian's package keeps its configuration (read for its module folders).
-const DEBIAN_CONFIG: &str = "/etc/janus/janus.jcfg";
-/// The UDP ports Janus may use for media.
-const RTP_PORTS: &str = "20000-23999";
-/// Publishers a room takes (the VideoRoom default is 3).
-pub const ROOM_PUBLISHERS: u32 = 200;
+/// A folder removed when dropped.
+struct TempDir(PathBuf);
 
-/// How to run Janus.
-#[derive(Debug, Clone)]
-pub struct JanusSetup {
-    /// The executable.
-    pub binary: PathBuf,
-    /// The only network interface Janus gathers candidates on (`ice_enforce_list`). Janus
-    /// skips interfaces flagged loopback, so a benchmark gives it a veth with a 127.x address.
-    pub interface: String,
-    /// Janus's `event_loops`: 0 keeps its default of a thread per handle; N shares N
-    /// loops among all handles.
-    pub event_loops: u32,
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
-/// A running Janus; killed, and its configuration removed, when dropped.
+/// A running Janus; killed, and its folder removed, when dropped.
 pub struct JanusProcess {
     child: Child,
-    dir: PathBuf,
+    dir: TempDir,
     /// Its API.
     pub endpoint: Endpoint,
 }
@@ -41,41 +29,23 @@ impl JanusProcess {
     /// Writes a configuration into a fresh temporary folder, starts Janus on it, and waits
     /// until its API answers.
     pub fn start(setup: &JanusSetup) -> std::io::Result<JanusProcess> {
+        // Looked up in this network namespace (sysfs may still show another one's).
+        if nix::net::if_::if_nametoindex(setup.interface.as_str()).is_err() {
+            return Err(std::io::Error::other(format!(
+                "no network interface {:?} for Janus to gather candidates on; \
+                 benches/compare-janus makes one (or pass --janus-interface)",
+                setup.interface
+            )));
+        }
         let http = free_port()?;
-        let dir = std::env::temp_dir().join(format!(
+        let dir = TempDir(std::env::temp_dir().join(format!(
             "loadgen-janus-{}-{}",
             std::process::id(),
             http.port()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        write_config(&dir, http, setup)?;
-        let log = dir.join("janus.log");
-        let janus_args = |cmd: &mut Command| {
-            cmd.arg("--configs-folder")
-                .arg(&dir)
-                .arg("--config")
-                .arg(dir.join("janus.jcfg"))
-                .arg("--log-file")
-                .arg(&log)
-                .arg("--disable-colors")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-        };
-        // Through util-linux's `setpriv`, Janus is killed with the generator even when the
-        // generator is killed itself (a CI timeout), instead of running on in the namespace.
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--pdeathsig", "KILL", "--"]).arg(&setup.binary);
-        janus_args(&mut cmd);
-        let child = match cmd.spawn() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut cmd = Command::new(&setup.binary);
-                janus_args(&mut cmd);
-                cmd.spawn()
-            }
-            r => r,
-        }
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", setup.binary.display())))?;
+        )));
+        std::fs::create_dir_all(&dir.0)?;
+        write_config(&dir.0, http, setup)?;
+        let child = spawn(setup, &dir.0)?;
         let mut janus = JanusProcess {
             child,
             dir,
@@ -84,15 +54,8 @@ impl JanusProcess {
                 path: "/janus".into(),
             },
         };
-        janus.wait_ready(&log)?;
+        janus.wait_ready()?;
         Ok(janus)
-    }
-
-    /// Stops it (at once: nothing it holds needs saving) and removes its configuration.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 
     /// Its process id.
@@ -100,24 +63,41 @@ impl JanusProcess {
         self.child.id()
     }
 
-    fn wait_ready(&mut self, log: &Path) -> std::io::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let failed = |why: String| {
-            let tail = std::fs::read_to_string(log).unwrap_or_default();
-            let tail: Vec<&str> = tail.lines().rev().take(15).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            std::io::Error::other(format!("Janus {why}; its log ends:\n{}", tail.join("\n")))
-        };
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(failed(format!("exited ({status})")));
+    /// Why it is no longer running; `None` while it runs.
+    pub fn exited(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok()??;
+        Some(format!("Janus exited ({status})"))
+    }
+
+    /// The last lines of its log and standard error, for error messages.
+    pub fn log_tail(&self) -> String {
+        let mut out = String::new();
+        for name in ["janus.log", "janus.stderr"] {
+            let text = std::fs::read_to_string(self.dir.0.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(15)..];
+            if !tail.is_empty() {
+                out.push_str(&format!("\n{name} ends:\n{}", tail.join("\n")));
             }
-            // The HTTP transport is the last thing Janus starts.
+        }
+        out
+    }
+
+    /// Waits until the HTTP transport, the last thing Janus starts, accepts connections.
+    fn wait_ready(&mut self) -> std::io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(why) = self.exited() {
+                return Err(std::io::Error::other(format!("{why}{}", self.log_tail())));
+            }
             if std::net::TcpStream::connect(self.endpoint.addr).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(failed("did not open its HTTP port within 20 s".into()));
+                return Err(std::io::Error::other(format!(
+                    "Janus did not open its HTTP port within 20 s{}",
+                    self.log_tail()
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -126,164 +106,67 @@ impl JanusProcess {
 
 impl Drop for JanusProcess {
     fn drop(&mut self) {
-        self.stop();
+        // At once: nothing it holds needs saving.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// Starts Janus on the configuration in `dir`, logging there.
+///
+/// Through util-linux's `setpriv`, Janus gets SIGKILL when the thread that started it ends,
+/// so it dies with the generator even when the generator is killed (a CI timeout) instead
+/// of running on in the namespace. That thread is the generator's main thread; starting
+/// Janus from a worker thread would kill it when that thread retires.
+fn spawn(setup: &JanusSetup, dir: &Path) -> std::io::Result<Child> {
+    let stderr = std::fs::File::create(dir.join("janus.stderr"))?;
+    let command = |wrapped: bool| -> std::io::Result<Command> {
+        let mut cmd = if wrapped {
+            let mut c = Command::new("setpriv");
+            c.args(["--pdeathsig", "KILL", "--"]).arg(&setup.binary);
+            c
+        } else {
+            Command::new(&setup.binary)
+        };
+        cmd.arg("--configs-folder")
+            .arg(dir)
+            .arg("--config")
+            .arg(dir.join("janus.jcfg"))
+            .arg("--log-file")
+            .arg(dir.join("janus.log"))
+            .arg("--disable-colors")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr.try_clone()?);
+        Ok(cmd)
+    };
+    let named = |e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("{}: {e}", setup.binary.display()))
+    };
+    // Checked here, since through setpriv a missing binary is only an exit status.
+    if !setup.binary.is_file() && which(&setup.binary).is_none() {
+        return Err(named(std::io::ErrorKind::NotFound.into()));
+    }
+    match command(true)?.spawn() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!("no setpriv: Janus will outlive a killed generator");
+            command(false)?.spawn().map_err(named)
+        }
+        r => r.map_err(named),
+    }
+}
+
+/// Where `program` is on `PATH`, for a name without a slash.
+fn which(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return None;
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 /// A loopback TCP port that is free now.
 fn free_port() -> std::io::Result<SocketAddr> {
     std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
-}
-
-/// A folder setting of Debian's configuration, or the package's default.
-fn debian_folder(key: &str, default: &str) -> String {
-    let text = std::fs::read_to_string(DEBIAN_CONFIG).unwrap_or_default();
-    text.lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with(key))
-        .filter_map(|l| l.split('"').nth(1))
-        .next()
-        .unwrap_or(default)
-        .to_owned()
-}
-
-/// Every module in `folder` but `keep`, as Janus's `disable` list.
-fn all_but(folder: &str, keep: &str) -> String {
-    let mut names: Vec<String> = std::fs::read_dir(folder)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".so") && n != keep)
-        .collect();
-    names.sort();
-    names.join(",")
-}
-
-/// Writes `janus.jcfg`, the HTTP transport's and the VideoRoom plugin's configuration.
-pub fn write_config(dir: &Path, http: SocketAddr, setup: &JanusSetup) -> std::io::Result<()> {
-    const LIB: &str = "/usr/lib/x86_64-linux-gnu/janus";
-    let plugins = debian_folder("plugins_folder", &format!("{LIB}/plugins"));
-    let transports = debian_folder("transports_folder", &format!("{LIB}/transports"));
-    let events = debian_folder("events_folder", &format!("{LIB}/events"));
-    let loggers = debian_folder("loggers_folder", &format!("{LIB}/loggers"));
-    let core = format!(
-        r#"general: {{
-	configs_folder = "{dir}"
-	plugins_folder = "{plugins}"
-	transports_folder = "{transports}"
-	events_folder = "{events}"
-	loggers_folder = "{loggers}"
-	debug_level = 3
-	session_timeout = 60
-{loops}}}
-certificates: {{
-}}
-media: {{
-	ipv6 = false
-	rtp_port_range = "{RTP_PORTS}"
-}}
-nat: {{
-	nice_debug = false
-	ice_lite = true
-	ignore_mdns = true
-	ice_enforce_list = "{interface}"
-}}
-plugins: {{
-	disable = "{no_plugins}"
-}}
-transports: {{
-	disable = "{no_transports}"
-}}
-loggers: {{
-	disable = "{no_loggers}"
-}}
-events: {{
-	broadcast = false
-	disable = "{no_events}"
-}}
-"#,
-        dir = dir.display(),
-        interface = setup.interface,
-        loops = match setup.event_loops {
-            0 => String::new(),
-            n => format!("\tevent_loops = {n}\n"),
-        },
-        no_plugins = all_but(&plugins, "libjanus_videoroom.so"),
-        no_transports = all_but(&transports, "libjanus_http.so"),
-        no_loggers = all_but(&loggers, ""),
-        no_events = all_but(&events, ""),
-    );
-    let transport = format!(
-        r#"general: {{
-	json = "plain"
-	base_path = "/janus"
-	http = true
-	port = {port}
-	ip = "{ip}"
-	https = false
-}}
-admin: {{
-	admin_http = false
-	admin_https = false
-}}
-cors: {{
-}}
-"#,
-        port = http.port(),
-        ip = http.ip(),
-    );
-    let videoroom = format!(
-        r#"general: {{
-}}
-room-1: {{
-	description = "loadgen"
-	publishers = {ROOM_PUBLISHERS}
-	bitrate = 0
-	audiocodec = "opus"
-	videocodec = "vp8"
-}}
-"#
-    );
-    for (name, text) in [
-        ("janus.jcfg", core),
-        ("janus.transport.http.jcfg", transport),
-        ("janus.plugin.videoroom.jcfg", videoroom),
-    ] {
-        std::fs::File::create(dir.join(name))?.write_all(text.as_bytes())?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_keeps_only_videoroom_over_http_on_loopback() {
-        let dir = std::env::temp_dir().join(format!("janus-config-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let setup = JanusSetup {
-            binary: "janus".into(),
-            interface: "veth-j".into(),
-            event_loops: 2,
-        };
-        write_config(&dir, "127.0.0.1:8999".parse().unwrap(), &setup).unwrap();
-        let core = std::fs::read_to_string(dir.join("janus.jcfg")).unwrap();
-        let http = std::fs::read_to_string(dir.join("janus.transport.http.jcfg")).unwrap();
-        let room = std::fs::read_to_string(dir.join("janus.plugin.videoroom.jcfg")).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(core.contains("ice_lite = true") && core.contains("ignore_mdns = true"));
-        assert!(core.contains(r#"ice_enforce_list = "veth-j""#));
-        assert!(!core.contains("admin_secret") && core.contains("event_loops = 2"));
-        assert!(http.contains("port = 8999") && http.contains(r#"ip = "127.0.0.1""#));
-        assert!(http.contains("admin_http = false"));
-        assert!(room.contains("publishers = 200") && room.contains("bitrate = 0"));
-        if let Some(disabled) = core
-            .lines()
-            .find(|l| l.contains("disable") && l.contains("plugin"))
-        {
-            assert!(!disabled.contains("videoroom"), "{disabled}");
-        }
-    }
 }
