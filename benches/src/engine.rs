@@ -296,6 +296,8 @@ fn command(st: &mut State, cmd: Cmd) -> bool {
                 .map(|p| (p.role, p.connected, p.counters))
                 .collect();
             let _ = reply.send(Snapshot { peers, latency });
+            // A reading changes no peer: nothing new is due.
+            return true;
         }
         Cmd::Stop => return false,
     }

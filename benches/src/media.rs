@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 pub const VIDEO_PAYLOAD: usize = 1100;
 /// Audio payload size: Opus at about 32 kbit/s, 20 ms frames.
 pub const AUDIO_PAYLOAD: usize = 80;
-/// Audio packets per second (20 ms frames).
-pub const AUDIO_PPS: f64 = 50.0;
+/// Time between audio packets (20 ms Opus frames).
+pub const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
 /// A keyframe every this long, so a subscriber that joins late starts within it.
 pub const KEYFRAME_EVERY: Duration = Duration::from_secs(2);
 
@@ -57,11 +57,15 @@ pub fn write_payload(buf: &mut Vec<u8>, stamp: Stamp, keyframe: bool) {
     buf.push(stamp.kind as u8);
     buf.extend_from_slice(&stamp.seq.to_be_bytes());
     buf.extend_from_slice(&stamp.sent_us.to_be_bytes());
-    let size = match stamp.kind {
+    buf.resize(start + payload_len(stamp.kind), 0xab);
+}
+
+/// The size of a payload of `kind`.
+pub fn payload_len(kind: Kind) -> usize {
+    match kind {
         Kind::Video => VIDEO_PAYLOAD,
         Kind::Audio => AUDIO_PAYLOAD,
-    };
-    buf.resize(start + size, 0xab);
+    }
 }
 
 /// Reads a payload written by [`write_payload`]; `None` for anything else.

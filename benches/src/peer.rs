@@ -66,7 +66,7 @@ enum Transport {
         video: Option<Track>,
     },
     /// The relay baseline: no ICE, no DTLS, no SRTP.
-    Plain { relay: SocketAddr, seq: [u16; 2] },
+    Plain { relay: SocketAddr },
 }
 
 struct Track {
@@ -271,13 +271,8 @@ impl LoadPeer {
     ) -> Result<LoadPeer, PeerError> {
         let (socket, local) = bind()?;
         socket.send_to(format!("JOIN {room}").as_bytes(), relay)?;
-        let mut peer = LoadPeer::with_transport(
-            role,
-            socket,
-            local,
-            Transport::Plain { relay, seq: [0; 2] },
-            now,
-        );
+        let mut peer =
+            LoadPeer::with_transport(role, socket, local, Transport::Plain { relay }, now);
         // No handshake: registered with the relay by the datagram above.
         peer.connected = true;
         Ok(peer)
@@ -365,7 +360,6 @@ impl LoadPeer {
         if !self.role.publish || !self.connected {
             return;
         }
-        let audio_every = Duration::from_secs_f64(1.0 / media::AUDIO_PPS);
         // A generator that fell behind skips ahead rather than bursting.
         for next in [&mut self.next_audio, &mut self.next_video] {
             if now.saturating_duration_since(*next) > Duration::from_millis(200) {
@@ -373,7 +367,7 @@ impl LoadPeer {
             }
         }
         while self.next_audio <= now {
-            self.next_audio += audio_every;
+            self.next_audio += media::AUDIO_INTERVAL;
             self.send_one(Kind::Audio, false, now, clock, scratch);
         }
         while self.next_video <= now {
@@ -412,8 +406,9 @@ impl LoadPeer {
                     Kind::Video => video.as_mut(),
                 };
                 let Some(t) = track else { return };
-                scratch.clear();
-                media::write_payload(scratch, stamp, keyframe);
+                // Written straight into the buffer the packet keeps.
+                let mut payload = Vec::with_capacity(media::payload_len(kind));
+                media::write_payload(&mut payload, stamp, keyframe);
                 t.seq = t.seq.wrapping_add(1);
                 t.ts = t.ts.wrapping_add(t.ts_step);
                 let pkt = rtc::rtp::Packet {
@@ -427,7 +422,7 @@ impl LoadPeer {
                         ssrc: t.ssrc,
                         ..Default::default()
                     },
-                    payload: bytes::Bytes::copy_from_slice(scratch),
+                    payload: payload.into(),
                 };
                 if let Some(mut sender) = pc.rtp_sender(t.sender)
                     && sender.write_rtp(now, pkt).is_ok()
@@ -435,13 +430,13 @@ impl LoadPeer {
                     self.counters.sent += 1;
                 }
             }
-            Transport::Plain { relay, seq } => {
-                let s = &mut seq[kind as usize];
-                *s = s.wrapping_add(1);
-                // A 12-byte RTP-like header in front, so packet sizes match the SFU run.
+            Transport::Plain { relay } => {
+                // A 12-byte RTP-like header in front, so packet sizes match the SFU run; its
+                // sequence number is the media's own, from 1.
+                let rtp_seq = (seq as u16).wrapping_add(1);
                 scratch.clear();
                 scratch.extend_from_slice(&[0x80, 96]);
-                scratch.extend_from_slice(&s.to_be_bytes());
+                scratch.extend_from_slice(&rtp_seq.to_be_bytes());
                 scratch.extend_from_slice(&[0; 8]);
                 media::write_payload(scratch, stamp, keyframe);
                 match self.socket.send_to(scratch, *relay) {

@@ -7,6 +7,7 @@
 //! what every other member publishes.
 
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrIn, recvmmsg, sendmmsg};
+use sfu::io::recycle;
 use std::collections::HashMap;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
@@ -31,11 +32,16 @@ pub fn run(socket: UdpSocket) -> std::io::Result<()> {
     let mut recv_headers = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
     let mut send_headers = MultiHeaders::<SockaddrIn>::preallocate(SEND_BATCH, None);
     let mut received: Vec<(usize, SocketAddrV4)> = Vec::with_capacity(BATCH);
-    // (buffer index, destination) for every copy to send.
-    let mut out: Vec<(usize, SockaddrIn)> = Vec::with_capacity(SEND_BATCH * 4);
+    // For every copy to send: the buffer it comes from, and where it goes.
+    let mut out_buf: Vec<usize> = Vec::with_capacity(SEND_BATCH * 4);
+    let mut out_addr: Vec<Option<SockaddrIn>> = Vec::with_capacity(SEND_BATCH * 4);
+    // The send iovec array's allocation, kept empty between batches (see `sfu::io::recycle`).
+    let mut spare: Vec<[IoSlice<'static>; 1]> = Vec::with_capacity(SEND_BATCH * 4);
     loop {
         received.clear();
         {
+            // nix ties these iovecs' lifetime to the headers' borrow, so they cannot be
+            // recycled like the send side's: one small allocation per received batch.
             let mut slices: Vec<[IoSliceMut<'_>; 1]> =
                 bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
             let msgs = recvmmsg(
@@ -54,7 +60,8 @@ pub fn run(socket: UdpSocket) -> std::io::Result<()> {
                 received.push((m.bytes, addr));
             }
         }
-        out.clear();
+        out_buf.clear();
+        out_addr.clear();
         for (i, &(len, from)) in received.iter().enumerate() {
             let data = &bufs[i][..len];
             if let Some(rest) = data.strip_prefix(b"JOIN ") {
@@ -77,22 +84,24 @@ pub fn run(socket: UdpSocket) -> std::io::Result<()> {
             };
             for &to in &rooms[id].members {
                 if to != from {
-                    out.push((i, SockaddrIn::from(to)));
+                    out_buf.push(i);
+                    out_addr.push(Some(SockaddrIn::from(to)));
                 }
             }
         }
-        for chunk in out.chunks(SEND_BATCH) {
-            let slices: Vec<[IoSlice<'_>; 1]> = chunk
+        let mut slices: Vec<[IoSlice<'_>; 1]> = recycle(std::mem::take(&mut spare));
+        slices.extend(
+            out_buf
                 .iter()
-                .map(|&(i, _)| [IoSlice::new(&bufs[i][..received[i].0])])
-                .collect();
-            let addrs: Vec<Option<SockaddrIn>> = chunk.iter().map(|&(_, a)| Some(a)).collect();
+                .map(|&i| [IoSlice::new(&bufs[i][..received[i].0])]),
+        );
+        for (chunk, addrs) in slices.chunks(SEND_BATCH).zip(out_addr.chunks(SEND_BATCH)) {
             let mut start = 0;
-            while start < slices.len() {
+            while start < chunk.len() {
                 match sendmmsg(
                     fd,
                     &mut send_headers,
-                    &slices[start..],
+                    &chunk[start..],
                     &addrs[start..],
                     [],
                     MsgFlags::empty(),
@@ -103,6 +112,8 @@ pub fn run(socket: UdpSocket) -> std::io::Result<()> {
                 }
             }
         }
+        slices.clear();
+        spare = recycle(slices);
     }
 }
 

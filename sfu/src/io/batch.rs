@@ -1,6 +1,7 @@
 //! Outgoing datagrams sent in batches with one `sendmmsg` call: at an SFU's fan-out most of
 //! the cost of a packet is the system call that sends it, and one call can carry dozens.
 
+use super::recycle;
 use crate::core::Transmit;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
 use std::io::IoSlice;
@@ -14,7 +15,7 @@ pub struct SendBatch {
     items: Vec<Transmit>,
     addrs: Vec<Option<SockaddrStorage>>,
     headers: MultiHeaders<SockaddrStorage>,
-    /// The iovec array's allocation, kept empty between flushes (see [`recycle`]).
+    /// The iovec array's allocation, kept empty between flushes (see [`super::recycle`]).
     spare: Vec<[IoSlice<'static>; 1]>,
 }
 
@@ -75,29 +76,11 @@ impl SendBatch {
     }
 }
 
-/// Reuses an empty vector's allocation for another element type of the same layout; the
-/// iovec array borrows the queued datagrams only during a flush, and this keeps the flush
-/// free of allocations. (`collect` reuses a source buffer of the same layout in place.)
-fn recycle<'a, 'b>(v: Vec<[IoSlice<'a>; 1]>) -> Vec<[IoSlice<'b>; 1]> {
-    debug_assert!(v.is_empty());
-    v.into_iter()
-        .map(|_| unreachable!("recycled vectors are empty"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::BytesMut;
     use std::os::fd::AsRawFd;
-
-    #[test]
-    fn recycling_keeps_the_allocation() {
-        let v: Vec<[IoSlice<'static>; 1]> = Vec::with_capacity(BATCH);
-        let (cap, ptr) = (v.capacity(), v.as_ptr() as usize);
-        let w: Vec<[IoSlice<'_>; 1]> = recycle(v);
-        assert_eq!((w.capacity(), w.as_ptr() as usize), (cap, ptr));
-    }
 
     #[test]
     fn sends_every_queued_datagram_in_order() {
