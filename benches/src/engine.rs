@@ -96,12 +96,17 @@ impl Engine {
         rx.await.map_err(|_| EngineGone)
     }
 
-    /// Adds a WebRTC peer; returns its key and its offer.
-    pub async fn add_rtc(
+    /// A command a peer answers: its refusal and a gone engine are one error.
+    async fn ask<T>(
         &self,
-        role: Role,
-    ) -> Result<Result<(usize, String), PeerError>, EngineGone> {
-        self.call(|reply| Cmd::AddRtc { role, reply }).await
+        make: impl FnOnce(oneshot::Sender<Result<T, PeerError>>) -> Cmd,
+    ) -> Result<T, PeerError> {
+        self.call(make).await?
+    }
+
+    /// Adds a WebRTC peer; returns its key and its offer.
+    pub async fn add_rtc(&self, role: Role) -> Result<(usize, String), PeerError> {
+        self.ask(|reply| Cmd::AddRtc { role, reply }).await
     }
 
     /// Adds a WebRTC peer that answers the server's offer (a Janus subscriber); returns its
@@ -110,8 +115,8 @@ impl Engine {
         &self,
         role: Role,
         sdp: String,
-    ) -> Result<Result<(usize, String), PeerError>, EngineGone> {
-        self.call(|reply| Cmd::AcceptOffer { role, sdp, reply })
+    ) -> Result<(usize, String), PeerError> {
+        self.ask(|reply| Cmd::AcceptOffer { role, sdp, reply })
             .await
     }
 
@@ -121,8 +126,8 @@ impl Engine {
         role: Role,
         relay: SocketAddr,
         room: String,
-    ) -> Result<Result<usize, PeerError>, EngineGone> {
-        self.call(|reply| Cmd::AddPlain {
+    ) -> Result<usize, PeerError> {
+        self.ask(|reply| Cmd::AddPlain {
             role,
             relay,
             room,
@@ -132,21 +137,13 @@ impl Engine {
     }
 
     /// Applies the SFU's answer to a peer's offer.
-    pub async fn answer(
-        &self,
-        key: usize,
-        sdp: String,
-    ) -> Result<Result<(), PeerError>, EngineGone> {
-        self.call(|reply| Cmd::Answer { key, sdp, reply }).await
+    pub async fn answer(&self, key: usize, sdp: String) -> Result<(), PeerError> {
+        self.ask(|reply| Cmd::Answer { key, sdp, reply }).await
     }
 
     /// Has a peer answer an offer from the SFU.
-    pub async fn offer(
-        &self,
-        key: usize,
-        sdp: String,
-    ) -> Result<Result<String, PeerError>, EngineGone> {
-        self.call(|reply| Cmd::Offer { key, sdp, reply }).await
+    pub async fn offer(&self, key: usize, sdp: String) -> Result<String, PeerError> {
+        self.ask(|reply| Cmd::Offer { key, sdp, reply }).await
     }
 
     /// Every peer's counters; `reset_latency` starts a new latency window.

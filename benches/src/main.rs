@@ -266,18 +266,16 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..cli.repeat.max(1) {
             let a = scenario::run(cli.target, &s, opts(cli.target)?).await?;
             eprintln!("{}", one_line(&a));
+            report.runs.push(a);
             if let Some(b) = baseline {
                 let b = scenario::run(b, &s, opts(b)?).await?;
                 eprintln!("{}", one_line(&b));
-                if b.pps_per_core > 0.0 {
-                    report.ratios.push(a.pps_per_core / b.pps_per_core);
-                }
-                report.runs.push(a);
                 report.runs.push(b);
-            } else {
-                report.runs.push(a);
             }
         }
+        report.ratios = report::pairs(&report.runs)
+            .filter_map(|(a, b)| report::cpu_ratio(a, b))
+            .collect();
     }
     println!("{}", report::table(&report));
     if let Some(path) = &cli.json {

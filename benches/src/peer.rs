@@ -12,7 +12,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
@@ -33,6 +33,9 @@ pub enum PeerError {
     /// A plain relay peer has no SDP.
     #[error("not a WebRTC peer")]
     NotRtc,
+    /// The engine thread that runs the peer is gone.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineGone),
 }
 
 /// What a peer does.
@@ -100,8 +103,9 @@ pub struct LoadPeer {
     pub rtc_timeout: Option<Instant>,
 }
 
-/// The codec a peer sends: the SFU's first (preferred) one of the kind, Opus or VP8.
-fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
+/// The codec a peer sends, with its payload type: the SFU's first (preferred) one of the
+/// kind, Opus or VP8.
+fn codec(kind: RtpCodecKind) -> RTCRtpCodecParameters {
     let codecs = if kind == RtpCodecKind::Audio {
         sfu::core::media::audio_codecs()
     } else {
@@ -111,7 +115,6 @@ fn codec(kind: RtpCodecKind) -> RTCRtpCodec {
     codecs
         .into_iter()
         .next()
-        .map(|c| c.rtp_codec)
         .expect("the SFU offers at least one codec of each kind")
 }
 
@@ -166,7 +169,9 @@ impl LoadPeer {
         let mut pc = peer_connection(local, now)?;
         let (mut audio, mut video) = (None, None);
         if role.publish {
+            let video_pps = media::video_pps(role.video_kbps.max(1));
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                let codec = codec(kind);
                 let ssrc = rand::random::<u32>();
                 let name = format!("lg{}-{kind}", role.id);
                 let track = MediaStreamTrack::new(
@@ -179,31 +184,28 @@ impl LoadPeer {
                             ssrc: Some(ssrc),
                             ..Default::default()
                         },
-                        codec: codec(kind),
+                        codec: codec.rtp_codec,
                         ..Default::default()
                     }],
                 );
                 let sender = pc.add_track(track)?;
-                let t = Track {
+                let mut t = Track {
                     sender,
                     ssrc,
-                    pt: if kind == RtpCodecKind::Audio { 111 } else { 96 },
+                    pt: codec.payload_type,
                     seq: rand::random(),
                     ts: rand::random(),
-                    ts_step: if kind == RtpCodecKind::Audio {
-                        960
-                    } else {
-                        (90_000.0 / media::video_pps(role.video_kbps.max(1))) as u32
-                    },
+                    // 20 ms of 48 kHz audio.
+                    ts_step: 960,
                 };
                 if kind == RtpCodecKind::Audio {
                     audio = Some(t);
                 } else {
+                    t.ts_step = (90_000.0 / video_pps) as u32;
                     video = Some(t);
                 }
             }
-        }
-        if !role.publish {
+        } else {
             // Like a browser with nothing to send: receive-only m-lines, so the offer
             // carries ICE and DTLS parameters.
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
@@ -243,13 +245,8 @@ impl LoadPeer {
         now: Instant,
     ) -> Result<(LoadPeer, String), PeerError> {
         let (socket, local) = bind()?;
-        let mut pc = peer_connection(local, now)?;
-        pc.set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
-        let answer = pc.create_answer(None)?;
-        pc.set_local_description(now, answer)?;
-        let sdp = pc.local_description().map(|d| d.sdp).unwrap_or_default();
         let transport = Transport::Rtc {
-            pc: Box::new(pc),
+            pc: Box::new(peer_connection(local, now)?),
             audio: None,
             video: None,
         };
@@ -258,6 +255,7 @@ impl LoadPeer {
             ..role
         };
         let mut peer = LoadPeer::with_transport(role, socket, local, transport, now);
+        let sdp = peer.answer_offer(offer, now)?;
         peer.drain(now, &mut |_, _| {});
         Ok((peer, sdp))
     }

@@ -115,7 +115,7 @@ pub fn table(r: &Report) -> String {
             m.generator_cpu_cores,
         ));
     }
-    out.push_str(&pairs(r));
+    out.push_str(&pairs_table(r));
     if let Some(n) = r.max_subscribers {
         out.push_str(&format!(
             "\nmax subscribers (loss ≤ 1%, p99 ≤ 10 ms): {n}\n"
@@ -124,17 +124,23 @@ pub fn table(r: &Report) -> String {
     out
 }
 
-/// Pair by pair (runs alternate target, baseline), the target's figures against the
-/// baseline's, with the medians.
-fn pairs(r: &Report) -> String {
-    let pairs: Vec<(&Measurement, &Measurement)> = r
-        .runs
-        .chunks(2)
-        .filter_map(|p| match p {
-            [a, b] if a.target != b.target => Some((a, b)),
-            _ => None,
-        })
-        .collect();
+/// The (target, baseline) pairs of runs that alternate target and baseline.
+pub fn pairs(runs: &[Measurement]) -> impl Iterator<Item = (&Measurement, &Measurement)> {
+    runs.chunks(2).filter_map(|p| match p {
+        [a, b] if a.target != b.target => Some((a, b)),
+        _ => None,
+    })
+}
+
+/// How many times less server CPU a delivered packet costs `a` than `b`: its packets/s per
+/// core over `b`'s, which is `b`'s µs per packet over `a`'s. `None` when `b` used no CPU.
+pub fn cpu_ratio(a: &Measurement, b: &Measurement) -> Option<f64> {
+    (b.pps_per_core > 0.0).then(|| a.pps_per_core / b.pps_per_core)
+}
+
+/// Pair by pair, the target's figures against the baseline's, with the medians.
+fn pairs_table(r: &Report) -> String {
+    let pairs: Vec<(&Measurement, &Measurement)> = pairs(&r.runs).collect();
     let Some((a0, b0)) = pairs.first() else {
         return String::new();
     };
@@ -159,13 +165,6 @@ fn pairs(r: &Report) -> String {
         "RSS ÷",
         "pps ÷",
     );
-    let cpu = |x: &Measurement, y: &Measurement| {
-        if x.server_cpu_us_per_packet > 0.0 {
-            y.server_cpu_us_per_packet / x.server_cpu_us_per_packet
-        } else {
-            0.0
-        }
-    };
     let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
     let rows: Vec<[f64; 13]> = pairs
         .iter()
@@ -175,7 +174,7 @@ fn pairs(r: &Report) -> String {
                 y.delivered_pps,
                 x.server_cpu_us_per_packet,
                 y.server_cpu_us_per_packet,
-                cpu(x, y),
+                cpu_ratio(x, y).unwrap_or(0.0),
                 x.loss_pct,
                 y.loss_pct,
                 x.latency_p99_ms,

@@ -130,7 +130,7 @@ async fn run_on(
                 let engine = engine_for(role.id);
                 match target {
                     Target::Relay => {
-                        engine.add_plain(role, server.addr, name.clone()).await??;
+                        engine.add_plain(role, server.addr, name.clone()).await?;
                     }
                     _ => {
                         let (http, name) = (server.addr, name.clone());

@@ -1,7 +1,7 @@
 //! Joining the server as the browser client does: Socket.IO `join`, then the SFU session's
 //! offer and answer, then answering every offer the SFU makes for new subscriptions.
 
-use crate::engine::{Engine, EngineGone};
+use crate::engine::Engine;
 use crate::peer::{PeerError, Role};
 use serde_json::{Value, json};
 use signaling::sio_client::{ConnectError, Sio};
@@ -27,9 +27,6 @@ pub enum SignalError {
     /// The peer's WebRTC stack refused.
     #[error(transparent)]
     Peer(#[from] PeerError),
-    /// The engine thread is gone.
-    #[error(transparent)]
-    Engine(#[from] EngineGone),
 }
 
 /// A joined member; dropping it closes its Socket.IO connection, which leaves the room.
@@ -86,10 +83,10 @@ pub async fn join(
             "the room is P2P; start the server with --p2p off to load its SFU"
         );
     }
-    let (key, offer) = engine.add_rtc(role).await??;
+    let (key, offer) = engine.add_rtc(role).await?;
     let answer = call(&sio, "sfu-offer", json!({ "sdp": offer })).await?;
     let sdp = answer["sdp"].as_str().unwrap_or_default().to_owned();
-    engine.answer(key, sdp).await??;
+    engine.answer(key, sdp).await?;
     let out = sio.clone();
     let task = tokio::spawn(async move {
         while let Some((name, v)) = events.recv().await {
@@ -100,13 +97,13 @@ pub async fn join(
                 continue;
             };
             match engine.offer(key, sdp.to_owned()).await {
-                Ok(Ok(answer)) => {
+                Ok(answer) => {
                     if let Err(e) = call(&out, "sfu-answer", json!({ "sdp": answer })).await {
                         tracing::warn!("sfu-answer: {e}");
                     }
                 }
-                Ok(Err(e)) => tracing::warn!("cannot answer the SFU's offer: {e}"),
-                Err(_) => return,
+                Err(PeerError::Engine(_)) => return,
+                Err(e) => tracing::warn!("cannot answer the SFU's offer: {e}"),
             }
         }
     });

@@ -53,6 +53,12 @@ impl Inner {
         )
     }
 
+    /// POSTs `msg` to `path` (the session's or a handle's) and fails on Janus's or the
+    /// plugin's error; `what` names the request in errors.
+    async fn post(&self, path: &str, what: &str, msg: &Value) -> Result<Value, JanusError> {
+        check(what, exchange(&self.ep, "POST", path, Some(msg)).await?)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
         // A waiter list is only pushed to and drained; a panic elsewhere cannot leave it
         // half-changed, so a poisoned lock is still usable.
@@ -162,8 +168,8 @@ impl Session {
             "plugin": "janus.plugin.videoroom",
             "transaction": self.inner.transaction(),
         });
-        let v = exchange(&self.inner.ep, "POST", &self.inner.path(), Some(&body)).await?;
-        let id = id_of("attach", &check("attach", v)?)?;
+        let v = self.inner.post(&self.inner.path(), "attach", &body).await?;
+        let id = id_of("attach", &v)?;
         Ok(Handle {
             inner: self.inner.clone(),
             id,
@@ -173,8 +179,10 @@ impl Session {
     /// Ends the session, and with it every handle and feed it holds.
     pub async fn destroy(self) -> Result<(), JanusError> {
         let body = json!({"janus": "destroy", "transaction": self.inner.transaction()});
-        let v = exchange(&self.inner.ep, "POST", &self.inner.path(), Some(&body)).await?;
-        check("destroy", v).map(drop)
+        self.inner
+            .post(&self.inner.path(), "destroy", &body)
+            .await
+            .map(drop)
     }
 }
 
@@ -228,7 +236,7 @@ async fn keepalive(inner: Arc<Inner>) {
     loop {
         tokio::time::sleep(Duration::from_secs(20)).await;
         let body = json!({"janus": "keepalive", "transaction": inner.transaction()});
-        if let Err(e) = exchange(&inner.ep, "POST", &inner.path(), Some(&body)).await {
+        if let Err(e) = inner.post(&inner.path(), "keepalive", &body).await {
             tracing::warn!("Janus keepalive: {e}");
         }
     }
@@ -254,8 +262,8 @@ impl Handle {
             "transaction": self.inner.transaction(),
             "body": body,
         });
-        let v = exchange(&self.inner.ep, "POST", &self.path(), Some(&msg)).await?;
-        Ok(check(&what, v)?["plugindata"]["data"].clone())
+        let v = self.inner.post(&self.path(), &what, &msg).await?;
+        Ok(v["plugindata"]["data"].clone())
     }
 
     /// A request the plugin answers with an event (join, publish, start); returns the whole
@@ -272,8 +280,7 @@ impl Handle {
             msg["jsep"] = j;
         }
         let answer = Waiter::new(&self.inner, self.id, Wait::Transaction(transaction));
-        let ack = exchange(&self.inner.ep, "POST", &self.path(), Some(&msg)).await?;
-        check(&what, ack)?;
+        self.inner.post(&self.path(), &what, &msg).await?;
         check(&what, answer.event(format!("an answer to {what}")).await?)
     }
 
@@ -284,8 +291,10 @@ impl Handle {
             "transaction": self.inner.transaction(),
             "candidate": {"completed": true},
         });
-        let v = exchange(&self.inner.ep, "POST", &self.path(), Some(&msg)).await?;
-        check("trickle", v).map(drop)
+        self.inner
+            .post(&self.path(), "trickle", &msg)
+            .await
+            .map(drop)
     }
 
     /// Resolves when Janus reports this handle's PeerConnection up. It listens from the

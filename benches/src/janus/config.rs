@@ -11,8 +11,17 @@ const DEBIAN_CONFIG: &str = "/etc/janus/janus.jcfg";
 /// The UDP ports Janus may use for media: one per PeerConnection (BUNDLE), so a run can
 /// have up to 4,000.
 const RTP_PORTS: &str = "20000-23999";
-/// Publishers a room takes (the VideoRoom default is 3).
-pub const ROOM_PUBLISHERS: u32 = 200;
+/// Every benchmark room's settings, as the VideoRoom plugin names them: up to 200
+/// publishers (its default is 3), no bitrate cap, Opus and VP8. Room 1 has them in the
+/// configuration file; other rooms are created with them over the API.
+pub fn room_settings() -> [(&'static str, serde_json::Value); 4] {
+    [
+        ("publishers", 200.into()),
+        ("bitrate", 0.into()),
+        ("audiocodec", "opus".into()),
+        ("videocodec", "vp8".into()),
+    ]
+}
 
 /// How to run Janus.
 #[derive(Debug, Clone)]
@@ -27,9 +36,8 @@ pub struct JanusSetup {
     pub event_loops: u32,
 }
 
-/// A folder setting of Debian's configuration, or the package's default.
-fn debian_folder(key: &str, default: &str) -> String {
-    let text = std::fs::read_to_string(DEBIAN_CONFIG).unwrap_or_default();
+/// A folder setting of Debian's configuration `text`, or the package's default.
+fn debian_folder(text: &str, key: &str, default: &str) -> String {
     text.lines()
         .map(str::trim)
         .filter(|l| l.starts_with(key))
@@ -57,10 +65,12 @@ fn all_but(folder: &str, keep: &str) -> std::io::Result<String> {
 pub fn write_config(dir: &Path, http: SocketAddr, setup: &JanusSetup) -> std::io::Result<()> {
     // Debian's multiarch folder, where the configuration does not name one.
     let lib = format!("/usr/lib/{}-linux-gnu/janus", std::env::consts::ARCH);
-    let plugins = debian_folder("plugins_folder", &format!("{lib}/plugins"));
-    let transports = debian_folder("transports_folder", &format!("{lib}/transports"));
-    let events = debian_folder("events_folder", &format!("{lib}/events"));
-    let loggers = debian_folder("loggers_folder", &format!("{lib}/loggers"));
+    let debian = std::fs::read_to_string(DEBIAN_CONFIG).unwrap_or_default();
+    let folder = |key: &str, name: &str| debian_folder(&debian, key, &format!("{lib}/{name}"));
+    let plugins = folder("plugins_folder", "plugins");
+    let transports = folder("transports_folder", "transports");
+    let events = folder("events_folder", "events");
+    let loggers = folder("loggers_folder", "loggers");
     let core = format!(
         r#"general: {{
 	configs_folder = "{dir}"
@@ -127,18 +137,13 @@ cors: {{
         port = http.port(),
         ip = http.ip(),
     );
-    let videoroom = format!(
-        r#"general: {{
-}}
-room-1: {{
-	description = "loadgen"
-	publishers = {ROOM_PUBLISHERS}
-	bitrate = 0
-	audiocodec = "opus"
-	videocodec = "vp8"
-}}
-"#
-    );
+    // JSON's numbers and quoted strings are libconfig's too.
+    let settings: String = room_settings()
+        .iter()
+        .map(|(k, v)| format!("\t{k} = {v}\n"))
+        .collect();
+    let videoroom =
+        format!("general: {{\n}}\nroom-1: {{\n\tdescription = \"loadgen\"\n{settings}}}\n");
     for (name, text) in [
         ("janus.jcfg", core),
         ("janus.transport.http.jcfg", transport),

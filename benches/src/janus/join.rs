@@ -3,9 +3,9 @@
 //! receiving member, to which Janus offers the room's feeds.
 
 use super::api::{Handle, Session};
-use super::config::ROOM_PUBLISHERS;
+use super::config::room_settings;
 use super::http::JanusError;
-use crate::engine::{Engine, EngineGone};
+use crate::engine::Engine;
 use crate::peer::{PeerError, Role};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -19,9 +19,6 @@ pub enum JoinError {
     /// The peer's WebRTC stack refused.
     #[error(transparent)]
     Peer(#[from] PeerError),
-    /// The engine thread is gone.
-    #[error(transparent)]
-    Engine(#[from] EngineGone),
     /// A join task panicked or was cancelled.
     #[error("join task: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -46,16 +43,11 @@ pub async fn ensure_room(session: &Session, room: u64) -> Result<(), JoinError> 
         .request(json!({"request": "exists", "room": room}))
         .await?;
     if exists["exists"] != true {
-        control
-            .request(json!({
-                "request": "create",
-                "room": room,
-                "publishers": ROOM_PUBLISHERS,
-                "bitrate": 0,
-                "audiocodec": "opus",
-                "videocodec": "vp8",
-            }))
-            .await?;
+        let mut create = json!({"request": "create", "room": room});
+        for (k, v) in room_settings() {
+            create[k] = v;
+        }
+        control.request(create).await?;
     }
     Ok(())
 }
@@ -91,7 +83,7 @@ pub async fn publish(
     let id = joined["plugindata"]["data"]["id"]
         .as_u64()
         .ok_or(JoinError::Missing("join answer", "publisher id"))?;
-    let (key, offer) = engine.add_rtc(role).await??;
+    let (key, offer) = engine.add_rtc(role).await?;
     let up = handle.webrtc_up();
     let answer = handle
         .send(
@@ -101,7 +93,7 @@ pub async fn publish(
         .await?;
     engine
         .answer(key, sdp_of(&answer, "publish answer")?)
-        .await??;
+        .await?;
     handle.candidates_done().await?;
     up.await?;
     Ok(Feed {
@@ -133,7 +125,7 @@ pub async fn subscribe(
         )
         .await?;
     let offer = sdp_of(&attached, "subscriber offer")?;
-    let (_key, answer) = engine.accept_offer(role, offer).await??;
+    let (_key, answer) = engine.accept_offer(role, offer).await?;
     handle
         .send(
             json!({"request": "start"}),
