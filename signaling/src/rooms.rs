@@ -239,13 +239,9 @@ impl Rooms {
         Ok(joined)
     }
 
-    /// Removes the socket from its room, if it is in one.
-    pub fn leave(&self, id: &str) -> Option<Left> {
-        self.leave_then(id, || ())
-    }
-
-    /// Like `leave`, running `then` while the rooms are still locked.
-    pub fn leave_then(&self, id: &str, then: impl FnOnce()) -> Option<Left> {
+    /// Removes the socket from its room, if it is in one, running `then` while the rooms are
+    /// still locked (as `join` does).
+    pub fn leave(&self, id: &str, then: impl FnOnce()) -> Option<Left> {
         let policy = self.policy;
         let mut inner = self.lock();
         let room = inner.membership.remove(id)?;
@@ -422,11 +418,11 @@ mod tests {
         for id in ["a", "b", "c"] {
             r.join("x", m(id), || ()).unwrap();
         }
-        let g1 = r.leave("c").unwrap().hold_down.unwrap();
+        let g1 = r.leave("c", || ()).unwrap().hold_down.unwrap();
         // Someone joins during the hold-down: the old timer is void.
         r.join("x", m("d"), || ()).unwrap();
         assert_eq!(r.hold_down_expired("x", g1), None);
-        let g2 = r.leave("d").unwrap().hold_down.unwrap();
+        let g2 = r.leave("d", || ()).unwrap().hold_down.unwrap();
         let s = r.hold_down_expired("x", g2).unwrap();
         assert_eq!((s.mode, s.reason), (Mode::P2p, "hold-down"));
         assert_eq!(r.room("x").map(|v| v.mode), Some(Mode::P2p));
@@ -441,14 +437,14 @@ mod tests {
         for id in ["a", "b", "c"] {
             r.join("x", m(id), || ()).unwrap();
         }
-        let g = r.leave("c").unwrap().hold_down.unwrap();
+        let g = r.leave("c", || ()).unwrap().hold_down.unwrap();
         let back = r.hold_down_expired("x", g).unwrap();
         assert!(r.is_current(&back));
         // Quickly to the SFU and back again: timers of the first return to P2P are stale.
         let sfu = r.join("x", m("d"), || ()).unwrap().switch.unwrap();
         assert!(!r.is_current(&back));
         assert!(r.is_current(&sfu));
-        let g = r.leave("d").unwrap().hold_down.unwrap();
+        let g = r.leave("d", || ()).unwrap().hold_down.unwrap();
         let again = r.hold_down_expired("x", g).unwrap();
         assert_eq!(again.mode, Mode::P2p);
         assert!(!r.is_current(&back) && !r.is_current(&sfu) && r.is_current(&again));
@@ -459,7 +455,7 @@ mod tests {
         let off = rooms(false);
         assert_eq!(off.join("x", m("a"), || ()).unwrap().mode, Mode::Sfu);
         assert_eq!(off.join("x", m("b"), || ()).unwrap().mode, Mode::Sfu);
-        assert_eq!(off.leave("b").unwrap().hold_down, None);
+        assert_eq!(off.leave("b", || ()).unwrap().hold_down, None);
 
         let r = rooms(true);
         r.join("x", m("a"), || ()).unwrap();
@@ -506,9 +502,9 @@ mod tests {
         assert!(r.same_room("a", "b"));
         assert!(!r.same_room("a", "c"));
         assert!(!r.same_room("a", "ghost"));
-        let left = r.leave("c").unwrap();
+        let left = r.leave("c", || ()).unwrap();
         assert!(left.emptied);
         assert_eq!(r.sizes(), vec![("x".into(), 2)]);
-        assert!(r.leave("c").is_none());
+        assert!(r.leave("c", || ()).is_none());
     }
 }

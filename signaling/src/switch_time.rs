@@ -140,7 +140,6 @@ mod tests {
         RoomStats {
             name: "r".into(),
             created_at: SystemTime::UNIX_EPOCH,
-            forwarding: true,
             totals: Totals::default(),
             participants,
         }

@@ -56,21 +56,17 @@ impl<T> RetransmitCache<T> {
                 Some(s) if now.saturating_duration_since(s.at) > self.max_age => {
                     self.slots[j] = None;
                 }
-                None if j != i => {}
+                None => {}
                 _ => break,
             }
             self.sweep = (j + 1) & mask;
         }
     }
 
-    /// Packets held (for tests and memory accounting).
-    pub fn len(&self) -> usize {
+    /// Packets held.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.slots.iter().filter(|s| s.is_some()).count()
-    }
-
-    /// Whether no packet is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The packet with this sequence number, if it is still held and not too old.

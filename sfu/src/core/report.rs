@@ -44,8 +44,6 @@ pub struct RoomStats {
     pub name: String,
     /// When it was created.
     pub created_at: SystemTime,
-    /// Whether the SFU forwards media in it (off while its members talk peer to peer).
-    pub forwarding: bool,
     /// Media counters of its current sessions.
     pub totals: Totals,
     /// Its sessions.
@@ -200,7 +198,6 @@ impl Sfu {
         let report = RoomStats {
             name: room.id.0.clone(),
             created_at: room.created_at,
-            forwarding: room.forwarding,
             totals: Totals::from(&tally),
             participants: members().map(|p| self.participant_report(p, now)).collect(),
         };

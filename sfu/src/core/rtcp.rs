@@ -42,17 +42,22 @@ impl Sfu {
     /// Keeps the session's latest round-trip time from the receiver reports it sends about
     /// our sender reports.
     fn note_rtt(&mut self, key: PKey, packets: &[Box<dyn rtc::rtcp::Packet>], now: Instant) {
+        let mut reports = packets
+            .iter()
+            .filter_map(|p| p.as_any().downcast_ref::<ReceiverReport>())
+            .flat_map(|rr| &rr.reports)
+            .peekable();
+        // Most feedback (PLI, NACK) carries no report: no clock reading for it.
+        if reports.peek().is_none() {
+            return;
+        }
         let now_ntp = ntp_time(self.config.wall_clock(now));
         let Some(p) = self.participants.get_mut(&key) else {
             return;
         };
-        for packet in packets {
-            if let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() {
-                for r in &rr.reports {
-                    if let Some(rtt) = rtt_from_report(now_ntp, r.last_sender_report, r.delay) {
-                        p.rtt = Some(rtt);
-                    }
-                }
+        for r in reports {
+            if let Some(rtt) = rtt_from_report(now_ntp, r.last_sender_report, r.delay) {
+                p.rtt = Some(rtt);
             }
         }
     }

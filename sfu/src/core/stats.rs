@@ -185,15 +185,13 @@ pub fn rtt_from_report(now_ntp: u64, last_sender_report: u32, delay: u32) -> Opt
     Some(Duration::from_nanos(u64::from(rtt) * 1_000_000_000 / 65536))
 }
 
-/// A wall-clock time as a 64-bit NTP timestamp.
+/// A wall-clock time as a 64-bit NTP timestamp, converted as rtc converts the times in its
+/// sender reports.
 pub fn ntp_time(t: std::time::SystemTime) -> u64 {
-    const UNIX_TO_NTP_SECS: u64 = 2_208_988_800;
-    let d = t
+    let since_unix = t
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
-    let secs = d.as_secs() + UNIX_TO_NTP_SECS;
-    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-    (secs << 32) | frac
+    rtc::shared::time::SystemInstant::unix2ntp(since_unix)
 }
 
 /// Packets the SFU could not attribute to any session, by reason.

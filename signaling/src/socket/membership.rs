@@ -57,9 +57,7 @@ async fn join(
     };
     if let Err(e) = sfu_ready.await {
         warn!(%id, room = %req.room, "SFU session refused: {e}");
-        state
-            .rooms
-            .leave_then(&id, || socket.leave(req.room.clone()));
+        state.rooms.leave(&id, || socket.leave(req.room.clone()));
         let _ = state.sfu.leave(ParticipantId(id.clone())).await;
         return Err(e.into());
     }
@@ -104,7 +102,7 @@ pub(super) async fn on_leave(
 pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, reason: &str) -> bool {
     let id = socket.id.to_string();
     // Out of the broadcast room under the rooms lock, like the join.
-    let Some(left) = state.rooms.leave_then(&id, || socket.leave_all()) else {
+    let Some(left) = state.rooms.leave(&id, || socket.leave_all()) else {
         return false;
     };
     let _ = state.sfu.leave(ParticipantId(id.clone())).await;
