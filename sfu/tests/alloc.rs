@@ -18,8 +18,9 @@
 use rtc::rtp::Packet;
 use rtc::shared::marshal::Marshal;
 use sfu::core::cache::RetransmitCache;
-use sfu::core::forwarder::{Decision, DropReason, Forwarder, PacketInfo, Rewrite};
-use sfu::core::keyframe::{Codec, KeyframeRequester, is_keyframe};
+use sfu::core::forward_to;
+use sfu::core::forwarder::{DropReason, Forwarder, PacketInfo};
+use sfu::core::keyframe::{Codec, KeyframeRequester};
 use sfu::core::stats::{DownTrackCounters, TrackCounters};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -77,11 +78,6 @@ fn incoming(seq: u16, timestamp: u32, keyframe: bool) -> Packet {
     sfu::testkit::received_vp8(seq, timestamp, PAYLOAD_LEN, keyframe)
 }
 
-/// The subscriber's packet, exactly as the SFU builds it.
-fn rewritten(pkt: &Packet, payload_type: u8, rw: Rewrite) -> Packet {
-    sfu::core::rewritten(pkt, payload_type, rw.ssrc, rw.seq, rw.timestamp)
-}
-
 struct Sub {
     forwarder: Forwarder,
     counters: DownTrackCounters,
@@ -117,31 +113,19 @@ impl Track {
         }
     }
 
-    /// The pure part of `Sfu::on_rtp` for one packet.
+    /// The pure part of `Sfu::on_rtp` for one packet, through the same functions.
     fn on_rtp(&mut self, pkt: Packet, now: Instant) {
         self.counters.packets += 1;
         self.counters.bitrate.record(pkt.payload.len() + 12, now);
-        let info = PacketInfo {
-            ssrc: pkt.header.ssrc,
-            seq: pkt.header.sequence_number,
-            timestamp: pkt.header.timestamp,
-            keyframe: is_keyframe(Codec::Vp8, &pkt.payload),
-            padding_only: pkt.payload.is_empty(),
-        };
+        let info = PacketInfo::of(&pkt, Codec::Vp8);
         let mut want_keyframe = false;
         for sub in &mut self.subs {
-            match sub.forwarder.forward(&info, now) {
-                Decision::Drop(reason) => {
-                    sub.counters.dropped[reason.index()] += 1;
-                    want_keyframe |= reason == DropReason::WaitingForKeyframe;
-                }
-                Decision::Forward(rw) => {
-                    let out = rewritten(&pkt, 96, rw);
+            match forward_to(&mut sub.forwarder, &mut sub.counters, &pkt, &info, 96, now) {
+                Err(reason) => want_keyframe |= reason == DropReason::WaitingForKeyframe,
+                Ok(out) => {
                     let n = out.marshal_to(&mut self.out).unwrap();
                     black_box(&self.out[..n]);
-                    sub.counters.packets += 1;
-                    sub.counters.bytes += n as u64;
-                    sub.counters.bitrate.record(n, now);
+                    sub.counters.record_sent(n, now);
                 }
             }
         }

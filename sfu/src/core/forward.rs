@@ -1,11 +1,11 @@
 //! The media path: each publisher packet to every DownTrack, and keyframe requests upstream.
 
 use crate::core::PKey;
-use crate::core::forwarder::{Decision, DropReason, PacketInfo};
+use crate::core::forwarder::{Decision, DropReason, Forwarder, PacketInfo};
 use crate::core::ids::TrackId;
-use crate::core::keyframe::is_keyframe;
 use crate::core::participant::TransportState;
 use crate::core::sfu::{Sfu, flush};
+use crate::core::stats::DownTrackCounters;
 use crate::core::track::Kind;
 use rtc::shared::marshal::MarshalSize;
 use std::time::Instant;
@@ -25,13 +25,7 @@ impl Sfu {
         };
         let len = pkt.header.marshal_size() + pkt.payload.len();
         track.record_incoming(pkt.header.sequence_number, len, now);
-        let info = PacketInfo {
-            ssrc: pkt.header.ssrc,
-            seq: pkt.header.sequence_number,
-            timestamp: pkt.header.timestamp,
-            keyframe: is_keyframe(track.codec, &pkt.payload),
-            padding_only: pkt.payload.is_empty(),
-        };
+        let info = PacketInfo::of(&pkt, track.codec);
         let mut want_keyframe = false;
         if !track.forwarding {
             for sub in &track.subscribers {
@@ -57,22 +51,16 @@ impl Sfu {
                 dt.counters.dropped[DropReason::NotNegotiated.index()] += 1;
                 continue;
             };
-            match dt.forwarder.forward(&info, now) {
-                Decision::Drop(reason) => {
-                    dt.counters.dropped[reason.index()] += 1;
-                    want_keyframe |= reason == DropReason::WaitingForKeyframe;
-                }
-                Decision::Forward(rw) => {
-                    let out = rewritten(&pkt, pt, rw.ssrc, rw.seq, rw.timestamp);
+            match forward_to(&mut dt.forwarder, &mut dt.counters, &pkt, &info, pt, now) {
+                Err(reason) => want_keyframe |= reason == DropReason::WaitingForKeyframe,
+                Ok(out) => {
                     let sent = out.payload.len() + 12;
                     let ok = sp
                         .pc
                         .rtp_sender(dt.sender_id)
                         .is_some_and(|mut sender| sender.write_rtp(now, out).is_ok());
                     if ok {
-                        dt.counters.packets += 1;
-                        dt.counters.bytes += sent as u64;
-                        dt.counters.bitrate.record(sent, now);
+                        dt.counters.record_sent(sent, now);
                     } else {
                         dt.counters.dropped[DropReason::SendFailed.index()] += 1;
                     }
@@ -122,6 +110,27 @@ impl Sfu {
         if let Some(p) = self.participants.get_mut(&key) {
             flush(&mut p.pc, &mut self.transmits);
         }
+    }
+}
+
+/// One subscriber's share of forwarding a packet: its forwarder's decision, and the packet
+/// under the header it gets, with payload type `pt`. A drop is counted on `counters` and
+/// returned; what is sent is for the caller to count once it is sent. Public so that the
+/// allocation test exercises this very function.
+pub fn forward_to(
+    forwarder: &mut Forwarder,
+    counters: &mut DownTrackCounters,
+    pkt: &rtc::rtp::Packet,
+    info: &PacketInfo,
+    pt: u8,
+    now: Instant,
+) -> Result<rtc::rtp::Packet, DropReason> {
+    match forwarder.forward(info, now) {
+        Decision::Drop(reason) => {
+            counters.dropped[reason.index()] += 1;
+            Err(reason)
+        }
+        Decision::Forward(rw) => Ok(rewritten(pkt, pt, rw.ssrc, rw.seq, rw.timestamp)),
     }
 }
 

@@ -24,6 +24,19 @@ pub struct PacketInfo {
     pub padding_only: bool,
 }
 
+impl PacketInfo {
+    /// What the decision needs of `pkt`, a packet of a track in `codec`.
+    pub fn of(pkt: &rtc::rtp::Packet, codec: crate::core::keyframe::Codec) -> PacketInfo {
+        PacketInfo {
+            ssrc: pkt.header.ssrc,
+            seq: pkt.header.sequence_number,
+            timestamp: pkt.header.timestamp,
+            keyframe: crate::core::keyframe::is_keyframe(codec, &pkt.payload),
+            padding_only: pkt.payload.is_empty(),
+        }
+    }
+}
+
 /// Why a packet was not forwarded to one subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {

@@ -23,7 +23,7 @@ mod sfu;
 pub mod stats;
 pub mod track;
 
-pub use forward::rewritten;
+pub use forward::{forward_to, rewritten};
 pub use sfu::{Event, Output, Sfu, SfuConfig, Transmit};
 
 /// Internal key of a session: cheap to copy, unlike the signaling layer's string id.

@@ -80,6 +80,13 @@ pub struct DownTrackCounters {
 }
 
 impl DownTrackCounters {
+    /// Counts a packet of `bytes` sent to the subscriber.
+    pub fn record_sent(&mut self, bytes: usize, now: Instant) {
+        self.packets += 1;
+        self.bytes += bytes as u64;
+        self.bitrate.record(bytes, now);
+    }
+
     /// All drops, whatever the reason.
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
