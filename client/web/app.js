@@ -25,7 +25,7 @@ const state = {
   screen: null,
   micOn: true,
   camOn: true,
-  peers: new Map(), // id -> { id, name, tile, video, placeholder, p2p, sfu, link, videoOn }
+  peers: new Map(), // id -> { id, name, tile, videos: {p2p, sfu}, placeholder, p2p, sfu, p2pLive, sfuLive, link, videoOn }
   sfu: null,
 };
 
@@ -208,16 +208,17 @@ function removePeer(id) {
 
 // Shows the path in use: P2P in p2p mode once it has media, else the SFU's.
 function render(p) {
-  for (const path of ['p2p', 'sfu']) {
-    if (p[path] && p.videos[path].srcObject !== p[path]) p.videos[path].srcObject = p[path];
-    if (!p[path] && p.videos[path].srcObject) p.videos[path].srcObject = null;
-  }
   const usable = (path) => !!p[path] && Number(p.videos[path].dataset.frames) > 0;
   let path;
   if (state.mode === 'p2p') path = p.p2pLive && usable('p2p') ? 'p2p' : p.sfu ? 'sfu' : 'p2p';
   else path = (p.sfuLive && usable('sfu')) || !p.p2p ? 'sfu' : 'p2p';
-  p.videos[path].classList.add('active');
-  p.videos[path === 'p2p' ? 'sfu' : 'p2p'].classList.remove('active');
+  for (const k of ['p2p', 'sfu']) {
+    const video = p.videos[k];
+    if (video.srcObject !== (p[k] ?? null)) video.srcObject = p[k] ?? null;
+    video.classList.toggle('active', k === path);
+    // Both paths play while the call moves between them; only the shown one is heard.
+    video.muted = k !== path;
+  }
   const stream = p[path];
   p.placeholder.hidden = p.videoOn && !!stream && stream.getVideoTracks().length > 0;
   speaking.watch(p.tile, stream);
