@@ -25,18 +25,21 @@ export async function startServer(args = [], { http = '127.0.0.1:0' } = {}) {
     });
     proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
+  // The admin API (loopback, no token): what the server itself counts, and what an
+  // operator may do.
+  const adminApi = async (path, init) => {
+    const res = await fetch(`${admin}/api/rooms/${path}`, init);
+    if (!res.ok) throw new Error(`admin API: ${res.status} ${await res.text()}`);
+    return res;
+  };
   return {
     url,
-    // The admin API (loopback, no token): what the server itself counts.
     async room(name) {
-      const res = await fetch(`${admin}/api/rooms/${encodeURIComponent(name)}`);
-      if (!res.ok) throw new Error(`admin API: ${res.status} ${await res.text()}`);
-      return res.json();
+      return (await adminApi(encodeURIComponent(name))).json();
     },
-    // Removes a participant through the admin API, as an operator would.
+    // Removes a participant, as an operator would.
     async remove(room, id) {
-      const res = await fetch(`${admin}/api/rooms/${encodeURIComponent(room)}/participants/${id}`, { method: 'DELETE' });
-      if (!res.ok) throw new Error(`admin API: ${res.status} ${await res.text()}`);
+      await adminApi(`${encodeURIComponent(room)}/participants/${id}`, { method: 'DELETE' });
     },
     async stop() {
       proc.kill('SIGINT');

@@ -50,7 +50,7 @@ pub struct Args {
     /// TURN credential.
     #[arg(long, env = "SFU_TURN_CREDENTIAL")]
     pub turn_credential: Option<String>,
-    /// Bearer token for the admin API (then served on --http as well).
+    /// Bearer token for the admin API (then served on --http instead of --admin-http).
     #[arg(long, env = "SFU_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
     /// Loopback address of the admin API when no token is set.
