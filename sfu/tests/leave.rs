@@ -19,6 +19,24 @@ async fn leaving_peer_stops_at_the_others_and_is_freed() {
     let before = h.sfu.stats().await.unwrap();
     let full = before.tables;
     assert_eq!((full.sessions, full.ufrags, full.tracks), (3, 3, 6));
+    // The summary metrics read adds up to what the full report says, read between two.
+    let summary = h.sfu.summary().await.unwrap();
+    let after = h.sfu.stats().await.unwrap();
+    for (lo, mid, hi) in [
+        (
+            before.totals.packets_in,
+            summary.totals.packets_in,
+            after.totals.packets_in,
+        ),
+        (
+            before.totals.packets_out,
+            summary.totals.packets_out,
+            after.totals.packets_out,
+        ),
+    ] {
+        assert!(lo <= mid && mid <= hi, "{lo} <= {mid} <= {hi}");
+    }
+    assert_eq!(summary.tables, after.tables);
 
     let offers_before = [a.stats().offers, b.stats().offers];
     h.sfu.leave(ParticipantId(c.id.clone())).await.unwrap();
@@ -82,6 +100,8 @@ async fn leaving_peer_stops_at_the_others_and_is_freed() {
         ),
         (0, 0, 0, 0)
     );
+    // With no session left, both are the retired sessions' counts, exactly.
+    assert_eq!(h.sfu.summary().await.unwrap().totals, t.totals);
     a.stop().await;
     b.stop().await;
 }

@@ -57,12 +57,10 @@ fn probes(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    match state.sfu.stats().await {
+    match state.sfu.summary().await {
         Ok(stats) => {
             let sockets = state.io.get().map_or(0, |io| io.sockets().len());
-            let text = state
-                .metrics
-                .render(&stats, &state.rooms.snapshot(), sockets);
+            let text = state.metrics.render(&stats, state.rooms.counts(), sockets);
             (
                 [(
                     header::CONTENT_TYPE,

@@ -6,12 +6,12 @@
 //! they happen. Each server owns its recorder, so that servers in one process (the tests)
 //! keep separate figures. No label names a participant: cardinality stays bounded.
 
-use crate::rooms::{Mode, RoomView};
+use crate::rooms::RoomCounts;
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use sfu::core::report::SfuStats;
+use sfu::core::report::SfuSummary;
 use std::time::Duration;
 
 /// Histogram of the P2P→SFU move, in seconds.
@@ -59,15 +59,13 @@ impl Metrics {
     }
 
     /// The Prometheus text for these snapshots.
-    pub fn render(&self, stats: &SfuStats, rooms: &[RoomView], sockets: usize) -> String {
+    pub fn render(&self, stats: &SfuSummary, rooms: RoomCounts, sockets: usize) -> String {
         self.with(|| {
-            gauge!("sfu_rooms").set(rooms.len() as f64);
-            for (mode, label) in [(Mode::P2p, "p2p"), (Mode::Sfu, "sfu")] {
-                let n = rooms.iter().filter(|r| r.mode == mode).count();
+            gauge!("sfu_rooms").set(rooms.rooms as f64);
+            for (n, label) in [(rooms.p2p, "p2p"), (rooms.sfu, "sfu")] {
                 gauge!("sfu_rooms_by_mode", "mode" => label).set(n as f64);
             }
-            let members: usize = rooms.iter().map(|r| r.members.len()).sum();
-            gauge!("sfu_participants").set(members as f64);
+            gauge!("sfu_participants").set(rooms.members as f64);
             gauge!("sfu_sessions").set(stats.tables.sessions as f64);
             gauge!("sfu_tracks").set(stats.tables.tracks as f64);
             gauge!("sfu_socketio_connections").set(sockets as f64);

@@ -66,6 +66,19 @@ pub struct RoomView {
     pub members: Vec<Member>,
 }
 
+/// Room and member counts, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomCounts {
+    /// Rooms.
+    pub rooms: usize,
+    /// Rooms in P2P mode.
+    pub p2p: usize,
+    /// Rooms in SFU mode.
+    pub sfu: usize,
+    /// Members of all rooms.
+    pub members: usize,
+}
+
 /// The policy's knobs.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -364,6 +377,21 @@ impl Rooms {
         v
     }
 
+    /// How many rooms there are, by mode, and their members, in one pass.
+    pub fn counts(&self) -> RoomCounts {
+        let inner = self.lock();
+        let mut c = RoomCounts::default();
+        for r in inner.rooms.values() {
+            c.rooms += 1;
+            match r.mode {
+                Mode::P2p => c.p2p += 1,
+                Mode::Sfu => c.sfu += 1,
+            }
+            c.members += r.members.len();
+        }
+        c
+    }
+
     /// One room, if it exists.
     pub fn room(&self, name: &str) -> Option<RoomView> {
         self.lock().rooms.get(name).map(|r| r.view(name))
@@ -429,6 +457,22 @@ mod tests {
         // Both report P2P media: the SFU may stop forwarding.
         assert_eq!(r.p2p_ready("a"), None);
         assert_eq!(r.p2p_ready("b"), Some("x".into()));
+    }
+
+    #[test]
+    fn counts_match_the_snapshot() {
+        let r = rooms(true);
+        for (room, id) in [("x", "a"), ("x", "b"), ("x", "c"), ("y", "d")] {
+            r.join(room, m(id), || ()).unwrap();
+        }
+        let snap = r.snapshot();
+        let c = r.counts();
+        assert_eq!((c.rooms, c.p2p, c.sfu, c.members), (2, 1, 1, 4));
+        assert_eq!(c.rooms, snap.len());
+        assert_eq!(
+            c.members,
+            snap.iter().map(|v| v.members.len()).sum::<usize>()
+        );
     }
 
     #[test]

@@ -24,6 +24,18 @@ pub struct SfuStats {
     pub tables: TableSizes,
 }
 
+/// The SFU-wide figures alone, without a report per room: what metrics scrape, at the cost
+/// of one pass over the sessions' counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct SfuSummary {
+    /// Datagrams not attributed to a session, by reason.
+    pub ingress: IngressCounters,
+    /// Media counters since the SFU started, including sessions that have left.
+    pub totals: Totals,
+    /// Routing-table sizes.
+    pub tables: TableSizes,
+}
+
 /// Sizes of the SFU's tables.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct TableSizes {
@@ -175,6 +187,20 @@ impl Sfu {
             ingress: self.ingress,
             totals: Totals::from(&totals),
             rooms,
+            tables: self.table_sizes(),
+        }
+    }
+
+    /// The SFU-wide figures without the per-room reports. Every session belongs to exactly
+    /// one room, so these totals equal [`Sfu::stats`]'s.
+    pub fn summary(&self) -> SfuSummary {
+        let mut totals = self.retired;
+        for p in self.participants.values() {
+            totals.add(&self.tally(p));
+        }
+        SfuSummary {
+            ingress: self.ingress,
+            totals: Totals::from(&totals),
             tables: self.table_sizes(),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId};
-use crate::core::report::{RoomStats, SfuStats};
+use crate::core::report::{RoomStats, SfuStats, SfuSummary};
 use crate::core::{Event, SfuConfig};
 use crate::io::worker::{self, Command};
 use rtc::peer_connection::transport::RTCIceCandidateInit;
@@ -164,6 +164,11 @@ impl SfuHandle {
     /// A snapshot of every counter.
     pub async fn stats(&self) -> Result<SfuStats, SfuError> {
         self.call(|reply| Command::Stats { reply }).await
+    }
+
+    /// The SFU-wide counters alone, cheaper than [`SfuHandle::stats`] (no per-room reports).
+    pub async fn summary(&self) -> Result<SfuSummary, SfuError> {
+        self.call(|reply| Command::Summary { reply }).await
     }
 
     /// A snapshot of one room's counters, or `None` when the SFU has no such room.

@@ -2,7 +2,7 @@
 
 use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId};
-use crate::core::report::{RoomStats, SfuStats};
+use crate::core::report::{RoomStats, SfuStats, SfuSummary};
 use crate::core::{Event, Output, Sfu, SfuConfig};
 use crate::io::batch::SendBatch;
 use mio::net::UdpSocket;
@@ -45,6 +45,9 @@ pub(crate) enum Command {
     },
     Stats {
         reply: Reply<SfuStats>,
+    },
+    Summary {
+        reply: Reply<SfuSummary>,
     },
     RoomStats {
         room: RoomId,
@@ -210,6 +213,9 @@ fn handle_command(sfu: &mut Sfu, cmd: Command, now: Instant) {
         }
         Command::Stats { reply } => {
             let _ = reply.send(Ok(sfu.stats(now)));
+        }
+        Command::Summary { reply } => {
+            let _ = reply.send(Ok(sfu.summary()));
         }
         Command::RoomStats { room, reply } => {
             let _ = reply.send(Ok(sfu.room_stats(&room, now)));
