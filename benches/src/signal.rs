@@ -43,15 +43,12 @@ impl Drop for Member {
 }
 
 async fn call(sio: &Sio, event: &'static str, payload: Value) -> Result<Value, SignalError> {
-    let ack = tokio::time::timeout(Duration::from_secs(15), sio.emit_with_ack(event, payload))
+    let ack = sio
+        .call(event, payload, Duration::from_secs(15))
         .await
-        .map_err(|_| SignalError::Refused {
+        .map_err(|e| SignalError::Refused {
             event,
-            message: "no answer within 15 s".into(),
-        })?
-        .map_err(|_| SignalError::Refused {
-            event,
-            message: "connection closed".into(),
+            message: e.to_string(),
         })?;
     match ack.get("error") {
         Some(e) => Err(SignalError::Refused {

@@ -29,6 +29,17 @@ pub enum ConnectError {
     NoAck,
 }
 
+/// Why an acknowledged emit got no ack.
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    /// None came in time.
+    #[error("no ack within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The connection closed first.
+    #[error("the connection closed before the ack")]
+    Closed,
+}
+
 /// One connection to the default namespace.
 #[derive(Clone)]
 pub struct Sio {
@@ -130,6 +141,19 @@ impl Sio {
         let packet = serde_json::json!([event, data]).to_string();
         let _ = self.out.send(format!("42{id}{packet}"));
         rx
+    }
+
+    /// Emits an event and waits up to `limit` for its ack.
+    pub async fn call(
+        &self,
+        event: &str,
+        data: Value,
+        limit: std::time::Duration,
+    ) -> Result<Value, AckError> {
+        tokio::time::timeout(limit, self.emit_with_ack(event, data))
+            .await
+            .map_err(|_| AckError::Timeout(limit))?
+            .map_err(|_| AckError::Closed)
     }
 
     /// Closes the connection politely (a Socket.IO disconnect, then the WebSocket close).

@@ -110,11 +110,9 @@ impl Client {
 }
 
 pub async fn call(sio: &Sio, event: &str, payload: Value) -> Value {
-    let rx = sio.emit_with_ack(event, payload);
-    tokio::time::timeout(WAIT, rx)
+    sio.call(event, payload, WAIT)
         .await
-        .unwrap_or_else(|_| panic!("no ack for '{event}'"))
-        .expect("ack")
+        .unwrap_or_else(|e| panic!("'{event}': {e}"))
 }
 
 /// SFU signaling over Socket.IO, as the browser client does it.
