@@ -49,12 +49,13 @@ export async function startServer(args = [], { http = '127.0.0.1:0' } = {}) {
   };
 }
 
-// One server (started with `args`) and one browser for a test file, started before its
-// tests and stopped after them. Their handles are on the returned object once started.
-export function serverAndBrowser(args = []) {
+// One server (started with `args` and `opts`, as `startServer`) and one browser for a test
+// file, started before its tests and stopped after them. Their handles are on the returned
+// object once started; a test that restarts the server puts the new one there.
+export function serverAndBrowser(args = [], opts = {}) {
   const ctx = { server: null, browser: null };
   before(async () => {
-    ctx.server = await startServer(args);
+    ctx.server = await startServer(args, opts);
     ctx.browser = await launch();
   });
   after(async () => {

@@ -1,31 +1,25 @@
 // The server goes away: pages say "reconnecting…", retry with backoff, and rejoin the same
 // room by themselves when it is back.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, waitForRemoteVideos } from './helpers.mjs';
+import { startServer, serverAndBrowser, openPage, waitForRemoteVideos } from './helpers.mjs';
 
-let server;
-let browser;
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+// A fixed port inside the test's own network namespace, so the restart can reuse it.
+const http = `127.0.0.1:${20000 + Math.floor(Math.random() * 20000)}`;
+const ctx = serverAndBrowser([], { http });
 
 test('pages rejoin the same room after the server restarts', async () => {
-  // A fixed port inside the test's own network namespace, so the restart can reuse it.
-  const http = `127.0.0.1:${20000 + Math.floor(Math.random() * 20000)}`;
-  server = await startServer([], { http });
-  browser = await launch();
-  const a = await openPage(browser, server.url, 'again', 'Ada');
-  const b = await openPage(browser, server.url, 'again', 'Bob');
+  const { browser } = ctx;
+  const a = await openPage(browser, ctx.server.url, 'again', 'Ada');
+  const b = await openPage(browser, ctx.server.url, 'again', 'Bob');
   await waitForRemoteVideos(a, 1);
 
-  await server.stop();
+  await ctx.server.stop();
   for (const p of [a, b]) {
     await p.waitForFunction(() => document.querySelector('#status').dataset.status === 'reconnecting');
     assert.equal(await p.locator('#status').textContent(), 'reconnecting…');
   }
-  server = await startServer([], { http });
+  ctx.server = await startServer([], { http });
   for (const p of [a, b]) {
     await p.waitForFunction(() => document.querySelector('#status').dataset.status === 'connected', null, { timeout: 15000 });
   }
