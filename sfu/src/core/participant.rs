@@ -31,18 +31,6 @@ pub enum TransportState {
     Closed,
 }
 
-impl TransportState {
-    /// The state's name, as serialized.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransportState::New => "new",
-            TransportState::Connected => "connected",
-            TransportState::Failed => "failed",
-            TransportState::Closed => "closed",
-        }
-    }
-}
-
 /// One WebRTC session.
 pub struct Participant {
     /// The id the signaling layer gave.

@@ -21,14 +21,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind's name, as serialized.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Audio => "audio",
-            Kind::Video => "video",
-        }
-    }
-
     pub(crate) fn from_rtc(kind: RtpCodecKind) -> Kind {
         if kind == RtpCodecKind::Video {
             Kind::Video

@@ -5,6 +5,7 @@ use crate::rooms::{Mode, RoomView};
 use serde::Serialize;
 use sfu::core::participant::TransportState;
 use sfu::core::report::{ParticipantStats, PublishedStats, RoomStats, SubscribedStats};
+use sfu::core::track::Kind;
 use std::time::SystemTime;
 use utoipa::ToSchema;
 
@@ -78,7 +79,8 @@ pub struct ParticipantView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransportView {
     /// `new`, `connected`, `failed` or `closed`.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: TransportState,
     /// Round-trip time from its latest receiver report, once it has sent one.
     pub rtt_ms: Option<f64>,
 }
@@ -89,7 +91,8 @@ pub struct PublishedView {
     /// SFU-wide track id.
     pub track_id: u64,
     /// `audio` or `video`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: Kind,
     /// Codec name.
     pub codec: String,
     /// The publisher's SSRC.
@@ -197,7 +200,7 @@ impl ParticipantView {
             name,
             joined_at: stats.map(|s| rfc3339(s.joined_at)),
             transport: TransportView {
-                state: state.as_str().to_owned(),
+                state,
                 rtt_ms: stats.and_then(|s| s.rtt_ms),
             },
             published: stats.map_or_else(Vec::new, |s| {
@@ -214,7 +217,7 @@ impl From<&PublishedStats> for PublishedView {
     fn from(t: &PublishedStats) -> PublishedView {
         PublishedView {
             track_id: t.track_id,
-            kind: t.kind.as_str().to_owned(),
+            kind: t.kind,
             codec: t.codec.to_owned(),
             ssrc: t.ssrc,
             packets: t.packets,
