@@ -19,10 +19,10 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use std::collections::{BTreeSet, HashMap};
@@ -70,6 +70,12 @@ pub struct PeerStats {
     pub plis: u64,
     /// Offers received from the SFU.
     pub offers: u64,
+    /// Answers the SFU accepted.
+    pub answers: u64,
+    /// Answers the SFU refused (only sabotaged ones are expected to be).
+    pub refused_answers: u64,
+    /// Size in bytes and m-section count of each offer the SFU made, in order.
+    pub offer_sizes: Vec<(usize, usize)>,
     /// RTCP received, by packet type name (for diagnostics).
     pub rtcp: HashMap<String, u64>,
 }
@@ -138,12 +144,23 @@ impl Default for PeerOptions {
     }
 }
 
+/// How a peer spoils one of its answers, to test the SFU's recovery from a refused one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Sends text that is no session description.
+    Garbage,
+    /// Pads the real answer past the 64 KiB that signaling accepts.
+    TooLarge,
+}
+
 /// A running peer.
 pub struct Peer {
     /// The participant id.
     pub id: String,
     pub index: u8,
     pub stats: Arc<Mutex<PeerStats>>,
+    /// Spoils the next answers, one entry each, front first.
+    pub sabotage: Arc<Mutex<std::collections::VecDeque<Sabotage>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -158,11 +175,16 @@ impl Peer {
         opts: PeerOptions,
     ) -> Peer {
         let stats: Arc<Mutex<PeerStats>> = Arc::default();
+        let sabotage: Arc<Mutex<std::collections::VecDeque<Sabotage>>> = Arc::default();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        let st = stats.clone();
+        let (st, sab) = (stats.clone(), sabotage.clone());
         let p = id.to_owned();
         let task = tokio::spawn(async move {
-            if let Err(e) = run_peer(signal, p.clone(), index, opts, st, offers, stop_rx).await {
+            let ctl = Control {
+                stats: st,
+                sabotage: sab,
+            };
+            if let Err(e) = run_peer(signal, p.clone(), index, opts, ctl, offers, stop_rx).await {
                 panic!("peer {p} failed: {e}");
             }
         });
@@ -170,12 +192,19 @@ impl Peer {
             id: id.to_owned(),
             index,
             stats,
+            sabotage,
             stop: Some(stop_tx),
             task,
         }
     }
     pub fn stats(&self) -> std::sync::MutexGuard<'_, PeerStats> {
         lock(&self.stats)
+    }
+
+    /// Spoils the peer's next answer in this way.
+    pub fn sabotage_next_answer(&self, how: Sabotage) {
+        // Never poisoned: holders only push or pop.
+        self.sabotage.lock().expect("sabotage lock").push_back(how);
     }
 
     /// Stops the peer without telling the SFU (the caller calls `leave`).
@@ -293,15 +322,22 @@ fn redirect(sdp: &str, sfu: SocketAddr, via: SocketAddr) -> String {
     )
 }
 
+/// What a peer's loop shares with its handle.
+struct Control {
+    stats: Arc<Mutex<PeerStats>>,
+    sabotage: Arc<Mutex<std::collections::VecDeque<Sabotage>>>,
+}
+
 async fn run_peer(
     signal: Arc<dyn Signal>,
     id: String,
     index: u8,
     opts: PeerOptions,
-    stats: Arc<Mutex<PeerStats>>,
+    ctl: Control,
     mut offers: mpsc::UnboundedReceiver<String>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let stats = ctl.stats;
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let local = socket.local_addr()?;
     let mut pc = build_pc(local).map_err(|e| e.to_string())?;
@@ -408,16 +444,45 @@ async fn run_peer(
                 })?;
             }
             Some(sdp) = offers.recv() => {
-                lock(&stats).offers += 1;
+                {
+                    let mut st = lock(&stats);
+                    st.offers += 1;
+                    st.offer_sizes.push((sdp.len(), sdp.matches("\nm=").count()));
+                }
                 let sdp = match opts.via {
                     Some((sfu, via)) => redirect(&sdp, sfu, via),
                     None => sdp,
                 };
+                let inactive = inactive_mids(&sdp);
                 pc.set_remote_description(Instant::now(), RTCSessionDescription::offer(sdp)?)?;
+                // rtc 0.21.1 stops a transceiver whose m-section is offered inactive, and a
+                // stopped one answers `recvonly` for good, even when offered inactive again.
+                // Browsers answer inactive, which lets the SFU reuse the m-section: do the same.
+                let ids: Vec<_> = pc.get_transceivers().collect();
+                for t in ids {
+                    if let Some(mut t) = pc.rtp_transceiver(t)
+                        && t.mid().as_ref().is_some_and(|m| inactive.contains(m))
+                    {
+                        t.set_direction(RTCRtpTransceiverDirection::Inactive);
+                    }
+                }
                 let answer = pc.create_answer(None)?;
                 pc.set_local_description(Instant::now(), answer)?;
                 let sdp = pc.local_description().ok_or("no local description")?.sdp;
-                signal.answer(sdp).await?;
+                // Never poisoned: holders only push or pop.
+                let spoil = ctl.sabotage.lock().expect("sabotage lock").pop_front();
+                let sdp = match spoil {
+                    None => sdp,
+                    Some(Sabotage::Garbage) => "v=0\r\nthis is no answer\r\n".to_owned(),
+                    Some(Sabotage::TooLarge) => {
+                        format!("{sdp}{}", "a=x-padding:0123456789abcdef\r\n".repeat(2500))
+                    }
+                };
+                match signal.answer(sdp).await {
+                    Ok(()) => lock(&stats).answers += 1,
+                    Err(_) if spoil.is_some() => lock(&stats).refused_answers += 1,
+                    Err(e) => return Err(e.into()),
+                }
             }
             _ = ticker.tick() => {
                 if !lock(&stats).connected {
@@ -460,6 +525,25 @@ async fn run_peer(
         let _ = socket.send_to(&w.message, w.transport.peer_addr).await;
     }
     Ok(())
+}
+
+/// The mids of the m-sections that `sdp` offers as inactive.
+fn inactive_mids(sdp: &str) -> Vec<String> {
+    let mut mids = Vec::new();
+    let (mut mid, mut inactive) = (None, false);
+    for line in sdp.lines().chain(std::iter::once("m=")) {
+        if line.starts_with("m=") {
+            if let (Some(m), true) = (mid.take(), inactive) {
+                mids.push(m);
+            }
+            inactive = false;
+        } else if let Some(m) = line.strip_prefix("a=mid:") {
+            mid = Some(m.trim().to_owned());
+        } else if line.trim() == "a=inactive" {
+            inactive = true;
+        }
+    }
+    mids
 }
 
 /// A payload start the SFU reads as a keyframe or not for the codec, then the marker,

@@ -57,7 +57,7 @@ impl Sfu {
                     let sent = out.payload.len() + 12;
                     let ok = sp
                         .pc
-                        .rtp_sender(dt.sender_id)
+                        .rtp_sender(dt.sender_id())
                         .is_some_and(|mut sender| sender.write_rtp(now, out).is_ok());
                     if ok {
                         dt.counters.record_sent(sent, now);

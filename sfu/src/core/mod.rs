@@ -14,6 +14,7 @@ pub mod ids;
 mod ingress;
 pub mod keyframe;
 pub mod media;
+pub mod negotiation;
 pub mod participant;
 pub mod report;
 pub mod room;

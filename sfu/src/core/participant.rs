@@ -1,16 +1,25 @@
 //! Participant: one WebRTC session with the SFU, its published Tracks and its DownTracks.
 
-use crate::core::downtrack::DownTrack;
+use crate::core::downtrack::{DownTrack, FreeSender};
 use crate::core::error::{SfuError, rtc_err};
+use crate::core::forwarder::Forwarder;
 use crate::core::ids::{ParticipantId, RoomId, TrackId};
 use crate::core::media;
+use crate::core::negotiation::{ANSWER_TIMEOUT, Offers};
+use crate::core::stats::DownTrackCounters;
+use crate::core::track::{Kind, Track};
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sansio::Protocol;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tracing::warn;
 
 /// The largest session description the SFU accepts.
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
@@ -52,10 +61,13 @@ pub struct Participant {
     pub(crate) downtracks: HashMap<TrackId, DownTrack>,
     /// Subscriptions by the local track id that RTCP feedback names.
     pub(crate) by_local_track: HashMap<String, TrackId>,
+    /// Senders of ended subscriptions, kept for the next subscriptions of their kind.
+    free_senders: Vec<FreeSender>,
     /// Tracks to subscribe to once the first negotiation is done.
     pub(crate) pending_subscriptions: Vec<TrackId>,
     pub(crate) negotiated_once: bool,
-    pub(crate) offer_outstanding: bool,
+    /// The SFU's own offers: one at a time, and made again when an answer is refused.
+    offers: Offers,
     pub(crate) negotiation_needed: bool,
     /// Transport state, as last reported by the WebRTC stack.
     pub state: TransportState,
@@ -100,9 +112,10 @@ impl Participant {
             remote_ssrcs: HashSet::new(),
             downtracks: HashMap::new(),
             by_local_track: HashMap::new(),
+            free_senders: Vec::new(),
             pending_subscriptions: Vec::new(),
             negotiated_once: false,
-            offer_outstanding: false,
+            offers: Offers::default(),
             negotiation_needed: false,
             state: TransportState::New,
             joined_at: now,
@@ -119,16 +132,17 @@ impl Participant {
         (self.addrs.len() > MAX_ADDRS).then(|| self.addrs.remove(0))
     }
 
-    /// Applies the client's offer and returns the SFU's answer.
+    /// Applies the client's offer and returns the SFU's answer. A refused offer leaves the
+    /// session as it was before it.
     pub(crate) fn accept_offer(&mut self, sdp: String, now: Instant) -> Result<String, SfuError> {
         check_sdp_size(&sdp)?;
-        if self.offer_outstanding {
+        if self.offers.holds_local_offer() {
             // Glare: the client's offer wins; ours is rolled back and made again afterwards.
             let rollback = RTCSessionDescription::rollback(None).map_err(rtc_err)?;
             self.pc
                 .set_local_description(now, rollback)
                 .map_err(rtc_err)?;
-            self.offer_outstanding = false;
+            self.offers.handle_withdrawn();
             self.negotiation_needed = true;
         }
         let remote_ssrcs = announced_ssrcs(&sdp);
@@ -137,10 +151,20 @@ impl Participant {
         self.pc
             .set_remote_description(now, offer)
             .map_err(|e| SfuError::BadSdp(e.to_string()))?;
-        let answer = self.pc.create_answer(None).map_err(rtc_err)?;
-        self.pc
-            .set_local_description(now, answer.clone())
-            .map_err(rtc_err)?;
+        let answered = self.pc.create_answer(None).and_then(|answer| {
+            self.pc.set_local_description(now, answer.clone())?;
+            Ok(answer)
+        });
+        let answer = match answered {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Back to stable, so that the next offer from either side can be applied.
+                if let Ok(rollback) = RTCSessionDescription::rollback(None) {
+                    let _ = self.pc.set_remote_description(now, rollback);
+                }
+                return Err(SfuError::BadSdp(e.to_string()));
+            }
+        };
         self.remote_ssrcs = remote_ssrcs;
         Ok(self
             .pc
@@ -149,38 +173,213 @@ impl Participant {
             .unwrap_or(answer.sdp))
     }
 
-    /// Applies the client's answer to an offer the SFU made.
-    pub(crate) fn accept_answer(&mut self, sdp: String, now: Instant) -> Result<(), SfuError> {
-        check_sdp_size(&sdp)?;
-        if !self.offer_outstanding {
-            return Err(SfuError::BadSdp("no offer is waiting for an answer".into()));
+    /// Applies the client's answer to an offer the SFU made. A refused answer withdraws that
+    /// offer, and a fresh one is made after the wait it returns with the error.
+    pub(crate) fn accept_answer(
+        &mut self,
+        sdp: String,
+        now: Instant,
+    ) -> Result<(), (SfuError, Option<Duration>)> {
+        if !self.offers.awaits_answer() {
+            return Err((
+                SfuError::BadSdp("no offer is waiting for an answer".into()),
+                None,
+            ));
         }
-        let answer =
-            RTCSessionDescription::answer(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
-        self.pc
-            .set_remote_description(now, answer)
-            .map_err(|e| SfuError::BadSdp(e.to_string()))?;
-        self.offer_outstanding = false;
-        Ok(())
+        let applied = check_sdp_size(&sdp).and_then(|()| {
+            let answer =
+                RTCSessionDescription::answer(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+            self.pc
+                .set_remote_description(now, answer)
+                .map_err(|e| SfuError::BadSdp(e.to_string()))
+        });
+        match applied {
+            Ok(()) => {
+                self.offers.handle_answered();
+                Ok(())
+            }
+            Err(e) => Err((e, self.offers.handle_refused(now))),
+        }
     }
 
-    /// Makes an offer if one is needed and none is in flight.
+    /// The client's answer was refused before it reached the SFU (by the signaling layer).
+    /// Returns the wait before the fresh offer, or `None` if no answer was awaited.
+    pub(crate) fn answer_refused(&mut self, now: Instant) -> Option<Duration> {
+        self.offers.handle_refused(now)
+    }
+
+    /// Makes an offer if one is needed and none is in flight, or if a refused one's wait is
+    /// over. A fresh offer after a refusal replaces the refused one in place (RFC 8829 lets
+    /// an offerer set a new offer while one is pending): the m-sections keep their mids, so
+    /// a client that applied the refused offer can apply this one too.
     pub(crate) fn poll_offer(&mut self, now: Instant) -> Result<Option<String>, SfuError> {
-        if !self.negotiation_needed || self.offer_outstanding || !self.negotiated_once {
+        if !self.negotiated_once || !self.offers.may_offer(self.negotiation_needed, now) {
             return Ok(None);
+        }
+        if self.offers.awaits_answer() {
+            warn!(participant = %self.id, "no answer to the SFU's offer in {ANSWER_TIMEOUT:?}; offering again");
         }
         let offer = self.pc.create_offer(None).map_err(rtc_err)?;
         self.pc
             .set_local_description(now, offer.clone())
             .map_err(rtc_err)?;
         self.negotiation_needed = false;
-        self.offer_outstanding = true;
+        self.offers.handle_offered(now);
         Ok(Some(
             self.pc
                 .local_description()
                 .map(|d| d.sdp)
                 .unwrap_or(offer.sdp),
         ))
+    }
+
+    /// The next instant the session needs the core: its WebRTC stack's timers, or a fresh
+    /// offer after a refused answer.
+    pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
+        match (self.pc.poll_timeout(), self.offers.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Gives the session a sender for `track`, forwarding as `ssrc` when the sender is new:
+    /// the m-section of an ended subscription of the same kind if one is free, else a new
+    /// transceiver. Either way the session needs an offer before media can flow.
+    pub(crate) fn add_downtrack(&mut self, track: &Track) -> Result<DownTrack, SfuError> {
+        let local_track_id = format!("{}-{}", track.owner_id, track.id);
+        let free = self.take_free_sender(track.kind);
+        let ssrc = free
+            .as_ref()
+            .map_or_else(rand::random::<u32>, |f| f.forwarder.out_ssrc());
+        let local = MediaStreamTrack::new(
+            track.owner_id.0.clone(),
+            local_track_id.clone(),
+            format!("{} {}", track.owner_id, track.id),
+            track.kind.to_rtc(),
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: track.rtp_codec.clone(),
+                ..Default::default()
+            }],
+        );
+        let (transceiver, mut forwarder) = match free {
+            Some(free) => {
+                let mut t = self
+                    .pc
+                    .rtp_transceiver(free.transceiver)
+                    .ok_or_else(|| SfuError::Rtc("free sender's transceiver is gone".into()))?;
+                t.set_direction(RTCRtpTransceiverDirection::Sendonly);
+                let mut sender = self
+                    .pc
+                    .rtp_sender(free.transceiver.into())
+                    .ok_or_else(|| SfuError::Rtc("free sender is gone".into()))?;
+                sender.replace_track(local).map_err(rtc_err)?;
+                (free.transceiver, free.forwarder)
+            }
+            None => {
+                // A transceiver of its own, never one of the subscriber's publishing ones:
+                // those negotiated only the subscriber's own codec, and reusing them would tie
+                // the two.
+                let init = RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendonly,
+                    streams: vec![],
+                    send_encodings: vec![],
+                };
+                let id = self
+                    .pc
+                    .add_transceiver_from_track(local, Some(init))
+                    .map_err(rtc_err)?;
+                let forwarder =
+                    Forwarder::new(ssrc, track.rtp_codec.clock_rate, track.kind == Kind::Video);
+                (id, forwarder)
+            }
+        };
+        // A reused Forwarder carries on from the last source: the new one starts on a keyframe.
+        forwarder.request_keyframe();
+        self.negotiation_needed = true;
+        self.by_local_track.insert(local_track_id.clone(), track.id);
+        Ok(DownTrack {
+            track: track.id,
+            transceiver,
+            local_track_id,
+            forwarder,
+            out_pt: None,
+            counters: Default::default(),
+        })
+    }
+
+    /// Ends a subscription: its m-section goes inactive in the next exchange, and its sender
+    /// waits for the next subscription of its kind. Returns the subscription's counters.
+    pub(crate) fn remove_downtrack(
+        &mut self,
+        tid: TrackId,
+        kind: Kind,
+    ) -> Option<DownTrackCounters> {
+        let DownTrack {
+            transceiver,
+            local_track_id,
+            forwarder,
+            counters,
+            ..
+        } = self.downtracks.remove(&tid)?;
+        self.by_local_track.remove(&local_track_id);
+        if let Some(mut t) = self.pc.rtp_transceiver(transceiver) {
+            t.set_direction(RTCRtpTransceiverDirection::Inactive);
+        }
+        self.free_senders.push(FreeSender {
+            transceiver,
+            kind,
+            forwarder,
+        });
+        self.negotiation_needed = true;
+        Some(counters)
+    }
+
+    /// A free sender of `kind` whose m-section both sides have agreed is inactive. One still
+    /// on its way to inactive is not reused: the client would see the m-section carry another
+    /// track with no pause between, and browsers fire no `track` event for that.
+    fn take_free_sender(&mut self, kind: Kind) -> Option<FreeSender> {
+        let pc = &mut self.pc;
+        let i = self.free_senders.iter().position(|f| {
+            f.kind == kind
+                && pc
+                    .rtp_transceiver(f.transceiver)
+                    .is_some_and(|t| t.current_direction() == RTCRtpTransceiverDirection::Inactive)
+        })?;
+        Some(self.free_senders.swap_remove(i))
+    }
+
+    /// The payload type a subscription sends with, once both sides have agreed that its
+    /// m-section sends: `None` while that exchange is still under way.
+    pub(crate) fn negotiated_pt(&mut self, transceiver: usize, track: &Track) -> Option<u8> {
+        let sending = self
+            .pc
+            .rtp_transceiver(transceiver)
+            .is_some_and(|t| t.current_direction().has_send());
+        if !sending {
+            return None;
+        }
+        let mut sender = self.pc.rtp_sender(transceiver.into())?;
+        let codecs = &sender.get_parameters().rtp_parameters.codecs;
+        codecs
+            .iter()
+            .find(|c| {
+                c.rtp_codec
+                    .mime_type
+                    .eq_ignore_ascii_case(&track.rtp_codec.mime_type)
+                    && c.rtp_codec.sdp_fmtp_line == track.rtp_codec.sdp_fmtp_line
+            })
+            .or_else(|| {
+                codecs.iter().find(|c| {
+                    c.rtp_codec
+                        .mime_type
+                        .eq_ignore_ascii_case(&track.rtp_codec.mime_type)
+                })
+            })
+            .map(|c| c.payload_type)
     }
 }
 

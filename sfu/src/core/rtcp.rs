@@ -93,7 +93,7 @@ impl Sfu {
                 }
                 let ts = dt.forwarder.out_timestamp(orig.header.timestamp);
                 let out = rewritten(orig, pt, dt.forwarder.out_ssrc(), out_seq, ts);
-                if let Some(mut sender) = p.pc.rtp_sender(dt.sender_id)
+                if let Some(mut sender) = p.pc.rtp_sender(dt.sender_id())
                     && sender.write_rtp(now, out).is_ok()
                 {
                     track.counters.retransmits += 1;

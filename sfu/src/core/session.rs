@@ -1,21 +1,16 @@
 //! Membership and negotiation: joining, offers and answers, publishing, subscribing, leaving.
 
 use crate::core::PKey;
-use crate::core::downtrack::DownTrack;
 use crate::core::error::SfuError;
-use crate::core::forwarder::Forwarder;
 use crate::core::ids::{ParticipantId, RoomId, TrackId};
 use crate::core::participant::{Participant, TransportState};
 use crate::core::room::Room;
 use crate::core::sfu::{Event, Sfu, flush};
 use crate::core::track::{Kind, Track};
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::RTCTrackEventInit;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
-use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 impl Sfu {
@@ -62,7 +57,15 @@ impl Sfu {
         self.observe(now);
         let key = self.key(participant)?;
         let p = self.participant_mut(key)?;
-        let answer = p.accept_offer(sdp, now)?;
+        let answer = match p.accept_offer(sdp, now) {
+            Ok(answer) => answer,
+            Err(e) => {
+                warn!(%participant, code = e.code(), "offer refused: {e}");
+                // A glare rollback before the refusal may have left an offer of ours to make.
+                self.after_negotiation(key, now);
+                return Err(e);
+            }
+        };
         let first = !p.negotiated_once;
         p.negotiated_once = true;
         if first {
@@ -74,7 +77,8 @@ impl Sfu {
         Ok(answer)
     }
 
-    /// Applies the participant's answer to the SFU's last offer.
+    /// Applies the participant's answer to the SFU's last offer. A refused answer withdraws
+    /// that offer, and a fresh one follows after a backoff.
     pub fn handle_answer(
         &mut self,
         now: Instant,
@@ -83,8 +87,30 @@ impl Sfu {
     ) -> Result<(), SfuError> {
         self.observe(now);
         let key = self.key(participant)?;
-        self.participant_mut(key)?.accept_answer(sdp, now)?;
-        self.after_negotiation(key, now);
+        match self.participant_mut(key)?.accept_answer(sdp, now) {
+            Ok(()) => {
+                self.after_negotiation(key, now);
+                Ok(())
+            }
+            Err((e, retry)) => {
+                note_refused_answer(participant, e.code(), &e, retry);
+                Err(e)
+            }
+        }
+    }
+
+    /// The participant's answer was refused before it reached the SFU (malformed or too
+    /// large): the SFU's offer is withdrawn, and a fresh one follows after a backoff.
+    pub fn handle_answer_refused(
+        &mut self,
+        now: Instant,
+        participant: &ParticipantId,
+        reason: &str,
+    ) -> Result<(), SfuError> {
+        self.observe(now);
+        let key = self.key(participant)?;
+        let retry = self.participant_mut(key)?.answer_refused(now);
+        note_refused_answer(participant, "refused-at-edge", &reason, retry);
         Ok(())
     }
 
@@ -204,13 +230,8 @@ impl Sfu {
         }
         for sub in track.subscribers {
             if let Some(p) = self.participants.get_mut(&sub) {
-                if let Some(dt) = p.downtracks.remove(&tid) {
-                    self.retired.add_downtrack(&dt.counters);
-                    p.by_local_track.remove(&dt.local_track_id);
-                    if let Err(e) = p.pc.remove_track(dt.sender_id) {
-                        warn!(participant = %p.id, "remove_track: {e}");
-                    }
-                    p.negotiation_needed = true;
+                if let Some(counters) = p.remove_downtrack(tid, track.kind) {
+                    self.retired.add_downtrack(&counters);
                 }
                 p.pending_subscriptions.retain(|&t| t != tid);
             }
@@ -235,90 +256,35 @@ impl Sfu {
             p.pending_subscriptions.push(tid);
             return;
         }
-        let ssrc = rand::random::<u32>();
-        let local_track_id = format!("{}-{}", track.owner_id, tid);
-        let local = MediaStreamTrack::new(
-            track.owner_id.0.clone(),
-            local_track_id.clone(),
-            format!("{} {}", track.owner_id, tid),
-            track.kind.to_rtc(),
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: track.rtp_codec.clone(),
-                ..Default::default()
-            }],
-        );
-        // A transceiver of its own, never one of the subscriber's publishing ones: those
-        // negotiated only the subscriber's own codec, and reusing them would tie the two.
-        let init = RTCRtpTransceiverInit {
-            direction: RTCRtpTransceiverDirection::Sendonly,
-            streams: vec![],
-            send_encodings: vec![],
-        };
-        let sender_id = match p.pc.add_transceiver_from_track(local, Some(init)) {
-            Ok(id) => RTCRtpSenderId::from(id),
-            Err(e) => {
-                warn!(participant = %p.id, track = %tid, "add_track: {e}");
-                return;
+        match p.add_downtrack(track) {
+            Ok(dt) => {
+                p.downtracks.insert(tid, dt);
+                track.subscribers.push(key);
             }
-        };
-        p.by_local_track.insert(local_track_id.clone(), tid);
-        p.downtracks.insert(
-            tid,
-            DownTrack {
-                track: tid,
-                sender_id,
-                local_track_id,
-                forwarder: Forwarder::new(
-                    ssrc,
-                    track.rtp_codec.clock_rate,
-                    track.kind == Kind::Video,
-                ),
-                out_pt: None,
-                counters: Default::default(),
-            },
-        );
-        p.negotiation_needed = true;
-        track.subscribers.push(key);
+            Err(e) => warn!(participant = %p.id, track = %tid, "subscribe: {e}"),
+        }
     }
 
-    /// After an offer/answer: learn the negotiated payload types, ask publishers for
-    /// keyframes for new subscriptions, and make the next offer if one is due.
+    /// After an offer/answer: learn the payload types of subscriptions whose m-section is now
+    /// agreed to send, ask publishers for keyframes for them, and make the next offer if one
+    /// is due.
     pub(crate) fn after_negotiation(&mut self, key: PKey, now: Instant) {
         let mut new_subs = Vec::new();
         if let Some(p) = self.participants.get_mut(&key) {
-            for (tid, dt) in p.downtracks.iter_mut() {
-                if dt.out_pt.is_some() {
-                    continue;
-                }
-                let Some(track) = self.tracks.get(tid) else {
+            let pending: Vec<(TrackId, usize)> = p
+                .downtracks
+                .iter()
+                .filter(|(_, dt)| dt.out_pt.is_none())
+                .map(|(tid, dt)| (*tid, dt.transceiver))
+                .collect();
+            for (tid, transceiver) in pending {
+                let Some(track) = self.tracks.get(&tid) else {
                     continue;
                 };
-                let Some(mut sender) = p.pc.rtp_sender(dt.sender_id) else {
-                    continue;
-                };
-                let codecs = &sender.get_parameters().rtp_parameters.codecs;
-                dt.out_pt = codecs
-                    .iter()
-                    .find(|c| {
-                        c.rtp_codec
-                            .mime_type
-                            .eq_ignore_ascii_case(&track.rtp_codec.mime_type)
-                            && c.rtp_codec.sdp_fmtp_line == track.rtp_codec.sdp_fmtp_line
-                    })
-                    .or_else(|| {
-                        codecs.iter().find(|c| {
-                            c.rtp_codec
-                                .mime_type
-                                .eq_ignore_ascii_case(&track.rtp_codec.mime_type)
-                        })
-                    })
-                    .map(|c| c.payload_type);
-                if dt.out_pt.is_some() {
-                    new_subs.push(*tid);
+                let pt = p.negotiated_pt(transceiver, track);
+                if let (Some(pt), Some(dt)) = (pt, p.downtracks.get_mut(&tid)) {
+                    dt.out_pt = Some(pt);
+                    new_subs.push(tid);
                 }
             }
             match p.poll_offer(now) {
@@ -397,5 +363,21 @@ impl Sfu {
                 self.after_negotiation(sub, now);
             }
         }
+    }
+}
+
+/// Logs a refused answer: the client keeps its view of the session only if it learns of the
+/// refusal, so this is a warning, with who and what comes next.
+fn note_refused_answer(
+    participant: &ParticipantId,
+    code: &str,
+    why: &dyn std::fmt::Display,
+    retry: Option<Duration>,
+) {
+    match retry {
+        Some(wait) => {
+            warn!(%participant, code, "answer refused: {why}; a fresh offer follows in {wait:?}")
+        }
+        None => warn!(%participant, code, "answer refused: {why}"),
     }
 }

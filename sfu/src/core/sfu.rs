@@ -184,15 +184,18 @@ impl Sfu {
         let due: Vec<PKey> = self
             .participants
             .iter_mut()
-            .filter_map(|(&k, p)| p.pc.poll_timeout().is_some_and(|t| t <= now).then_some(k))
+            .filter_map(|(&k, p)| p.poll_timeout().is_some_and(|t| t <= now).then_some(k))
             .collect();
         for key in due {
             if let Some(p) = self.participants.get_mut(&key)
+                && p.pc.poll_timeout().is_some_and(|t| t <= now)
                 && let Err(e) = p.pc.handle_timeout(now)
             {
                 debug!(participant = %p.id, "timeout: {e}");
             }
-            self.drain(key, now);
+            // Drains what the timers produced, and makes a fresh offer if a refused one's
+            // wait is over.
+            self.after_negotiation(key, now);
         }
         let plis: Vec<TrackId> = self
             .tracks
@@ -214,7 +217,7 @@ impl Sfu {
         }
         let mut next: Option<Instant> = None;
         for p in self.participants.values_mut() {
-            if let Some(t) = p.pc.poll_timeout() {
+            if let Some(t) = p.poll_timeout() {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         }

@@ -131,6 +131,21 @@ impl SfuHandle {
         .await
     }
 
+    /// Tells the SFU that the participant's answer to its offer was refused before it got
+    /// here (`reason` says why): the SFU withdraws that offer and makes a fresh one.
+    pub async fn answer_refused(
+        &self,
+        participant: ParticipantId,
+        reason: String,
+    ) -> Result<(), SfuError> {
+        self.call(|reply| Command::AnswerRefused {
+            participant,
+            reason,
+            reply,
+        })
+        .await
+    }
+
     /// Adds a remote ICE candidate.
     pub async fn candidate(
         &self,

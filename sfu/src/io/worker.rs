@@ -34,6 +34,11 @@ pub(crate) enum Command {
         sdp: String,
         reply: Reply<()>,
     },
+    AnswerRefused {
+        participant: ParticipantId,
+        reason: String,
+        reply: Reply<()>,
+    },
     Candidate {
         participant: ParticipantId,
         candidate: RTCIceCandidateInit,
@@ -193,6 +198,13 @@ fn handle_command(sfu: &mut Sfu, cmd: Command, now: Instant) {
             reply,
         } => {
             let _ = reply.send(sfu.handle_answer(now, &participant, sdp));
+        }
+        Command::AnswerRefused {
+            participant,
+            reason,
+            reply,
+        } => {
+            let _ = reply.send(sfu.handle_answer_refused(now, &participant, &reason));
         }
         Command::Candidate {
             participant,
