@@ -1,6 +1,7 @@
 //! The HTTP application: Socket.IO, the web client, health, metrics and the admin API.
 
 use crate::admin::{self, Access};
+use crate::limits;
 use crate::socket;
 use crate::state::AppState;
 use axum::Router;
@@ -10,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use socketioxide::SocketIo;
 use socketioxide::handler::ConnectHandler;
-use std::time::Duration;
 
 /// Largest Socket.IO payload accepted: room for a 64 KiB SDP and its JSON framing.
 const MAX_PAYLOAD: u64 = 256 * 1024;
@@ -20,9 +20,10 @@ const MAX_PAYLOAD: u64 = 256 * 1024;
 /// only with a token; without one it is on [`admin_app`]'s loopback listener.
 pub fn app(state: AppState) -> (Router, SocketIo) {
     let (svc, io) = SocketIo::builder()
-        .ping_interval(Duration::from_secs(3))
-        .ping_timeout(Duration::from_secs(3))
+        .ping_interval(limits::PING_INTERVAL)
+        .ping_timeout(limits::PING_TIMEOUT)
         .max_payload(MAX_PAYLOAD)
+        .max_buffer_size(limits::send_buffer_packets(state.config.max_room_size))
         .with_state(state.clone())
         .build_svc();
     io.ns("/", socket::on_connect.with(socket::register_handlers));

@@ -65,6 +65,10 @@ pub struct Args {
     /// Seconds a room stays at two members before returning to peer to peer.
     #[arg(long, env = "SFU_HOLD_DOWN_SECS")]
     pub hold_down_secs: Option<f64>,
+    /// Most HTTP connections (WebSockets included) one client address may hold; 0 for no
+    /// cap (behind a reverse proxy, which makes every client one address).
+    #[arg(long, env = "SFU_MAX_CONNS_PER_IP")]
+    pub max_conns_per_ip: Option<usize>,
 }
 
 /// The settings a file may hold: the same as the flags.
@@ -83,6 +87,7 @@ struct FileConfig {
     max_room_size: Option<usize>,
     p2p: Option<P2pPolicy>,
     hold_down_secs: Option<f64>,
+    max_conns_per_ip: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -112,6 +117,8 @@ pub struct Config {
     pub p2p: P2pPolicy,
     /// Hold-down before a room of two returns to P2P.
     pub hold_down: Duration,
+    /// Most HTTP connections per client address; 0 for no cap.
+    pub max_conns_per_ip: usize,
 }
 
 /// Why the configuration could not be loaded.
@@ -216,6 +223,11 @@ impl Config {
                     .unwrap_or(10.0)
                     .clamp(0.0, 3600.0),
             ),
+            max_conns_per_ip: args
+                .max_conns_per_ip
+                .or(file.max_conns_per_ip)
+                .or(base.max_conns_per_ip)
+                .unwrap_or(256),
         };
         if config.admin_token.is_none() && !config.admin_http.ip().is_loopback() {
             return Err(invalid(
@@ -266,6 +278,7 @@ mod tests {
         assert_eq!(c.max_room_size, 16);
         assert_eq!(c.p2p, P2pPolicy::Auto);
         assert_eq!(c.hold_down, Duration::from_secs(10));
+        assert_eq!(c.max_conns_per_ip, 256);
         assert_eq!(c.ice_servers(), serde_json::json!([]));
     }
 

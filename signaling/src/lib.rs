@@ -5,7 +5,7 @@
 //! - [`socket`]: one handler per Socket.IO event.
 //! - [`rooms`]: membership, chat history and the P2P/SFU mode policy, without IO.
 //! - [`admin`]: the admin HTTP API; [`metrics`]: Prometheus metrics.
-//! - [`server::Server`]: starts and stops it all.
+//! - [`server::Server`]: starts and stops it all; [`listener`]: HTTP with slow-client limits.
 //! - [`sio_client`]: a minimal Socket.IO client, for tests and the load generator.
 
 #![deny(missing_docs)]
@@ -14,6 +14,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod limits;
+pub mod listener;
 pub mod messages;
 pub mod metrics;
 pub mod rooms;

@@ -14,6 +14,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let config = Config::load(Args::parse())?;
+    match signaling::limits::raise_open_files() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(before, after, "raised the open files limit")
+        }
+        Ok((_, after)) => tracing::info!(limit = after, "open files limit"),
+        Err(e) => tracing::warn!("cannot read or raise the open files limit: {e}"),
+    }
     let config_token = config.admin_token.is_some();
     let server = Server::start(config).await?;
     println!("Open http://{}/ in a browser.", server.http_addr);
@@ -25,8 +32,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         (None, false) => println!("Admin API: not available (see the log)"),
     }
-    tokio::signal::ctrl_c().await?;
-    tracing::info!("Ctrl-C: shutting down");
+    // Ctrl-C, and SIGTERM, which Docker, Kubernetes and systemd send, both stop gracefully.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let signal = tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map(|()| "SIGINT")?,
+        _ = term.recv() => "SIGTERM",
+    };
+    tracing::info!(signal, "shutting down");
     server.shutdown().await;
     Ok(())
 }

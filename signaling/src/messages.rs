@@ -60,8 +60,15 @@ pub trait Request: for<'de> Deserialize<'de> {
     }
 }
 
-/// Parses a payload into `T`, or says what is wrong with it.
+/// Parses a payload into `T`, or says what is wrong with it. Every payload is one JSON
+/// object: serde would also read a struct from an array of its fields in order, which the
+/// protocol does not allow.
 pub fn parse<T: for<'de> Deserialize<'de>>(data: Value) -> Result<T, ApiError> {
+    if !data.is_object() {
+        return Err(ApiError::bad_request(
+            "malformed payload: a JSON object is required",
+        ));
+    }
     serde_json::from_value(data)
         .map_err(|e| ApiError::bad_request(format!("malformed payload: {e}")))
 }
@@ -90,9 +97,7 @@ impl Request for JoinRequest {
             ));
         }
         let name = self.name.trim();
-        if name.is_empty()
-            || name.chars().count() > MAX_NAME_CHARS
-            || name.chars().any(char::is_control)
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !name.chars().all(printable)
         {
             return Err(ApiError::new(
                 "bad-name",
@@ -101,6 +106,17 @@ impl Request for JoinRequest {
         }
         Ok(())
     }
+}
+
+/// Whether `c` may appear in a display name: no control character, and no Unicode format
+/// character (general category Cf), which is invisible. The bidirectional ones (U+202E and its
+/// kin) also reorder the text around them, so that one name could pass for another. The
+/// zero-width joiner and non-joiner are kept: scripts such as Persian and emoji sequences
+/// need them.
+fn printable(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    !c.is_control()
+        && (c == '\u{200C}' || c == '\u{200D}' || c.general_category() != GeneralCategory::Format)
 }
 
 /// `p2p-signal {to, description | candidate}`.
@@ -120,6 +136,16 @@ pub struct P2pSignal {
     pub order: Option<Value>,
 }
 
+impl P2pSignal {
+    /// The size of what is relayed: the description or candidate, as JSON.
+    pub fn size(&self) -> usize {
+        self.description
+            .as_ref()
+            .or(self.candidate.as_ref())
+            .map_or(0, |v| v.to_string().len())
+    }
+}
+
 impl Request for P2pSignal {
     /// One of the two, and not too large.
     fn validate(&self) -> Result<(), ApiError> {
@@ -131,12 +157,7 @@ impl Request for P2pSignal {
                 ));
             }
         }
-        let size = self
-            .description
-            .as_ref()
-            .or(self.candidate.as_ref())
-            .map_or(0, |v| v.to_string().len());
-        if size > MAX_SDP_BYTES {
+        if self.size() > MAX_SDP_BYTES {
             return Err(ApiError::new(
                 "too-large",
                 "the signal is larger than 64 KiB",
@@ -256,6 +277,40 @@ mod tests {
         assert_eq!(join("r", "").unwrap_err().code, "bad-name");
         assert_eq!(join("r", &"é".repeat(65)).unwrap_err().code, "bad-name");
         assert!(join("r", &"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn names_that_could_pass_for_others_are_refused() {
+        // Right-to-left override, its kin, and invisible format characters.
+        for name in [
+            "Ada\u{202E}gnp.exe",
+            "\u{202D}Bob",
+            "Bob\u{2066}x\u{2069}",
+            "A\u{200B}da",
+            "\u{FEFF}Ada",
+            "Ada\u{00AD}",
+            "Ada\u{E0041}",
+            "Ada\u{200F}",
+            "Ada\u{061C}",
+        ] {
+            assert_eq!(join("r", name).unwrap_err().code, "bad-name", "{name:?}");
+        }
+        // Scripts and emoji that need joiners, and plain non-Latin names, are fine.
+        for name in [
+            "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}",
+            "\u{1F468}\u{200D}\u{1F469}",
+            "Zoë",
+            "\u{5F20}\u{4F1F}",
+        ] {
+            assert!(join("r", name).is_ok(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn payloads_are_objects() {
+        let e = parse::<JoinRequest>(serde_json::json!(["room", "x"])).unwrap_err();
+        assert_eq!(e.code, "bad-request");
+        assert!(parse::<JoinRequest>(serde_json::json!(null)).is_err());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use crate::app::{admin_app, app};
 use crate::config::Config;
-use crate::socket::socket_of;
+use crate::listener;
+use crate::socket::{deliver, socket_of};
 use crate::state::AppState;
 use sfu::core::Event;
 use sfu::{SfuHandle, SfuOptions};
@@ -35,8 +36,8 @@ impl Server {
         let state = AppState::new(config.clone(), sfu.clone());
         let (router, io) = app(state.clone());
         tokio::spawn(relay_sfu_events(events, io.clone()));
-        let listener = tokio::net::TcpListener::bind(config.http).await?;
-        let http_addr = listener.local_addr()?;
+        let http = tokio::net::TcpListener::bind(config.http).await?;
+        let http_addr = http.local_addr()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let admin_addr = match &config.admin_token {
             Some(_) => {
@@ -47,7 +48,9 @@ impl Server {
                 Ok(admin) => {
                     let addr = admin.local_addr()?;
                     info!(admin = %addr, "no admin token: the admin API answers only on this loopback listener");
-                    tokio::spawn(serve(admin, admin_app(state.clone()), stop_rx.clone()));
+                    let router = admin_app(state.clone());
+                    let max = config.max_conns_per_ip;
+                    tokio::spawn(listener::serve(admin, router, max, stop_rx.clone()));
                     Some(addr)
                 }
                 // The calls themselves matter more than their admin API: serve them anyway.
@@ -57,7 +60,12 @@ impl Server {
                 }
             },
         };
-        let task = tokio::spawn(serve(listener, router, stop_rx));
+        let task = tokio::spawn(listener::serve(
+            http,
+            router,
+            config.max_conns_per_ip,
+            stop_rx,
+        ));
         info!(http = %http_addr, udp = %sfu.local_addr(), announce = %sfu.announce_addr(), "server started");
         Ok(Server {
             http_addr,
@@ -92,20 +100,6 @@ impl Server {
     }
 }
 
-/// Serves `router` until `stop` turns true.
-async fn serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|&stop| stop).await;
-    });
-    if let Err(e) = serve.await {
-        warn!("HTTP server stopped: {e}");
-    }
-}
-
 /// Hands the SFU's offers and transport failures to the right socket.
 async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: SocketIo) {
     while let Some(event) = events.recv().await {
@@ -120,7 +114,7 @@ async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: Socket
         };
         match socket_of(&io, &participant.0) {
             Some(socket) => {
-                let _ = socket.emit(name, &payload);
+                deliver::emit(&socket, name, &payload);
             }
             None => warn!(%participant, event = name, "no socket for SFU event"),
         }

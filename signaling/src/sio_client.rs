@@ -48,6 +48,11 @@ pub struct Sio {
     next_ack: Arc<AtomicU64>,
     /// When set, pings go unanswered: the client vanishes without a goodbye.
     pub silent: Arc<AtomicBool>,
+    /// When set, nothing is read from the connection: a client that stopped reading, whose
+    /// server-side buffers fill up.
+    pub paused: Arc<AtomicBool>,
+    /// Set once the server has disconnected this client or the connection has ended.
+    closed: Arc<AtomicBool>,
 }
 
 impl Sio {
@@ -62,6 +67,8 @@ impl Sio {
         let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
         let acks: Acks = Arc::default();
         let silent = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let closed = Arc::new(AtomicBool::new(false));
         let (connected_tx, connected_rx) = oneshot::channel();
         tokio::spawn(async move {
             while let Some(text) = out_rx.recv().await {
@@ -71,10 +78,17 @@ impl Sio {
             }
             let _ = sink.close().await;
         });
-        let (a, s, o) = (acks.clone(), silent.clone(), out.clone());
+        let (a, s, o, p) = (acks.clone(), silent.clone(), out.clone(), paused.clone());
+        let c = closed.clone();
         tokio::spawn(async move {
             let mut connected = Some(connected_tx);
-            while let Some(Ok(msg)) = stream.next().await {
+            loop {
+                while p.load(Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                let Some(Ok(msg)) = stream.next().await else {
+                    break;
+                };
                 let Message::Text(text) = msg else { continue };
                 let text = text.as_str();
                 match text.as_bytes().first() {
@@ -85,6 +99,8 @@ impl Sio {
                         let _ = o.send("3".into()); // ping → pong
                     }
                     Some(b'4') => match text.as_bytes().get(1) {
+                        // The server disconnected us from the namespace.
+                        Some(b'1') => break,
                         Some(b'0') => {
                             if let Some(c) = connected.take() {
                                 let _ = c.send(());
@@ -121,6 +137,9 @@ impl Sio {
                     _ => {}
                 }
             }
+            c.store(true, Ordering::Relaxed);
+            // Acks that can no longer come fail now rather than at their timeout.
+            lock(&a).clear();
         });
         match tokio::time::timeout(std::time::Duration::from_secs(5), connected_rx).await {
             Ok(Ok(())) => Ok(Sio {
@@ -128,6 +147,8 @@ impl Sio {
                 acks,
                 next_ack: Arc::new(AtomicU64::new(1)),
                 silent,
+                paused,
+                closed,
             }),
             _ => Err(ConnectError::NoAck),
         }
@@ -135,12 +156,25 @@ impl Sio {
 
     /// Emits an event and returns the receiver of its ack.
     pub fn emit_with_ack(&self, event: &str, data: Value) -> oneshot::Receiver<Value> {
+        self.emit_args_with_ack(event, vec![data])
+    }
+
+    /// Emits an event with any number of arguments (none, say) and returns the receiver of
+    /// its ack.
+    pub fn emit_args_with_ack(&self, event: &str, args: Vec<Value>) -> oneshot::Receiver<Value> {
         let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.acks).insert(id, tx);
-        let packet = serde_json::json!([event, data]).to_string();
-        let _ = self.out.send(format!("42{id}{packet}"));
+        let mut packet = vec![Value::from(event)];
+        packet.extend(args);
+        let _ = self.out.send(format!("42{id}{}", Value::Array(packet)));
         rx
+    }
+
+    /// Whether the connection is still open: the server has not disconnected this client,
+    /// and the connection has not ended.
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed)
     }
 
     /// Emits an event and waits up to `limit` for its ack.

@@ -66,6 +66,19 @@ async fn bad_requests_get_error_codes() {
         code(&c.call("join", json!("just a string")).await),
         "bad-request"
     );
+    // An array of the fields in order is no object, though serde would read one from it.
+    assert_eq!(
+        code(&c.call("join", json!(["room", "x"])).await),
+        "bad-request"
+    );
+    // A name that reorders or hides text could pass for another member's.
+    for name in ["Ada\u{202E}gnp.exe", "Bob\u{200B}", "\u{2067}Cat"] {
+        assert_eq!(
+            code(&c.call("join", json!({ "room": "ok", "name": name })).await),
+            "bad-name",
+            "{name:?}"
+        );
+    }
 
     // The socket is still usable.
     c.join("ok", "Ada").await;
@@ -161,5 +174,51 @@ async fn a_full_room_says_so() {
             .get("id")
             .is_some()
     );
+    s.shutdown().await;
+}
+
+/// Every request sent with an ack callback gets an ack, even with no payload at all, with
+/// extra arguments, or with one of the wrong type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_gets_an_ack_whatever_its_payload() {
+    let s = server().await;
+    let c = Client::connect(&s).await;
+    let events = [
+        "join",
+        "leave",
+        "p2p-signal",
+        "p2p-failed",
+        "p2p-ready",
+        "sfu-offer",
+        "sfu-answer",
+        "sfu-candidate",
+        "sfu-restart",
+        "chat",
+        "typing",
+        "media-state",
+        "no-such-event",
+    ];
+    let payloads: [Vec<Value>; 5] = [
+        vec![],
+        vec![Value::Null],
+        vec![json!(42)],
+        vec![json!([1, 2])],
+        vec![json!({}), json!("extra")],
+    ];
+    for event in events {
+        for args in &payloads {
+            let ack = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                c.sio.emit_args_with_ack(event, args.clone()),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("no ack for {event} with {args:?}"))
+            .expect("still connected");
+            assert!(
+                ack.get("error").is_some(),
+                "{event} with {args:?} was accepted: {ack}"
+            );
+        }
+    }
     s.shutdown().await;
 }

@@ -1,11 +1,12 @@
 //! Text chat with history, the typing indicator, and members' microphone/camera state.
 
-use super::{Payload, reply, request};
+use super::{Payload, deliver, reply, request};
 use crate::limits::Kind;
 use crate::messages::{ApiError, ChatRequest, MediaStateRequest, TypingRequest};
 use crate::state::AppState;
 use serde_json::{Value, json};
-use socketioxide::extract::{AckSender, Data, SocketRef, State};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> u64 {
@@ -16,9 +17,10 @@ fn now_ms() -> u64 {
 
 pub(super) async fn on_chat(
     socket: SocketRef,
-    Data(data): Payload,
+    TryData(data): Payload,
     ack: AckSender,
     State(state): State<AppState>,
+    io: SocketIo,
 ) {
     let result = async {
         let req: ChatRequest = request(&state, &socket, Kind::Chat, data)?;
@@ -26,45 +28,55 @@ pub(super) async fn on_chat(
             .rooms
             .chat(&socket.id.to_string(), req.text, now_ms())
             .ok_or_else(ApiError::not_joined)?;
-        let _ = socket.to(room).emit("chat", &msg).await;
+        deliver::emit_room(&io, &room, Some(&socket), "chat", &msg).await;
         Ok(json!({ "id": msg.id, "ts": msg.ts }))
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 pub(super) async fn on_typing(
     socket: SocketRef,
-    Data(data): Payload,
+    TryData(data): Payload,
     ack: AckSender,
     State(state): State<AppState>,
+    io: SocketIo,
 ) {
     let result = async {
         let req: TypingRequest = request(&state, &socket, Kind::Typing, data)?;
-        tell_room(&state, &socket, "typing", json!({ "typing": req.typing })).await
+        tell_room(
+            &state,
+            &io,
+            &socket,
+            "typing",
+            json!({ "typing": req.typing }),
+        )
+        .await
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 pub(super) async fn on_media_state(
     socket: SocketRef,
-    Data(data): Payload,
+    TryData(data): Payload,
     ack: AckSender,
     State(state): State<AppState>,
+    io: SocketIo,
 ) {
     let result = async {
         let req: MediaStateRequest = request(&state, &socket, Kind::Typing, data)?;
         let fields = json!({ "audio": req.audio, "video": req.video });
-        tell_room(&state, &socket, "media-state", fields).await
+        tell_room(&state, &io, &socket, "media-state", fields).await
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 /// Sends `event` with `fields`, plus the sender's id and name, to the rest of its room.
 async fn tell_room(
     state: &AppState,
+    io: &SocketIo,
     socket: &SocketRef,
     event: &str,
     mut fields: Value,
@@ -76,6 +88,6 @@ async fn tell_room(
         .ok_or_else(ApiError::not_joined)?;
     fields["id"] = json!(id);
     fields["name"] = json!(name);
-    let _ = socket.to(room).emit(event, &fields).await;
+    deliver::emit_room(io, &room, Some(socket), event, &fields).await;
     Ok(json!({}))
 }

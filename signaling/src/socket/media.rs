@@ -1,5 +1,6 @@
 //! Media negotiation: the P2P relay between two members, and each member's SFU session.
 
+use super::deliver::{self, Delivery};
 use super::{Payload, announce_switch, limit, reply, request};
 use crate::limits::Kind;
 use crate::messages::{ApiError, CandidateMessage, P2pSignal, SdpMessage};
@@ -7,8 +8,9 @@ use crate::state::AppState;
 use serde_json::{Value, json};
 use sfu::{ParticipantId, RoomId};
 use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, Data, SocketRef, State};
-use tracing::info;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use std::time::Instant;
+use tracing::{info, warn};
 
 /// The caller's participant id, if it is in a room (its SFU session exists only then).
 fn joined(state: &AppState, socket: &SocketRef) -> Result<ParticipantId, ApiError> {
@@ -21,7 +23,7 @@ fn joined(state: &AppState, socket: &SocketRef) -> Result<ParticipantId, ApiErro
 
 pub(super) async fn on_p2p_signal(
     socket: SocketRef,
-    Data(data): Payload,
+    TryData(data): Payload,
     ack: AckSender,
     State(state): State<AppState>,
     io: SocketIo,
@@ -29,6 +31,17 @@ pub(super) async fn on_p2p_signal(
     let result = async {
         let signal: P2pSignal = request(&state, &socket, Kind::Signaling, data)?;
         let from = socket.id.to_string();
+        if !state.limits.allow_n(
+            &from,
+            Kind::SignalBytes,
+            signal.size() as f64,
+            Instant::now(),
+        ) {
+            return Err(ApiError::new(
+                "rate-limited",
+                "too many signal bytes; slow down",
+            ));
+        }
         // Only within the room: a socket can never address anyone outside it.
         if !state.rooms.same_room(&from, &signal.to) {
             return Err(ApiError::new("not-in-room", "no such peer in your room"));
@@ -45,13 +58,13 @@ pub(super) async fn on_p2p_signal(
         if let Some(o) = signal.order {
             out["order"] = o;
         }
-        target
-            .emit("p2p-signal", &out)
-            .map_err(|_| ApiError::new("peer-gone", "the peer disconnected"))?;
-        Ok(json!({}))
+        match deliver::emit(&target, "p2p-signal", &out) {
+            Delivery::Sent => Ok(json!({})),
+            Delivery::Gone => Err(ApiError::new("peer-gone", "the peer disconnected")),
+        }
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 pub(super) async fn on_p2p_failed(
@@ -70,7 +83,7 @@ pub(super) async fn on_p2p_failed(
         Ok(json!({}))
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 pub(super) async fn on_p2p_ready(socket: SocketRef, ack: AckSender, State(state): State<AppState>) {
@@ -84,44 +97,90 @@ pub(super) async fn on_p2p_ready(socket: SocketRef, ack: AckSender, State(state)
         Ok(json!({}))
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 pub(super) async fn on_sfu_offer(
     socket: SocketRef,
-    Data(data): Payload,
+    TryData(data): Payload,
     ack: AckSender,
     State(state): State<AppState>,
 ) {
     let result = async {
-        let msg: SdpMessage = request(&state, &socket, Kind::Signaling, data)?;
+        let parsed = request::<SdpMessage>(&state, &socket, Kind::Signaling, data);
         let me = joined(&state, &socket)?;
+        let msg = refused_offer(&me, parsed)?;
         let answer = state.sfu.offer(me, msg.sdp).await?;
         Ok(json!({ "sdp": answer }))
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 pub(super) async fn on_sfu_answer(
     socket: SocketRef,
-    Data(data): Payload,
+    TryData(data): Payload,
     ack: AckSender,
     State(state): State<AppState>,
 ) {
     let result = async {
-        let msg: SdpMessage = request(&state, &socket, Kind::Signaling, data)?;
+        let parsed = request::<SdpMessage>(&state, &socket, Kind::Signaling, data);
         let me = joined(&state, &socket)?;
+        let msg = match parsed {
+            Ok(msg) => msg,
+            Err(e) => {
+                // The SFU waits for this answer: it must hear that none is coming, or the
+                // session would wait for good and never see a later newcomer. It logs the
+                // refusal, with what follows.
+                let why = format!("{}: {}", e.code, e.message);
+                state.sfu.answer_refused(me, why).await?;
+                return Err(e);
+            }
+        };
         state.sfu.answer(me, msg.sdp).await?;
         Ok(json!({}))
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
+}
+
+/// Logs an offer refused at the edge at warn, with who sent it: a refused description leaves
+/// that member's media stuck until it negotiates again. (The SFU logs its own refusals.)
+fn refused_offer<T>(who: &ParticipantId, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(e) = &result {
+        warn!(participant = %who, code = e.code, "SFU offer refused: {}", e.message);
+    }
+    result
+}
+
+/// Replaces the caller's SFU session with a new one, for a client whose session is beyond
+/// renegotiation. Its tracks leave the others' sessions and come back with its next offer.
+/// The room's forwarding state belongs to the room, which the other members keep alive.
+pub(super) async fn on_sfu_restart(
+    socket: SocketRef,
+    ack: AckSender,
+    State(state): State<AppState>,
+) {
+    let result = async {
+        limit(&state, &socket, Kind::Membership)?;
+        let me = joined(&state, &socket)?;
+        let (room, _) = state
+            .rooms
+            .membership(&me.0)
+            .ok_or_else(ApiError::not_joined)?;
+        // The old session may already be gone (a failed transport); a new one is made either way.
+        let _ = state.sfu.leave(me.clone()).await;
+        state.sfu.join(RoomId(room.clone()), me.clone()).await?;
+        warn!(participant = %me, %room, "SFU session restarted at the client's request");
+        Ok(json!({}))
+    }
+    .await;
+    reply(&socket, ack, result);
 }
 
 pub(super) async fn on_sfu_candidate(
     socket: SocketRef,
-    Data(data): Payload,
+    TryData(data): Payload,
     ack: AckSender,
     State(state): State<AppState>,
 ) {
@@ -138,5 +197,5 @@ pub(super) async fn on_sfu_candidate(
         Ok(json!({}))
     }
     .await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }

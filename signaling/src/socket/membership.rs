@@ -1,6 +1,6 @@
 //! `join`, `leave`, and the mode changes they cause.
 
-use super::{Payload, limit, reply, request};
+use super::{Payload, deliver, limit, reply, request};
 use crate::limits::Kind;
 use crate::messages::{ApiError, JoinRequest};
 use crate::rooms::{JoinError, Member, Mode, ModeSwitch};
@@ -9,23 +9,23 @@ use crate::switch_time;
 use serde_json::{Value, json};
 use sfu::{ParticipantId, RoomId};
 use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, Data, SocketRef, State};
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use tracing::{info, warn};
 
 pub(super) async fn on_join(
     socket: SocketRef,
-    Data(data): Payload,
+    TryData(data): Payload,
     ack: AckSender,
     State(state): State<AppState>,
     io: SocketIo,
 ) {
     let result = join(&socket, data, &state, &io).await;
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 async fn join(
     socket: &SocketRef,
-    data: Value,
+    data: Result<Value, socketioxide::ParserError>,
     state: &AppState,
     io: &SocketIo,
 ) -> Result<Value, ApiError> {
@@ -61,10 +61,7 @@ async fn join(
         let _ = state.sfu.leave(ParticipantId(id.clone())).await;
         return Err(e.into());
     }
-    let _ = socket
-        .to(req.room.clone())
-        .emit("peer-joined", &member)
-        .await;
+    deliver::emit_room(io, &req.room, Some(socket), "peer-joined", &member).await;
     if let Some(switch) = &joined.switch {
         announce_switch(state, io, switch).await;
     }
@@ -94,7 +91,7 @@ pub(super) async fn on_leave(
         }
         Err(e) => Err(e),
     };
-    reply(ack, result);
+    reply(&socket, ack, result);
 }
 
 /// Takes the socket out of its room and its SFU session, tells the others, and starts the
@@ -106,10 +103,8 @@ pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, rea
         return false;
     };
     let _ = state.sfu.leave(ParticipantId(id.clone())).await;
-    let _ = io
-        .to(left.room.clone())
-        .emit("peer-left", &json!({ "id": id, "reason": reason }))
-        .await;
+    let gone = json!({ "id": id, "reason": reason });
+    deliver::emit_room(io, &left.room, None, "peer-left", &gone).await;
     info!(%id, room = %left.room, reason, "left");
     if let Some(generation) = left.hold_down {
         let (state, io, room) = (state.clone(), io.clone(), left.room.clone());
@@ -132,8 +127,8 @@ pub async fn remove_member(state: &AppState, id: &str, reason: &str) -> bool {
     let Some(socket) = super::socket_of(io, id) else {
         return false;
     };
-    // Fails only if the client is already gone; leaving the room below still matters.
-    let _ = socket.emit("removed", &json!({ "reason": reason }));
+    // A client already gone needs no reason; leaving the room below still matters.
+    deliver::emit(&socket, "removed", &json!({ "reason": reason }));
     let was_in = leave_room(state, io, &socket, "removed").await;
     let _ = socket.disconnect();
     info!(%id, reason, "removed by an administrator");
@@ -165,13 +160,8 @@ pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitc
         }
     }
     info!(room = %switch.room, mode = ?switch.mode, reason = switch.reason, "mode");
-    let _ = io
-        .to(switch.room.clone())
-        .emit(
-            "mode",
-            &json!({ "mode": switch.mode, "reason": switch.reason }),
-        )
-        .await;
+    let mode = json!({ "mode": switch.mode, "reason": switch.reason });
+    deliver::emit_room(io, &switch.room, None, "mode", &mode).await;
 }
 
 /// How long the SFU keeps forwarding after a switch back to P2P if members do not report.

@@ -1,6 +1,7 @@
 //! Socket.IO: one handler per event. `docs/signaling.md` is the protocol.
 
 mod chat;
+pub mod deliver;
 mod media;
 mod membership;
 
@@ -8,9 +9,9 @@ use crate::limits::Kind;
 use crate::messages::{ApiError, Request, parse};
 use crate::state::AppState;
 use serde_json::Value;
-use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, Data, Event, SocketRef, State};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::socket::Sid;
+use socketioxide::{ParserError, SocketIo};
 use std::str::FromStr;
 use std::time::Instant;
 use tracing::{debug, info};
@@ -29,6 +30,7 @@ pub async fn register_handlers(socket: SocketRef) -> Result<(), std::convert::In
     socket.on("sfu-offer", media::on_sfu_offer);
     socket.on("sfu-answer", media::on_sfu_answer);
     socket.on("sfu-candidate", media::on_sfu_candidate);
+    socket.on("sfu-restart", media::on_sfu_restart);
     socket.on("chat", chat::on_chat);
     socket.on("typing", chat::on_typing);
     socket.on("media-state", chat::on_media_state);
@@ -45,6 +47,7 @@ pub async fn on_connect(socket: SocketRef) {
 async fn on_unknown(socket: SocketRef, Event(event): Event, ack: AckSender) {
     debug!(id = %socket.id, %event, "unknown event");
     reply(
+        &socket,
         ack,
         Err(ApiError::new(
             "unknown-event",
@@ -61,17 +64,17 @@ async fn on_disconnect(socket: SocketRef, State(state): State<AppState>, io: Soc
 }
 
 /// Acks `result`: the value, or `{error: {code, message}}`. A client that asked for no ack
-/// gets nothing, and the socket stays usable either way.
-pub(crate) fn reply(ack: AckSender, result: Result<Value, ApiError>) {
+/// gets nothing; one that cannot take its ack is disconnected (see [`deliver`]). A refusal
+/// never closes the socket.
+pub(crate) fn reply(socket: &SocketRef, ack: AckSender, result: Result<Value, ApiError>) {
     let payload = match result {
         Ok(v) => v,
         Err(e) => {
-            debug!(code = e.code, "request refused: {}", e.message);
+            debug!(id = %socket.id, code = e.code, "request refused: {}", e.message);
             e.to_ack()
         }
     };
-    // Fails only when the client is already gone.
-    let _ = ack.send(&payload);
+    deliver::ack(socket, ack, &payload);
 }
 
 /// Takes a token from the socket's bucket, or refuses with `rate-limited`.
@@ -94,9 +97,10 @@ pub(crate) fn request<T: Request>(
     state: &AppState,
     socket: &SocketRef,
     kind: Kind,
-    data: Value,
+    data: Result<Value, ParserError>,
 ) -> Result<T, ApiError> {
     limit(state, socket, kind)?;
+    let data = data.map_err(|_| ApiError::bad_request("a JSON object payload is required"))?;
     let req: T = parse(data)?;
     req.validate()?;
     Ok(req)
@@ -107,5 +111,5 @@ pub fn socket_of(io: &SocketIo, id: &str) -> Option<SocketRef> {
     Sid::from_str(id).ok().and_then(|sid| io.get_socket(sid))
 }
 
-/// The payload of an event, as JSON (a missing payload reads as `null`).
-pub(crate) type Payload = Data<Value>;
+/// The payload of an event, as JSON, or why it could not be read (none was sent, say).
+pub(crate) type Payload = TryData<Value>;

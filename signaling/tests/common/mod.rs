@@ -151,6 +151,11 @@ pub struct Member {
 
 /// Connects, joins `room` and starts an SFU peer with index `index`.
 pub async fn member(server: &Server, room: &str, name: &str, index: u8) -> Member {
+    member_at(server.http_addr, room, name, index).await
+}
+
+/// Like [`member`], for a server at `addr` (one in another process, say).
+pub async fn member_at(addr: std::net::SocketAddr, room: &str, name: &str, index: u8) -> Member {
     let (offers_tx, offers_rx) = mpsc::unbounded_channel();
     let (tx, mut raw) = mpsc::unbounded_channel::<(String, Value)>();
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -165,9 +170,7 @@ pub async fn member(server: &Server, room: &str, name: &str, index: u8) -> Membe
             let _ = events_tx.send((name, v));
         }
     });
-    let sio = Sio::connect(server.http_addr, tx)
-        .await
-        .expect("Socket.IO connects");
+    let sio = Sio::connect(addr, tx).await.expect("Socket.IO connects");
     let mut client = Client {
         sio: sio.clone(),
         events,

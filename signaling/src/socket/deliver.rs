@@ -1,0 +1,97 @@
+//! Server-to-client messages: each one is delivered, or its socket is closed.
+//!
+//! Every socket has a bounded send buffer ([`crate::limits::send_buffer_packets`]). A client
+//! that stops reading fills it, and the next message to it cannot be queued. Dropping that
+//! message would leave the client living on with a silently wrong view of the call (an
+//! `sfu-offer` it never saw hides every later newcomer). So a socket that cannot take a
+//! message is disconnected instead, with a logged reason: the client reconnects, rejoins and
+//! sees the call as it is.
+
+use serde::Serialize;
+use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::{SendError, SocketError, SocketIo};
+use std::time::Duration;
+use tracing::{error, warn};
+
+/// What became of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for the client.
+    Sent,
+    /// The client is gone, or is being disconnected because it could not take the message.
+    Gone,
+}
+
+/// Marks a socket that is being closed for falling behind, so that it is reported once.
+#[derive(Clone)]
+struct FallingBehind;
+
+/// Sends `event` to `socket`.
+pub fn emit<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> Delivery {
+    outcome(socket, event, socket.emit(event, payload))
+}
+
+/// Acks a request of `socket`. Every request that asked for an ack gets one, or its socket
+/// is closed.
+pub fn ack<T: Serialize + ?Sized>(socket: &SocketRef, ack: AckSender, payload: &T) -> Delivery {
+    outcome(socket, "ack", ack.send(payload))
+}
+
+/// Sends `event` to every member of `room`, but `except` (the sender, who knows). Each member
+/// gets it or is disconnected: one slow member never costs the others their copy.
+pub async fn emit_room<T: Serialize + ?Sized>(
+    io: &SocketIo,
+    room: &str,
+    except: Option<&SocketRef>,
+    event: &str,
+    payload: &T,
+) {
+    for socket in io.to(room.to_owned()).sockets() {
+        if except.is_none_or(|e| e.id != socket.id) {
+            emit(&socket, event, payload);
+        }
+    }
+}
+
+fn outcome(socket: &SocketRef, event: &str, sent: Result<(), SendError>) -> Delivery {
+    match sent {
+        Ok(()) => Delivery::Sent,
+        Err(SendError::Socket(SocketError::Closed)) => Delivery::Gone,
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            fell_behind(socket, event);
+            Delivery::Gone
+        }
+        Err(SendError::Serialize(e)) => {
+            // Our own payloads always serialize; a failure is a bug, and the client must not
+            // go on without the message either.
+            error!(id = %socket.id, event, "cannot serialize a message: {e}");
+            fell_behind(socket, event);
+            Delivery::Gone
+        }
+    }
+}
+
+/// Disconnects a socket whose send buffer is full. The disconnect packet itself needs room in
+/// that buffer, so it is retried until the client has read enough to make room; a client that
+/// reads nothing is closed by the heartbeat first, whose ping finds no room either.
+fn fell_behind(socket: &SocketRef, event: &str) {
+    if socket.extensions.insert(FallingBehind).is_some() {
+        return;
+    }
+    warn!(
+        id = %socket.id,
+        event,
+        "client is not reading: its send buffer is full; disconnecting it so that it rejoins"
+    );
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        for _ in 0..100 {
+            match socket.clone().disconnect() {
+                Err(SocketError::InternalChannelFull) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Ok(()) | Err(SocketError::Closed) => return,
+            }
+        }
+    });
+}

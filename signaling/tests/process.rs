@@ -1,0 +1,185 @@
+//! The server as an operating system runs it: a process of its own, with its own limits and
+//! signals.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A running `sfu-server` and the address it serves HTTP on.
+struct Process {
+    child: Child,
+    http: SocketAddr,
+}
+
+impl Process {
+    /// Starts the server binary under `prefix` (a command such as `prlimit …`, or none).
+    fn start(prefix: &[&str], args: &[&str]) -> Process {
+        let bin = env!("CARGO_BIN_EXE_sfu-server");
+        let mut argv: Vec<&str> = prefix.to_vec();
+        argv.push(bin);
+        argv.extend([
+            "--http",
+            "127.0.0.1:0",
+            "--udp",
+            "127.0.0.1:0",
+            "--admin-http",
+            "127.0.0.1:0",
+        ]);
+        argv.extend(args);
+        let mut child = Command::new(argv[0])
+            .args(&argv[1..])
+            .env("RUST_LOG", "warn,signaling=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the server starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("Open http://") {
+                    let addr = rest.split('/').next().unwrap_or_default().to_owned();
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let http = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server prints its address")
+            .parse()
+            .expect("an address");
+        Process { child, http }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Waits for the process to exit; its exit status.
+    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGTERM, which Docker, Kubernetes and systemd send, takes the graceful path of Ctrl-C:
+/// clients are told, and the process exits cleanly. Before, it killed the process outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully() {
+    let mut server = Process::start(&[], &[]);
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let sio = signaling::sio_client::Sio::connect(server.http, tx)
+        .await
+        .expect("connects");
+    let ack = sio
+        .call(
+            "join",
+            serde_json::json!({ "room": "r", "name": "Ada" }),
+            common::WAIT,
+        )
+        .await
+        .expect("joins");
+    assert!(ack.get("id").is_some(), "{ack}");
+    server.signal("TERM");
+    let told = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some((event, _)) = events.recv().await {
+            if event == "server-shutdown" {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(told, Ok(true), "clients hear that the server is going");
+    let status = server.wait(Duration::from_secs(15));
+    assert!(
+        status.success(),
+        "a clean exit, not death by signal: {status}"
+    );
+}
+
+/// A slow-loris client holds 1,100 connections, each with half a request, against a server
+/// whose open files are limited to 1,024. A new user still joins and gets media; the stalled
+/// connections are cut off by the header timeout. Before, none was ever closed, and with the
+/// files used up every new user's connection timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_loris_client_does_not_lock_others_out() {
+    let (_, soft) = signaling::limits::raise_open_files().expect("own limit");
+    assert!(
+        soft >= 4096,
+        "the test itself needs files for 1,100 connections"
+    );
+    let server = Process::start(&["prlimit", "--nofile=1024:1024", "--"], &["--p2p", "off"]);
+    // The attacker comes from another loopback address than the users.
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..1100 {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.2:0".parse().unwrap())
+            .expect("bind 127.0.0.2");
+        match socket.connect(server.http).await {
+            Ok(mut s) => {
+                // Half a request, never finished.
+                let _ = s
+                    .write_all(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n")
+                    .await;
+                stalled.push(s);
+            }
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+    println!("1,100 stalled connections in {:?}", started.elapsed());
+
+    // While they are held, a new user's page loads, metrics answer, and two members join
+    // and get each other's media through the SFU.
+    let (status, _) = common::http(server.http, "GET", "/", None).await;
+    assert_eq!(status, 200);
+    let a = common::member_at(server.http, "room", "alice", 1).await;
+    let b = common::member_at(server.http, "room", "bob", 2).await;
+    common::wait_until("alice and bob to get each other's media", async || {
+        common::everyone_receives(&[&a, &b])
+    })
+    .await;
+
+    // The stalled connections are all closed by the server, by the per-address cap at once or
+    // by the header timeout within seconds.
+    let mut open = 0;
+    for s in &mut stalled {
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_secs(8), s.read(&mut buf)).await {
+            Ok(Ok(_)) | Ok(Err(_)) => {}
+            Err(_) => open += 1,
+        }
+    }
+    assert_eq!(
+        open, 0,
+        "stalled connections still held after the header timeout"
+    );
+    println!(
+        "every stalled connection closed within {:?}",
+        started.elapsed()
+    );
+}
