@@ -14,6 +14,15 @@ test('messages arrive in order with a typing indicator, and a late joiner sees t
   await b.waitForSelector('.tile.remote');
   await a.waitForSelector('.tile.remote');
 
+  // At 1280 pixels wide, the chat's input and Send button fit in its panel, on screen.
+  await a.setViewportSize({ width: 1280, height: 720 });
+  const panel = await a.locator('#chat').boundingBox();
+  for (const control of ['#chat-input', '#chat-form button']) {
+    const box = await a.locator(control).boundingBox();
+    assert.ok(box.x >= panel.x && box.x + box.width <= panel.x + panel.width, `${control} inside the chat panel: ${JSON.stringify({ box, panel })}`);
+    assert.ok(box.x + box.width <= 1280 && box.y + box.height <= 720, `${control} on screen: ${JSON.stringify(box)}`);
+  }
+
   // Typing shows at B while A types, and goes when A sends.
   await a.locator('#chat-input').pressSequentially('hello', { delay: 30 });
   await b.waitForFunction(() => {

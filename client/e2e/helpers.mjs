@@ -2,8 +2,12 @@
 // Chromium with fake camera and microphone, a browser context per participant.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 
 const BIN = process.env.SFU_SERVER_BIN ?? `${process.env.CARGO_TARGET_DIR ?? '../target'}/debug/sfu-server`;
 
@@ -63,6 +67,44 @@ export function serverAndBrowser(args = [], opts = {}) {
     await ctx.server?.stop();
   });
   return ctx;
+}
+
+// Debian's Firefox ESR, driven by puppeteer-core over WebDriver BiDi, with fake camera and
+// microphone, allowed to use them on `url`'s origin. The permission matters beyond the
+// devices: without a camera or microphone permission Firefox gathers only its default-route
+// address, and a loopback-only namespace has no default route, so it would gather no ICE
+// candidate at all. Fake devices do not count, and BiDi will not grant "camera", but a
+// permissions file does. Pages must stay in the default context, which carries it.
+export async function launchFirefox(url) {
+  const dir = await mkdtemp(join(tmpdir(), 'sfu-firefox-'));
+  const origin = new URL(url).origin;
+  const permissions = join(dir, 'permissions');
+  await writeFile(permissions, ['camera', 'microphone'].map((p) => `origin\t${p}\t1\t${origin}\n`).join(''));
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: '/usr/bin/firefox-esr',
+    headless: true,
+    extraPrefsFirefox: {
+      'permissions.manager.defaultsUrl': `file://${permissions}`,
+      'media.navigator.streams.fake': true,
+      'media.navigator.permission.disabled': true,
+      'media.peerconnection.ice.loopback': true,
+      'media.peerconnection.ice.obfuscate_host_addresses': false,
+      'media.autoplay.default': 0,
+      'media.autoplay.blocking_policy': 0,
+    },
+  });
+}
+
+// A participant's page in Firefox, joined to `room` (low quality, as in `joinFrom`).
+export async function openFirefoxPage(browser, url, room, name) {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warn') console.error(`[${name}] ${m.type()}: ${m.text()}`);
+  });
+  await page.goto(`${url}/?room=${room}&name=${name}&quality=low`);
+  return page;
 }
 
 export async function launch() {
@@ -133,7 +175,7 @@ export async function waitForRemoteVideos(page, n, timeout = 20000) {
   const deadline = Date.now() + timeout;
   let before = await frames(page);
   for (;;) {
-    await page.waitForTimeout(500);
+    await sleep(500);
     const now = await frames(page);
     const ids = Object.keys(now);
     if (ids.length === n && ids.every((id) => now[id] > (before[id] ?? 0) + 2)) return now;
@@ -169,5 +211,7 @@ export async function watchStalls(page) {
       return Math.round(worst);
     });
 }
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export const mode = (page) => page.locator('#mode').getAttribute('data-mode');

@@ -25,7 +25,7 @@ const state = {
   screen: null,
   micOn: true,
   camOn: true,
-  peers: new Map(), // id -> { id, name, tile, videos: {p2p, sfu}, placeholder, p2p, sfu, p2pLive, sfuLive, link, videoOn }
+  peers: new Map(), // id -> { id, name, tile, videos: {p2p, sfu}, placeholder, p2p, sfu, p2pLive, sfuLive, link, videoOn, publishes }
   sfu: null,
 };
 
@@ -76,10 +76,11 @@ function connect() {
   socket.on('mode', ({ mode }) => switchMode(mode));
   socket.on('sfu-offer', ({ sdp }) => state.sfu?.handleOffer(sdp));
   socket.on('sfu-failed', mediaFailed);
-  socket.on('media-state', ({ id, video }) => {
+  socket.on('media-state', ({ id, audio, video }) => {
     const p = state.peers.get(id);
     if (p) {
       p.videoOn = video;
+      p.publishes = audio || video;
       render(p);
     }
   });
@@ -128,6 +129,8 @@ async function join() {
       }
     },
     onFailed: mediaFailed,
+    // Peers that say they publish, and whose media the SFU has not brought.
+    missing: () => [...state.peers.values()].filter((p) => p.publishes && !p.sfu).map((p) => p.id),
   });
   await state.sfu.start(tracks, state.stream ?? new MediaStream(), ack.mode === 'sfu');
   if (ack.mode === 'p2p') for (const p of ack.peers) ensureLink(p.id);
@@ -168,7 +171,7 @@ function addPeer({ id, name }) {
   placeholder.textContent = name.slice(0, 1).toUpperCase();
   tile.append(videos.p2p, videos.sfu, placeholder, label);
   $('grid').append(tile);
-  const p = { id, name, tile, videos, placeholder, p2p: null, sfu: null, link: null, videoOn: true };
+  const p = { id, name, tile, videos, placeholder, p2p: null, sfu: null, link: null, videoOn: true, publishes: true };
   state.peers.set(id, p);
   render(p);
 }

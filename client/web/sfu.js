@@ -1,72 +1,194 @@
 // The member's session with the SFU: one RTCPeerConnection that publishes the local tracks
 // and receives everyone else's, renegotiated by the server when tracks come and go.
 // Negotiations are serialized: a server offer waits for our own offer's answer.
+//
+// It heals itself. A negotiation that fails (an offer we cannot apply, an answer the server
+// refuses, a request that times out) is followed by an offer of our own, which brings both
+// sides back to one view of the session; so is a peer whose media never arrives. After
+// MAX_FAILURES failures in a row the session is replaced by a new one (`sfu-restart`).
+
+const RETRY_MS = 1000;
+const MAX_FAILURES = 3;
+// How long a peer that publishes may go without media from the SFU before we renegotiate.
+const MISSING_MS = 4000;
+const WATCH_MS = 1000;
 
 export class SfuSession {
-  constructor({ call, onTrack, onFailed }) {
+  // `missing()` returns the peers whose SFU media should be here by now and is not.
+  constructor({ call, onTrack, onFailed, missing = () => [] }) {
     this.call = call;
     this.onTrack = onTrack;
     this.onFailed = onFailed;
+    this.missing = missing;
     this.pc = null;
     this.senders = [];
     this.tracks = [];
+    this.stream = null;
     this.sending = false;
     this.chain = Promise.resolve();
+    this.failures = 0;
+    this.restarts = 0;
+    this.renegotiations = 0;
+    this.retryTimer = null;
+    // The peers missing now, since when, and how long to wait before renegotiating.
+    this.missingKey = '';
+    this.missingAt = 0;
+    this.missingWait = MISSING_MS;
+    // Test hooks: drop the next server offers, or spoil our next outgoing descriptions.
+    this.test = { dropOffers: 0, spoilSdp: 0 };
+    this.watch = setInterval(() => this.checkMissing(), WATCH_MS);
   }
 
   // Connects and publishes `tracks`; they carry media only while `sending`.
   start(tracks, stream, sending) {
-    this.pc = new RTCPeerConnection({ iceServers: [] });
-    this.pc.ontrack = (e) => {
+    this.tracks = tracks;
+    this.stream = stream;
+    this.sending = sending;
+    this.open();
+    return this.queue(() => this.offer());
+  }
+
+  open() {
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this.pc = pc;
+    pc.ontrack = (e) => {
       const stream = e.streams[0] ?? new MediaStream([e.track]);
       this.onTrack(stream.id, e.track, stream);
     };
-    this.pc.onconnectionstatechange = () => {
-      if (this.pc?.connectionState === 'failed') this.onFailed();
+    pc.onconnectionstatechange = () => {
+      if (this.pc === pc && pc.connectionState === 'failed') this.onFailed();
     };
-    this.tracks = tracks;
-    this.sending = sending;
-    for (const t of tracks) {
-      this.senders.push(this.pc.addTrack(t, stream));
-    }
-    if (!tracks.some((t) => t.kind === 'audio')) this.pc.addTransceiver('audio', { direction: 'recvonly' });
-    if (!tracks.some((t) => t.kind === 'video')) this.pc.addTransceiver('video', { direction: 'recvonly' });
+    // Created already paused when the room is P2P (see `applySending`), so that not one
+    // packet reaches the server before the first negotiation has been applied.
+    this.senders = this.tracks.map((t) => {
+      const audio = t.kind === 'audio';
+      const init = { direction: 'sendrecv', streams: [this.stream] };
+      if (!audio) init.sendEncodings = [{ active: this.sending }];
+      return pc.addTransceiver(audio && !this.sending ? 'audio' : t, init).sender;
+    });
+    if (!this.tracks.some((t) => t.kind === 'audio')) pc.addTransceiver('audio', { direction: 'recvonly' });
+    if (!this.tracks.some((t) => t.kind === 'video')) pc.addTransceiver('video', { direction: 'recvonly' });
+  }
+
+  // An offer of ours and the server's answer: the first one, and every recovery.
+  async offer() {
+    const pc = this.pc;
+    if (!pc) return;
+    await this.applySending();
+    if (pc.signalingState !== 'stable') await pc.setLocalDescription({ type: 'rollback' });
+    await pc.setLocalDescription(await pc.createOffer());
+    const { sdp } = await this.call('sfu-offer', { sdp: this.spoil(pc.localDescription.sdp) });
+    await pc.setRemoteDescription({ type: 'answer', sdp });
+    await this.applySending();
+  }
+
+  // Runs one negotiation after the others. A failure schedules a recovery; a success ends
+  // a run of failures.
+  queue(task) {
+    this.chain = this.chain.then(async () => {
+      if (!this.pc) return;
+      try {
+        await task();
+        this.failures = 0;
+      } catch (e) {
+        this.failed(e);
+      }
+    });
+    return this.chain;
+  }
+
+  failed(e) {
+    this.failures += 1;
+    console.warn(`SFU negotiation failed (${this.failures} in a row)`, e?.message ?? e);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.failures >= MAX_FAILURES) this.restart();
+      else this.renegotiate();
+    }, RETRY_MS);
+  }
+
+  // An offer of ours, to bring both sides back to one view of the session.
+  renegotiate() {
+    if (!this.pc) return this.chain;
+    this.renegotiations += 1;
+    return this.queue(() => this.offer());
+  }
+
+  // Replaces the session: the server drops the old one and makes a new one for us, and we
+  // connect and publish again on a new RTCPeerConnection.
+  restart() {
     return this.queue(async () => {
-      await this.applySending();
-      await this.pc.setLocalDescription(await this.pc.createOffer());
-      const { sdp } = await this.call('sfu-offer', { sdp: this.pc.localDescription.sdp });
-      await this.pc.setRemoteDescription({ type: 'answer', sdp });
-      await this.applySending();
+      this.restarts += 1;
+      console.warn('SFU session: restarting after repeated failures');
+      this.pc?.close();
+      await this.call('sfu-restart', {});
+      this.open();
+      await this.offer();
     });
   }
 
-  queue(task) {
-    this.chain = this.chain.then(task).catch((e) => console.warn('SFU negotiation failed', e));
-    return this.chain;
+  // Peers whose media has been missing for a while mean a negotiation went astray (an
+  // offer lost, or refused without us knowing): renegotiate, waiting longer each time the
+  // same peers stay missing, since they may simply have nothing to send yet.
+  checkMissing() {
+    if (!this.pc || !this.sending) return;
+    const now = performance.now();
+    const key = this.missing().sort().join(',');
+    if (key !== this.missingKey) {
+      this.missingKey = key;
+      this.missingAt = now;
+      if (!key) this.missingWait = MISSING_MS;
+    }
+    if (!key || now - this.missingAt < this.missingWait) return;
+    console.warn(`SFU session: no media from ${key}; renegotiating`);
+    this.missingAt = now;
+    this.missingWait = Math.min(this.missingWait * 2, 30000);
+    this.renegotiate();
   }
 
   // A server-made offer (tracks appeared or disappeared in the room).
   handleOffer(sdp) {
+    if (this.test.dropOffers > 0) {
+      this.test.dropOffers -= 1;
+      return this.chain;
+    }
     return this.queue(async () => {
-      if (!this.pc) return;
-      await this.pc.setRemoteDescription({ type: 'offer', sdp });
-      await this.pc.setLocalDescription(await this.pc.createAnswer());
-      await this.call('sfu-answer', { sdp: this.pc.localDescription.sdp });
+      const pc = this.pc;
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await this.call('sfu-answer', { sdp: this.spoil(pc.localDescription.sdp) });
     });
   }
 
-  // Starts or stops sending media; the session stays connected either way. Like Jitsi, it
-  // toggles the encodings' `active` flag rather than detaching the track: the camera keeps
-  // the same consumers, so the P2P encoder sharing it never sees its source reconfigured
-  // (which froze P2P video for a second at every switch).
+  spoil(sdp) {
+    if (this.test.spoilSdp <= 0) return sdp;
+    this.test.spoilSdp -= 1;
+    return 'v=0\r\nspoiled by a test\r\n';
+  }
+
+  // Starts or stops sending media; the session stays connected either way.
   async setSending(sending) {
     if (sending === this.sending) return;
     this.sending = sending;
+    this.missingKey = '';
     await this.applySending();
   }
 
+  // Video is paused with the encodings' `active` flag, as Jitsi does, rather than by
+  // detaching the track: the camera keeps the same consumers, so the P2P encoder sharing it
+  // never sees its source reconfigured (which froze P2P video for a second at every switch).
+  // Audio is detached instead: Firefox ignores `active` for audio and would keep sending the
+  // microphone to the server during a peer-to-peer call. Either way, re-attaching is local
+  // and instant, so the move to the SFU stays make-before-break.
   async applySending() {
-    for (const sender of this.senders) {
+    const pc = this.pc;
+    for (const [i, sender] of this.senders.entries()) {
+      const track = this.tracks[i];
+      if (track?.kind === 'audio') {
+        const want = this.sending ? track : null;
+        if (sender.track !== want) await sender.replaceTrack(want);
+        continue;
+      }
       const params = sender.getParameters();
       if (!params.encodings || params.encodings.length === 0) continue;
       for (const e of params.encodings) e.active = this.sending;
@@ -74,7 +196,7 @@ export class SfuSession {
         await sender.setParameters(params);
       } catch (e) {
         // Before negotiation some browsers refuse; the call after the answer applies it.
-        console.debug('setParameters deferred', e.message);
+        if (this.pc === pc) console.debug('setParameters deferred', e.message);
       }
     }
   }
@@ -84,6 +206,7 @@ export class SfuSession {
     const i = this.tracks.findIndex((t) => t.kind === kind);
     if (i < 0) return;
     this.tracks[i] = track;
+    if (kind === 'audio' && !this.sending) return;
     await this.senders[i].replaceTrack(track);
   }
 
@@ -92,6 +215,8 @@ export class SfuSession {
   }
 
   close() {
+    clearInterval(this.watch);
+    clearTimeout(this.retryTimer);
     this.pc?.close();
     this.pc = null;
     this.senders = [];
