@@ -122,12 +122,17 @@ async fn a_thousand_chat_messages_at_once_are_all_acked() {
     let s = server().await;
     let mut c = Client::connect(&s).await;
     c.join("room", "ada").await;
+    // Sent while the client is busy elsewhere and reads nothing, for a second: the acks
+    // wait at the server meanwhile.
+    c.sio.paused.store(true, Ordering::Relaxed);
     let acks: Vec<_> = (0..1000)
         .map(|i| {
             c.sio
                 .emit_with_ack("chat", json!({ "text": format!("message {i}") }))
         })
         .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    c.sio.paused.store(false, Ordering::Relaxed);
     let mut codes = std::collections::BTreeMap::<String, usize>::new();
     for ack in acks {
         let v: Value = tokio::time::timeout(Duration::from_secs(15), ack)
