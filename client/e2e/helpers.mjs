@@ -20,6 +20,7 @@ export async function startServer(args = [], { http = '127.0.0.1:0' } = {}) {
   const [url, admin] = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15000);
     proc.stdout.on('data', (d) => {
+      if (process.env.SERVER_LOG) process.stderr.write(d);
       out += d;
       const m = out.match(/Open (http:\/\/[^/\s]+)\/[\s\S]*Admin API: (http:\/\/[^/\s]+)\//);
       if (m) {

@@ -7,6 +7,7 @@
 //! from where the previous source stopped. It is pure: it is handed the packet's fields and the
 //! time, and it touches nothing else.
 
+use crate::core::skips::Skips;
 use std::time::{Duration, Instant};
 
 /// The fields of an incoming packet that the forwarding decision needs.
@@ -104,12 +105,12 @@ pub enum Decision {
 }
 
 /// The mapping from one source's numbering to the subscriber's.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Source {
     ssrc: u32,
     /// First sequence number forwarded from this source; older ones are stale.
     first_seq: u16,
-    /// Highest sequence number forwarded from this source.
+    /// Highest sequence number of this source forwarded, or dropped in order.
     highest_seq: u16,
     /// The source has moved far past `first_seq`: in 16-bit wrapping arithmetic the
     /// "older than the first packet" test would soon misfire on current packets, and no
@@ -117,6 +118,25 @@ struct Source {
     settled: bool,
     seq_offset: u16,
     ts_offset: u32,
+    /// Packets dropped mid-stream, whose gaps the outgoing numbers close.
+    skips: Skips,
+}
+
+impl Source {
+    /// The subscriber's sequence number for the source's `seq`.
+    fn out_seq(&self, seq: u16) -> u16 {
+        seq.wrapping_add(self.seq_offset)
+            .wrapping_sub(self.skips.before(seq))
+    }
+
+    /// Drops `seq` without a gap, if it is the newest so far (an older one may already have
+    /// later packets numbered after it: its gap stays, and a NACK for it finds nothing).
+    fn skip(&mut self, seq: u16) {
+        if seq_newer(seq, self.highest_seq) {
+            self.highest_seq = seq;
+            self.skips.skip(seq);
+        }
+    }
 }
 
 /// What was last sent, so that the next source can continue from it.
@@ -177,10 +197,13 @@ impl Forwarder {
 
     /// Decides what to do with one packet, and advances the state when it is forwarded.
     pub fn forward(&mut self, pkt: &PacketInfo, now: Instant) -> Decision {
+        let switching = self.source.as_ref().is_none_or(|s| s.ssrc != pkt.ssrc);
         if pkt.padding_only {
+            if !switching && let Some(src) = self.source.as_mut() {
+                src.skip(pkt.seq);
+            }
             return Decision::Drop(DropReason::Padding);
         }
-        let switching = self.source.is_none_or(|s| s.ssrc != pkt.ssrc);
         if switching {
             if self.previous_ssrc == Some(pkt.ssrc) {
                 return Decision::Drop(DropReason::Stale);
@@ -192,6 +215,9 @@ impl Forwarder {
             }
             self.switch_to(pkt, now);
         } else if self.needs_keyframe && !pkt.keyframe {
+            if let Some(src) = self.source.as_mut() {
+                src.skip(pkt.seq);
+            }
             return Decision::Drop(DropReason::WaitingForKeyframe);
         }
         let Some(src) = self.source.as_mut() else {
@@ -206,14 +232,15 @@ impl Forwarder {
             // Start over from here rather than drop everything until it wraps round.
             src.first_seq = pkt.seq;
             src.highest_seq = pkt.seq;
+            src.skips.advance(pkt.seq);
         }
         if seq_newer(pkt.seq, src.highest_seq) {
             src.highest_seq = pkt.seq;
             src.settled |= pkt.seq.wrapping_sub(src.first_seq) >= SETTLED_AFTER;
+            src.skips.advance(pkt.seq);
         }
-        let src = *src;
         self.needs_keyframe = false;
-        let seq = pkt.seq.wrapping_add(src.seq_offset);
+        let seq = src.out_seq(pkt.seq);
         let timestamp = pkt.timestamp.wrapping_add(src.ts_offset);
         if self.last.is_none_or(|l| seq_newer(seq, l.seq)) {
             self.last = Some(LastOut {
@@ -240,18 +267,19 @@ impl Forwarder {
     /// Maps a sequence number the subscriber knows (from a NACK) back to the source's.
     /// Only the current source is mapped: packets of a previous source are gone for good.
     pub fn source_seq(&self, out_seq: u16) -> Option<(u32, u16)> {
-        let src = self.source?;
+        let src = self.source.as_ref()?;
         let last = self.last?;
-        let first_out = src.first_seq.wrapping_add(src.seq_offset);
+        let first_out = src.out_seq(src.first_seq);
         if (!src.settled && seq_newer(first_out, out_seq)) || seq_newer(out_seq, last.seq) {
             return None;
         }
-        Some((src.ssrc, out_seq.wrapping_sub(src.seq_offset)))
+        let seq = src.skips.raise(out_seq.wrapping_sub(src.seq_offset));
+        Some((src.ssrc, seq))
     }
 
     /// The subscriber's timestamp for a packet of the current source (for retransmissions).
     pub fn out_timestamp(&self, src_timestamp: u32) -> u32 {
-        src_timestamp.wrapping_add(self.source.map_or(0, |s| s.ts_offset))
+        src_timestamp.wrapping_add(self.source.as_ref().map_or(0, |s| s.ts_offset))
     }
 
     fn switch_to(&mut self, pkt: &PacketInfo, now: Instant) {
@@ -273,7 +301,7 @@ impl Forwarder {
                 )
             }
         };
-        self.previous_ssrc = self.source.map(|s| s.ssrc);
+        self.previous_ssrc = self.source.as_ref().map(|s| s.ssrc);
         self.source = Some(Source {
             ssrc: pkt.ssrc,
             first_seq: pkt.seq,
@@ -281,6 +309,7 @@ impl Forwarder {
             settled: false,
             seq_offset,
             ts_offset,
+            skips: Skips::default(),
         });
     }
 }
@@ -437,6 +466,31 @@ mod tests {
             f.forward(&p, Instant::now()),
             Decision::Drop(DropReason::Padding)
         );
+    }
+
+    /// Regression: Chromium probes its uplink with padding-only packets on the video SSRC
+    /// when its encoder resumes (the move from P2P to the SFU). They were dropped but kept
+    /// their numbers, so subscribers saw gaps, NACKed them, and were sent the padding after
+    /// all, from the retransmission cache.
+    #[test]
+    fn padding_in_the_middle_leaves_no_gap_and_nacks_map_around_it() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(9, 90_000, true);
+        let mut out = vec![fwd(&mut f, pkt(1, 100, 0, true), t0).seq];
+        for seq in 101..=110 {
+            let mut p = pkt(1, seq, 3000, false);
+            p.padding_only = (103..=106).contains(&seq);
+            match f.forward(&p, t0) {
+                Decision::Forward(r) => out.push(r.seq),
+                Decision::Drop(r) => assert_eq!(r, DropReason::Padding),
+            }
+        }
+        assert_eq!(out, (100..=106).collect::<Vec<u16>>(), "contiguous");
+        // A NACK for any number sent maps back to the packet that carried it.
+        let carried = [100, 101, 102, 107, 108, 109, 110];
+        for (o, src) in out.iter().zip(carried) {
+            assert_eq!(f.source_seq(*o), Some((1, src)));
+        }
     }
 
     #[test]

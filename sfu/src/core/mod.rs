@@ -21,6 +21,7 @@ pub mod room;
 mod rtcp;
 mod session;
 mod sfu;
+pub mod skips;
 pub mod stats;
 pub mod track;
 

@@ -107,6 +107,8 @@ pub struct PublishedView {
     pub packets_lost: u64,
     /// Packets subscribers NACKed.
     pub nacks: u64,
+    /// NACKed packets re-sent from the cache.
+    pub retransmits: u64,
     /// Keyframe requests sent to the publisher.
     pub plis: u64,
 }
@@ -225,6 +227,7 @@ impl From<&PublishedStats> for PublishedView {
             bitrate_bps: t.bitrate_bps,
             packets_lost: t.packets_lost,
             nacks: t.nacks,
+            retransmits: t.retransmits,
             plis: t.plis,
         }
     }
