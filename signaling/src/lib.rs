@@ -10,6 +10,7 @@
 
 #![deny(missing_docs)]
 
+mod alloc;
 pub mod admin;
 pub mod app;
 pub mod config;
