@@ -10,8 +10,8 @@
 
 #![deny(missing_docs)]
 
-mod alloc;
 pub mod admin;
+mod alloc;
 pub mod app;
 pub mod config;
 pub mod limits;
