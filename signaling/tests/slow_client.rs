@@ -37,7 +37,7 @@ async fn a_member_that_pauses_reading_misses_nothing() {
     }
     let mut carol = None;
     let tick = Duration::from_millis(10);
-    while paused_at.elapsed() < Duration::from_millis(2500) {
+    while paused_at.elapsed() < Duration::from_millis(2000) {
         let burst = if sent < 200 { 184 } else { 1 };
         for _ in 0..burst {
             acks.push(b.client.sio.emit_with_ack(
@@ -48,7 +48,7 @@ async fn a_member_that_pauses_reading_misses_nothing() {
         }
         // Carol joins halfway through: the room moves to the SFU, and the SFU offers alice
         // carol's tracks.
-        if carol.is_none() && paused_at.elapsed() > Duration::from_millis(1200) {
+        if carol.is_none() && paused_at.elapsed() > Duration::from_millis(800) {
             carol = Some(member(&s, "room", "carol", 3).await);
         }
         tokio::time::sleep(tick).await;
