@@ -38,4 +38,7 @@ pub(crate) struct FreeSender {
     pub(crate) transceiver: RTCRtpTransceiverId,
     pub(crate) kind: Kind,
     pub(crate) forwarder: Forwarder,
+    /// The first exchange that can have made the m-section inactive: the one that begins
+    /// after it was freed.
+    pub(crate) usable_from: u64,
 }

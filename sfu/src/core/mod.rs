@@ -23,6 +23,7 @@ mod session;
 mod sfu;
 pub mod skips;
 pub mod stats;
+pub mod throttle;
 pub mod track;
 
 pub use forward::{forward_to, rewritten};

@@ -7,6 +7,7 @@ use crate::core::ids::{ParticipantId, RoomId, TrackId};
 use crate::core::media;
 use crate::core::negotiation::{ANSWER_TIMEOUT, Offers};
 use crate::core::stats::DownTrackCounters;
+use crate::core::throttle::Throttle;
 use crate::core::track::{Kind, Track};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -68,6 +69,8 @@ pub struct Participant {
     pub(crate) negotiated_once: bool,
     /// The SFU's own offers: one at a time, and made again when an answer is refused.
     offers: Offers,
+    /// The session's refused offers and answers, for the log.
+    pub(crate) refusals: Throttle,
     pub(crate) negotiation_needed: bool,
     /// Transport state, as last reported by the WebRTC stack.
     pub state: TransportState,
@@ -116,6 +119,7 @@ impl Participant {
             pending_subscriptions: Vec::new(),
             negotiated_once: false,
             offers: Offers::default(),
+            refusals: Throttle::default(),
             negotiation_needed: false,
             state: TransportState::New,
             joined_at: now,
@@ -166,6 +170,7 @@ impl Participant {
             }
         };
         self.remote_ssrcs = remote_ssrcs;
+        self.offers.handle_client_offer();
         Ok(self
             .pc
             .local_description()
@@ -202,6 +207,26 @@ impl Participant {
         }
     }
 
+    /// Logs a refused answer at warn (the first few of a session, then every hundredth):
+    /// the client keeps its view of the session only if it learns of the refusal, so this is
+    /// worth an operator's eye, with who and what comes next.
+    pub(crate) fn log_refused_answer(
+        &mut self,
+        code: &str,
+        why: &dyn std::fmt::Display,
+        retry: Option<Duration>,
+    ) {
+        let Some(n) = self.refusals.note() else {
+            return;
+        };
+        let participant = &self.id;
+        match retry {
+            Some(wait) => warn!(%participant, code, refusals = n,
+                "answer refused: {why}; a fresh offer follows in {wait:?}"),
+            None => warn!(%participant, code, refusals = n, "answer refused: {why}"),
+        }
+    }
+
     /// The client's answer was refused before it reached the SFU (by the signaling layer).
     /// Returns the wait before the fresh offer, or `None` if no answer was awaited.
     pub(crate) fn answer_refused(&mut self, now: Instant) -> Option<Duration> {
@@ -219,10 +244,18 @@ impl Participant {
         if self.offers.awaits_answer() {
             warn!(participant = %self.id, "no answer to the SFU's offer in {ANSWER_TIMEOUT:?}; offering again");
         }
-        let offer = self.pc.create_offer(None).map_err(rtc_err)?;
-        self.pc
-            .set_local_description(now, offer.clone())
-            .map_err(rtc_err)?;
+        let made = self.pc.create_offer(None).and_then(|offer| {
+            self.pc.set_local_description(now, offer.clone())?;
+            Ok(offer)
+        });
+        let offer = match made {
+            Ok(offer) => offer,
+            Err(e) => {
+                let wait = self.offers.handle_offer_failed(now);
+                warn!(participant = %self.id, "cannot make an offer: {e}; trying again in {wait:?}");
+                return Err(rtc_err(e));
+            }
+        };
         self.negotiation_needed = false;
         self.offers.handle_offered(now);
         Ok(Some(
@@ -265,18 +298,22 @@ impl Participant {
                 ..Default::default()
             }],
         );
-        let (transceiver, mut forwarder) = match free {
-            Some(free) => {
-                let mut t = self
-                    .pc
-                    .rtp_transceiver(free.transceiver)
-                    .ok_or_else(|| SfuError::Rtc("free sender's transceiver is gone".into()))?;
-                t.set_direction(RTCRtpTransceiverDirection::Sendonly);
-                let mut sender = self
-                    .pc
-                    .rtp_sender(free.transceiver.into())
-                    .ok_or_else(|| SfuError::Rtc("free sender is gone".into()))?;
-                sender.replace_track(local).map_err(rtc_err)?;
+        let (transceiver, forwarder) = match free {
+            Some(mut free) => {
+                // rtc hands out a sender only while its transceiver sends. Should the track
+                // not take, the m-section goes back to inactive, and stays free.
+                self.set_direction(free.transceiver, RTCRtpTransceiverDirection::Sendonly);
+                let replaced = match self.pc.rtp_sender(free.transceiver.into()) {
+                    Some(mut sender) => sender.replace_track(local).map_err(rtc_err),
+                    None => Err(SfuError::Rtc("free sender is gone".into())),
+                };
+                if let Err(e) = replaced {
+                    self.set_direction(free.transceiver, RTCRtpTransceiverDirection::Inactive);
+                    self.free_senders.push(free);
+                    return Err(e);
+                }
+                // Numbering carries on from the last track; the new one starts on a keyframe.
+                free.forwarder.reassign();
                 (free.transceiver, free.forwarder)
             }
             None => {
@@ -297,8 +334,6 @@ impl Participant {
                 (id, forwarder)
             }
         };
-        // A reused Forwarder carries on from the last source: the new one starts on a keyframe.
-        forwarder.request_keyframe();
         self.negotiation_needed = true;
         self.by_local_track.insert(local_track_id.clone(), track.id);
         Ok(DownTrack {
@@ -326,25 +361,33 @@ impl Participant {
             ..
         } = self.downtracks.remove(&tid)?;
         self.by_local_track.remove(&local_track_id);
-        if let Some(mut t) = self.pc.rtp_transceiver(transceiver) {
-            t.set_direction(RTCRtpTransceiverDirection::Inactive);
-        }
+        self.set_direction(transceiver, RTCRtpTransceiverDirection::Inactive);
         self.free_senders.push(FreeSender {
             transceiver,
             kind,
             forwarder,
+            usable_from: self.offers.next_exchange(),
         });
         self.negotiation_needed = true;
         Some(counters)
     }
 
-    /// A free sender of `kind` whose m-section both sides have agreed is inactive. One still
-    /// on its way to inactive is not reused: the client would see the m-section carry another
-    /// track with no pause between, and browsers fire no `track` event for that.
+    fn set_direction(&mut self, transceiver: usize, direction: RTCRtpTransceiverDirection) {
+        if let Some(mut t) = self.pc.rtp_transceiver(transceiver) {
+            t.set_direction(direction);
+        }
+    }
+
+    /// A free sender of `kind` whose m-section both sides have agreed is inactive, in an
+    /// exchange that began after it was freed (one already under way may still carry the
+    /// departed track, and its answer would make the m-section send again). One still on its
+    /// way to inactive is not reused: the client would see the m-section carry another track
+    /// with no pause between, and browsers fire no `track` event for that.
     fn take_free_sender(&mut self, kind: Kind) -> Option<FreeSender> {
-        let pc = &mut self.pc;
+        let (pc, completed) = (&mut self.pc, self.offers.completed());
         let i = self.free_senders.iter().position(|f| {
             f.kind == kind
+                && completed >= f.usable_from
                 && pc
                     .rtp_transceiver(f.transceiver)
                     .is_some_and(|t| t.current_direction() == RTCRtpTransceiverDirection::Inactive)

@@ -2,7 +2,7 @@
 
 use crate::core::PKey;
 use crate::core::error::SfuError;
-use crate::core::ids::{ParticipantId, RoomId, TrackId};
+use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::core::participant::{Participant, TransportState};
 use crate::core::room::Room;
 use crate::core::sfu::{Event, Sfu, flush};
@@ -10,7 +10,7 @@ use crate::core::track::{Kind, Track};
 use rtc::peer_connection::event::RTCTrackEventInit;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::sansio::Protocol;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{debug, info, warn};
 
 impl Sfu {
@@ -20,7 +20,7 @@ impl Sfu {
         now: Instant,
         room: RoomId,
         participant: ParticipantId,
-    ) -> Result<(), SfuError> {
+    ) -> Result<SessionId, SfuError> {
         self.observe(now);
         if self.keys.contains_key(&participant) {
             return Err(SfuError::ParticipantExists(participant));
@@ -44,7 +44,7 @@ impl Sfu {
         self.keys.insert(participant.clone(), key);
         self.participants.insert(key, p);
         info!(%room, %participant, "joined the SFU");
-        Ok(())
+        Ok(SessionId(key))
     }
 
     /// Applies the participant's offer and returns the SFU's answer.
@@ -60,7 +60,9 @@ impl Sfu {
         let answer = match p.accept_offer(sdp, now) {
             Ok(answer) => answer,
             Err(e) => {
-                warn!(%participant, code = e.code(), "offer refused: {e}");
+                if let Some(n) = p.refusals.note() {
+                    warn!(%participant, code = e.code(), refusals = n, "offer refused: {e}");
+                }
                 // A glare rollback before the refusal may have left an offer of ours to make.
                 self.after_negotiation(key, now);
                 return Err(e);
@@ -87,13 +89,14 @@ impl Sfu {
     ) -> Result<(), SfuError> {
         self.observe(now);
         let key = self.key(participant)?;
-        match self.participant_mut(key)?.accept_answer(sdp, now) {
+        let p = self.participant_mut(key)?;
+        match p.accept_answer(sdp, now) {
             Ok(()) => {
                 self.after_negotiation(key, now);
                 Ok(())
             }
             Err((e, retry)) => {
-                note_refused_answer(participant, e.code(), &e, retry);
+                p.log_refused_answer(e.code(), &e, retry);
                 Err(e)
             }
         }
@@ -109,8 +112,9 @@ impl Sfu {
     ) -> Result<(), SfuError> {
         self.observe(now);
         let key = self.key(participant)?;
-        let retry = self.participant_mut(key)?.answer_refused(now);
-        note_refused_answer(participant, "refused-at-edge", &reason, retry);
+        let p = self.participant_mut(key)?;
+        let retry = p.answer_refused(now);
+        p.log_refused_answer("refused-at-edge", &reason, retry);
         Ok(())
     }
 
@@ -290,6 +294,7 @@ impl Sfu {
             match p.poll_offer(now) {
                 Ok(Some(sdp)) => self.events.push_back(Event::Offer {
                     participant: p.id.clone(),
+                    session: SessionId(key),
                     sdp,
                 }),
                 Ok(None) => {}
@@ -363,21 +368,5 @@ impl Sfu {
                 self.after_negotiation(sub, now);
             }
         }
-    }
-}
-
-/// Logs a refused answer: the client keeps its view of the session only if it learns of the
-/// refusal, so this is a warning, with who and what comes next.
-fn note_refused_answer(
-    participant: &ParticipantId,
-    code: &str,
-    why: &dyn std::fmt::Display,
-    retry: Option<Duration>,
-) {
-    match retry {
-        Some(wait) => {
-            warn!(%participant, code, "answer refused: {why}; a fresh offer follows in {wait:?}")
-        }
-        None => warn!(%participant, code, "answer refused: {why}"),
     }
 }
