@@ -137,6 +137,18 @@ impl Source {
             self.skips.skip(seq);
         }
     }
+
+    /// Starts the numbering over at `seq`, after the publisher jumped: the subscriber's
+    /// sequence carries on one after the last packet sent.
+    fn restart(&mut self, seq: u16, last: Option<LastOut>) {
+        self.first_seq = seq;
+        self.highest_seq = seq;
+        self.settled = false;
+        self.skips = Skips::default();
+        if let Some(last) = last {
+            self.seq_offset = last.seq.wrapping_add(1).wrapping_sub(seq);
+        }
+    }
 }
 
 /// What was last sent, so that the next source can continue from it.
@@ -220,19 +232,30 @@ impl Forwarder {
             }
             return Decision::Drop(DropReason::WaitingForKeyframe);
         }
+        let last = self.last;
         let Some(src) = self.source.as_mut() else {
             // `switch_to` above always sets a source; this arm is never taken.
             return Decision::Drop(DropReason::Stale);
         };
-        if !src.settled && seq_newer(src.first_seq, pkt.seq) {
-            if src.first_seq.wrapping_sub(pkt.seq) < REORDER_WINDOW {
-                return Decision::Drop(DropReason::Stale);
-            }
+        let before_first = !src.settled && seq_newer(src.first_seq, pkt.seq);
+        if before_first && src.first_seq.wrapping_sub(pkt.seq) < REORDER_WINDOW {
+            // From before the point where this source started: the subscriber had the
+            // previous source's packets under those numbers.
+            return Decision::Drop(DropReason::Stale);
+        }
+        let behind = if seq_newer(src.highest_seq, pkt.seq) {
+            src.highest_seq.wrapping_sub(pkt.seq)
+        } else {
+            0
+        };
+        if before_first || behind >= REORDER_WINDOW {
             // Too far "behind" to be reordering: the publisher jumped its sequence forward.
-            // Start over from here rather than drop everything until it wraps round.
-            src.first_seq = pkt.seq;
-            src.highest_seq = pkt.seq;
-            src.skips.advance(pkt.seq);
+            // Start over from here, numbered on from the last packet sent, rather than drop
+            // everything until it wraps round.
+            src.restart(pkt.seq, last);
+        } else if behind >= Skips::WINDOW || src.skips.is_stale(pkt.seq) {
+            // Too late to be given the number it would have had (or a copy of one dropped).
+            return Decision::Drop(DropReason::Stale);
         }
         if seq_newer(pkt.seq, src.highest_seq) {
             src.highest_seq = pkt.seq;
@@ -254,6 +277,16 @@ impl Forwarder {
             seq,
             timestamp,
         })
+    }
+
+    /// Readies the forwarder for another track on the same m-section: the subscriber goes on
+    /// seeing one SSRC, numbered on from the last packet sent, and the new track starts on a
+    /// keyframe. Nothing of the last track's sources is kept: the new one may even bring an
+    /// SSRC seen before.
+    pub fn reassign(&mut self) {
+        self.source = None;
+        self.previous_ssrc = None;
+        self.needs_keyframe = self.video;
     }
 
     /// Asks for the next packet to start on a keyframe (for example after a subscriber's PLI
@@ -506,6 +539,69 @@ mod tests {
         let r = fwd(&mut f, pkt(2, 5000, 0, false), t0);
         assert_eq!(f.source_seq(r.seq), Some((2, 5000)));
         assert_eq!(f.source_seq(105), None);
+    }
+
+    #[test]
+    fn a_reassigned_forwarder_numbers_on_and_takes_any_source() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(9, 90_000, true);
+        fwd(&mut f, pkt(1, 500, 0, true), t0);
+        fwd(&mut f, pkt(2, 70, 0, true), t0);
+        let last = fwd(&mut f, pkt(2, 71, 0, false), t0);
+        // The m-section now carries another track, which happens to reuse SSRC 1.
+        f.reassign();
+        assert!(f.waiting_for_keyframe());
+        assert_eq!(
+            f.forward(&pkt(1, 9000, 0, false), t0),
+            Decision::Drop(DropReason::WaitingForKeyframe)
+        );
+        let r = fwd(&mut f, pkt(1, 9001, 0, true), t0);
+        assert_eq!(r.seq, last.seq.wrapping_add(1));
+    }
+
+    #[test]
+    fn late_copies_and_very_late_packets_are_stale() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(9, 90_000, false);
+        fwd(&mut f, pkt(1, 10, 0, false), t0);
+        let mut padding = pkt(1, 11, 0, false);
+        padding.padding_only = true;
+        assert_eq!(f.forward(&padding, t0), Decision::Drop(DropReason::Padding));
+        assert_eq!(fwd(&mut f, pkt(1, 12, 0, false), t0).seq, 11);
+        // A copy of the padding, with its payload this time, would take 12's number.
+        assert_eq!(
+            f.forward(&pkt(1, 11, 0, false), t0),
+            Decision::Drop(DropReason::Stale)
+        );
+        for seq in 13..2100 {
+            fwd(&mut f, pkt(1, seq, 0, false), t0);
+        }
+        // Late by more than the window: its number's neighbours are long gone.
+        assert_eq!(
+            f.forward(&pkt(1, 2099 - Skips::WINDOW, 0, false), t0),
+            Decision::Drop(DropReason::Stale)
+        );
+        assert!(matches!(
+            f.forward(&pkt(1, 2099 - 10, 0, false), t0),
+            Decision::Forward(_)
+        ));
+    }
+
+    #[test]
+    fn a_publisher_jump_carries_the_numbering_on() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(9, 48_000, false);
+        for seq in 100..30_000u16 {
+            fwd(&mut f, pkt(1, seq, 0, false), t0);
+        }
+        // The source is settled; it jumps forward by more than half the sequence space.
+        let jumped = 29_999u16.wrapping_add(40_000);
+        assert_eq!(fwd(&mut f, pkt(1, jumped, 0, false), t0).seq, 30_000);
+        assert_eq!(
+            fwd(&mut f, pkt(1, jumped.wrapping_add(1), 0, false), t0).seq,
+            30_001
+        );
+        assert_eq!(f.source_seq(30_001), Some((1, jumped.wrapping_add(1))));
     }
 
     #[test]

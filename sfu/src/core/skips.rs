@@ -11,9 +11,6 @@ use crate::core::forwarder::seq_newer;
 
 /// Drops remembered one by one; older ones are folded into a plain count.
 const CAP: usize = 64;
-/// A drop this far behind the newest packet can have no packet arrive before it any more:
-/// it is folded into the count.
-const WINDOW: u16 = 1024;
 
 /// The drops of one source, since the subscriber started receiving it.
 #[derive(Debug, Clone)]
@@ -21,8 +18,11 @@ pub struct Skips {
     /// Dropped sequence numbers, oldest first, each within `WINDOW` of the newest packet.
     seqs: [u16; CAP],
     len: usize,
-    /// Drops older than anything that can still arrive: they lower every packet's number.
+    /// Drops older than anything that may still be forwarded: they lower every number.
     folded: u16,
+    /// The newest drop folded before it fell out of the window (the array was full): a
+    /// packet older than it would be numbered wrongly, so it is stale.
+    floor: Option<u16>,
 }
 
 impl Default for Skips {
@@ -31,16 +31,29 @@ impl Default for Skips {
             seqs: [0; CAP],
             len: 0,
             folded: 0,
+            floor: None,
         }
     }
 }
 
 impl Skips {
+    /// How far behind the newest packet a late one may be and still be forwarded: drops
+    /// further behind are folded into a count, which only packets after them may share.
+    pub const WINDOW: u16 = 1024;
+
+    /// Whether `seq` may not be forwarded: it was itself dropped (a copy arriving late), or
+    /// it is older than a drop folded early.
+    pub fn is_stale(&self, seq: u16) -> bool {
+        self.seqs[..self.len].contains(&seq) || self.floor.is_some_and(|f| !seq_newer(seq, f))
+    }
+
     /// Records the drop of `seq`, newer than every packet of the source so far.
     pub fn skip(&mut self, seq: u16) {
         self.advance(seq);
         if self.len == CAP {
-            self.fold_oldest();
+            self.floor = Some(self.seqs[0]);
+            self.folded = self.folded.wrapping_add(1);
+            self.remove_oldest();
         }
         self.seqs[self.len] = seq;
         self.len += 1;
@@ -48,8 +61,16 @@ impl Skips {
 
     /// Notes that the newest packet is now `newest`, folding drops left far behind it.
     pub fn advance(&mut self, newest: u16) {
-        while self.len > 0 && newest.wrapping_sub(self.seqs[0]) >= WINDOW {
-            self.fold_oldest();
+        while self.len > 0 && newest.wrapping_sub(self.seqs[0]) >= Self::WINDOW {
+            self.folded = self.folded.wrapping_add(1);
+            self.remove_oldest();
+        }
+        if self
+            .floor
+            .is_some_and(|f| newest.wrapping_sub(f) >= Self::WINDOW)
+        {
+            // Packets that far back are stale anyway.
+            self.floor = None;
         }
     }
 
@@ -75,10 +96,9 @@ impl Skips {
         seq
     }
 
-    fn fold_oldest(&mut self) {
+    fn remove_oldest(&mut self) {
         self.seqs.copy_within(1..self.len, 0);
         self.len -= 1;
-        self.folded = self.folded.wrapping_add(1);
     }
 }
 
@@ -117,10 +137,11 @@ mod tests {
         s.skip(65_535);
         s.skip(3);
         assert_eq!(s.before(4), 3);
-        s.advance(3 + WINDOW);
+        s.advance(3 + Skips::WINDOW);
         assert_eq!(s.len, 0, "all folded");
-        assert_eq!(s.before(3 + WINDOW), 3);
-        assert_eq!(s.raise(WINDOW), 3 + WINDOW);
+        assert_eq!(s.before(3 + Skips::WINDOW), 3);
+        assert_eq!(s.raise(Skips::WINDOW), 3 + Skips::WINDOW);
+        assert!(!s.is_stale(3 + Skips::WINDOW));
         // More drops than the array holds fold the oldest.
         for k in 0..(CAP as u16 + 10) {
             s.skip(2000 + 2 * k);
@@ -128,5 +149,16 @@ mod tests {
         let seq = 2000 + 2 * (CAP as u16 + 10);
         assert_eq!(s.before(seq), 3 + CAP as u16 + 10);
         assert_eq!(s.raise(seq.wrapping_sub(s.before(seq))), seq);
+        // Packets older than a drop folded early would share numbers: they are stale.
+        assert!(s.is_stale(2000 + 2 * 9));
+        assert!(!s.is_stale(2000 + 2 * 10 + 1));
+    }
+
+    #[test]
+    fn a_copy_of_a_dropped_packet_is_stale() {
+        let mut s = Skips::default();
+        s.skip(7);
+        assert!(s.is_stale(7));
+        assert!(!s.is_stale(6) && !s.is_stale(8));
     }
 }
