@@ -29,5 +29,5 @@ pub mod io;
 pub mod testkit;
 
 pub use crate::core::error::SfuError;
-pub use crate::core::ids::{ParticipantId, RoomId, TrackId};
+pub use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub use crate::io::handle::{SfuHandle, SfuOptions};

@@ -3,14 +3,15 @@
 use crate::app::{admin_app, app};
 use crate::config::Config;
 use crate::listener;
-use crate::socket::{deliver, socket_of};
+use crate::socket::{current_session, deliver, socket_of};
 use crate::state::AppState;
+use serde_json::json;
 use sfu::core::Event;
 use sfu::{SfuHandle, SfuOptions};
 use socketioxide::SocketIo;
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// A running server.
 pub struct Server {
@@ -89,7 +90,7 @@ impl Server {
             .io
             .emit(
                 "server-shutdown",
-                &serde_json::json!({ "reason": "the server is shutting down" }),
+                &json!({ "reason": "the server is shutting down" }),
             )
             .await;
         let _ = self.io.disconnect().await;
@@ -100,22 +101,28 @@ impl Server {
     }
 }
 
-/// Hands the SFU's offers and transport failures to the right socket.
+/// Hands the SFU's offers and transport failures to the right socket: the participant's,
+/// for the session it has now. What a session replaced since (`sfu-restart`) had in flight
+/// is dropped: the client has left that session behind.
 async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: SocketIo) {
     while let Some(event) = events.recv().await {
-        let (participant, name, payload) = match event {
-            Event::Offer { participant, sdp } => {
-                (participant, "sfu-offer", serde_json::json!({ "sdp": sdp }))
-            }
-            Event::TransportFailed { participant } => {
-                (participant, "sfu-failed", serde_json::json!({}))
-            }
+        let (participant, session, name, payload) = match event {
+            Event::Offer {
+                participant,
+                session,
+                sdp,
+            } => (participant, session, "sfu-offer", json!({ "sdp": sdp })),
+            Event::TransportFailed {
+                participant,
+                session,
+            } => (participant, session, "sfu-failed", json!({})),
             Event::Connected { .. } | Event::TrackPublished { .. } => continue,
         };
         match socket_of(&io, &participant.0) {
-            Some(socket) => {
+            Some(socket) if current_session(&socket) == Some(session) => {
                 deliver::emit(&socket, name, &payload);
             }
+            Some(_) => debug!(%participant, event = name, "event of a replaced SFU session"),
             None => warn!(%participant, event = name, "no socket for SFU event"),
         }
     }

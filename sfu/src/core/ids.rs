@@ -10,6 +10,12 @@ pub struct RoomId(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParticipantId(pub String);
 
+/// One SFU session of a participant. A participant whose session is replaced (it left the
+/// SFU and joined again, as `sfu-restart` does) gets a new one, so that what the old session
+/// still had in flight can be told apart and dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
 /// A published track, unique within the SFU for its whole lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TrackId(pub u64);

@@ -2,7 +2,7 @@
 
 use crate::core::PKey;
 use crate::core::error::SfuError;
-use crate::core::ids::{ParticipantId, RoomId, TrackId};
+use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::core::keyframe::KeyframeRequester;
 use crate::core::participant::{Participant, TransportState};
 use crate::core::room::Room;
@@ -64,6 +64,8 @@ pub enum Event {
     Offer {
         /// Who the offer is for.
         participant: ParticipantId,
+        /// Of which of its sessions: drop it if that one has been replaced since.
+        session: SessionId,
         /// The SDP.
         sdp: String,
     },
@@ -71,11 +73,15 @@ pub enum Event {
     Connected {
         /// Whose transport.
         participant: ParticipantId,
+        /// Which of its sessions.
+        session: SessionId,
     },
     /// The participant's transport failed: it can no longer send or receive media.
     TransportFailed {
         /// Whose transport.
         participant: ParticipantId,
+        /// Which of its sessions.
+        session: SessionId,
     },
     /// A participant started publishing a track.
     TrackPublished {
@@ -291,6 +297,7 @@ impl Sfu {
                 p.state = TransportState::Connected;
                 self.events.push_back(Event::Connected {
                     participant: p.id.clone(),
+                    session: SessionId(key),
                 });
                 let subs: Vec<TrackId> = p
                     .downtracks
@@ -306,6 +313,7 @@ impl Sfu {
                 p.state = TransportState::Failed;
                 self.events.push_back(Event::TransportFailed {
                     participant: p.id.clone(),
+                    session: SessionId(key),
                 });
             }
             RTCPeerConnectionState::Closed => p.state = TransportState::Closed,

@@ -1,7 +1,7 @@
 //! `SfuHandle`: the signaling layer's API to the media plane, over channels.
 
 use crate::core::error::SfuError;
-use crate::core::ids::{ParticipantId, RoomId};
+use crate::core::ids::{ParticipantId, RoomId, SessionId};
 use crate::core::report::{RoomStats, SfuStats, SfuSummary};
 use crate::core::{Event, SfuConfig};
 use crate::io::worker::{self, Command};
@@ -102,7 +102,11 @@ impl SfuHandle {
     }
 
     /// Creates the participant's session in `room`.
-    pub async fn join(&self, room: RoomId, participant: ParticipantId) -> Result<(), SfuError> {
+    pub async fn join(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+    ) -> Result<SessionId, SfuError> {
         self.call(|reply| Command::Join {
             room,
             participant,

@@ -1,7 +1,7 @@
 //! The media thread: owns the UDP socket and one `Sfu`, and does nothing but IO.
 
 use crate::core::error::SfuError;
-use crate::core::ids::{ParticipantId, RoomId};
+use crate::core::ids::{ParticipantId, RoomId, SessionId};
 use crate::core::report::{RoomStats, SfuStats, SfuSummary};
 use crate::core::{Event, Output, Sfu, SfuConfig};
 use crate::io::batch::SendBatch;
@@ -22,7 +22,7 @@ pub(crate) enum Command {
     Join {
         room: RoomId,
         participant: ParticipantId,
-        reply: Reply<()>,
+        reply: Reply<SessionId>,
     },
     Offer {
         participant: ParticipantId,

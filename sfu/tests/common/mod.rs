@@ -56,7 +56,9 @@ impl Harness {
         let (r, ev) = (routes.clone(), events.clone());
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
-                if let Event::Offer { participant, sdp } = &e
+                if let Event::Offer {
+                    participant, sdp, ..
+                } = &e
                     && let Some(tx) = r.lock().unwrap().get(participant)
                 {
                     let _ = tx.send(sdp.clone());

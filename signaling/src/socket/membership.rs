@@ -46,10 +46,11 @@ async fn join(
     // Every member has an SFU session from the start, idle while the room is P2P, so the
     // move to the SFU needs no new handshake.
     let sfu_ready = async {
-        state
+        let session = state
             .sfu
             .join(room.clone(), ParticipantId(id.clone()))
             .await?;
+        super::set_session(socket, session);
         state
             .sfu
             .set_forwarding(room.clone(), joined.mode == Mode::Sfu)
@@ -61,7 +62,7 @@ async fn join(
         let _ = state.sfu.leave(ParticipantId(id.clone())).await;
         return Err(e.into());
     }
-    deliver::emit_room(io, &req.room, Some(socket), "peer-joined", &member).await;
+    deliver::emit_room(io, &req.room, Some(socket), "peer-joined", &member);
     if let Some(switch) = &joined.switch {
         announce_switch(state, io, switch).await;
     }
@@ -104,7 +105,7 @@ pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, rea
     };
     let _ = state.sfu.leave(ParticipantId(id.clone())).await;
     let gone = json!({ "id": id, "reason": reason });
-    deliver::emit_room(io, &left.room, None, "peer-left", &gone).await;
+    deliver::emit_room(io, &left.room, None, "peer-left", &gone);
     info!(%id, room = %left.room, reason, "left");
     if let Some(generation) = left.hold_down {
         let (state, io, room) = (state.clone(), io.clone(), left.room.clone());
@@ -161,7 +162,7 @@ pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitc
     }
     info!(room = %switch.room, mode = ?switch.mode, reason = switch.reason, "mode");
     let mode = json!({ "mode": switch.mode, "reason": switch.reason });
-    deliver::emit_room(io, &switch.room, None, "mode", &mode).await;
+    deliver::emit_room(io, &switch.room, None, "mode", &mode);
 }
 
 /// How long the SFU keeps forwarding after a switch back to P2P if members do not report.

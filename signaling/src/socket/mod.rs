@@ -9,6 +9,7 @@ use crate::limits::Kind;
 use crate::messages::{ApiError, Request, parse};
 use crate::state::AppState;
 use serde_json::Value;
+use sfu::SessionId;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::socket::Sid;
 use socketioxide::{ParserError, SocketIo};
@@ -104,6 +105,20 @@ pub(crate) fn request<T: Request>(
     let req: T = parse(data)?;
     req.validate()?;
     Ok(req)
+}
+
+/// The SFU session a socket's participant has now, kept on the socket.
+#[derive(Clone, Copy)]
+struct SfuSession(SessionId);
+
+/// Records the participant's current SFU session on its socket.
+pub(crate) fn set_session(socket: &SocketRef, session: SessionId) {
+    socket.extensions.insert(SfuSession(session));
+}
+
+/// The SFU session the socket's participant has now, if it joined one.
+pub fn current_session(socket: &SocketRef) -> Option<SessionId> {
+    socket.extensions.get::<SfuSession>().map(|s| s.0)
 }
 
 /// The connected socket of a participant (participant ids are Socket.IO socket ids).
