@@ -183,6 +183,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Hundreds of peers, each with its sockets.
+    signaling::limits::raise_open_files()?;
     let cli = Cli::parse();
     match cli.command {
         Some(Sub::WriteJanusConfig {

@@ -164,6 +164,8 @@ pub async fn serve_sfu() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = signaling::Config::for_tests();
     config.p2p = signaling::config::P2pPolicy::Off;
     config.max_room_size = 100_000;
+    // Every generated peer connects from 127.0.0.1.
+    config.max_conns_per_ip = 0;
     let server = signaling::Server::start(config).await?;
     println!("LISTENING {}", server.http_addr);
     wait_for_stdin_eof().await;

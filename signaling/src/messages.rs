@@ -137,33 +137,33 @@ pub struct P2pSignal {
 }
 
 impl P2pSignal {
-    /// The size of what is relayed: the description or candidate, as JSON.
-    pub fn size(&self) -> usize {
-        self.description
+    /// The size of what is relayed (the description or candidate, as JSON), which must be at
+    /// most 64 KiB.
+    pub fn size(&self) -> Result<usize, ApiError> {
+        let size = self
+            .description
             .as_ref()
             .or(self.candidate.as_ref())
-            .map_or(0, |v| v.to_string().len())
-    }
-}
-
-impl Request for P2pSignal {
-    /// One of the two, and not too large.
-    fn validate(&self) -> Result<(), ApiError> {
-        match (&self.description, &self.candidate) {
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => {
-                return Err(ApiError::bad_request(
-                    "give exactly one of description or candidate",
-                ));
-            }
-        }
-        if self.size() > MAX_SDP_BYTES {
+            .map_or(0, |v| v.to_string().len());
+        if size > MAX_SDP_BYTES {
             return Err(ApiError::new(
                 "too-large",
                 "the signal is larger than 64 KiB",
             ));
         }
-        Ok(())
+        Ok(size)
+    }
+}
+
+impl Request for P2pSignal {
+    /// One of the two (the size is [`P2pSignal::size`]'s to check).
+    fn validate(&self) -> Result<(), ApiError> {
+        match (&self.description, &self.candidate) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            _ => Err(ApiError::bad_request(
+                "give exactly one of description or candidate",
+            )),
+        }
     }
 }
 
@@ -327,5 +327,11 @@ mod tests {
         let s: P2pSignal =
             parse(serde_json::json!({"to": "x", "candidate": {"candidate": ""}})).unwrap();
         assert!(s.validate().is_ok());
+        assert_eq!(s.size().unwrap(), r#"{"candidate":""}"#.len());
+        let big: P2pSignal = parse(
+            serde_json::json!({"to": "x", "description": {"sdp": "x".repeat(MAX_SDP_BYTES)}}),
+        )
+        .unwrap();
+        assert_eq!(big.size().unwrap_err().code, "too-large");
     }
 }

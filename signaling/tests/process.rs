@@ -183,3 +183,17 @@ async fn a_slow_loris_client_does_not_lock_others_out() {
         started.elapsed()
     );
 }
+
+/// At start the server raises its soft limit on open files to the hard limit, and says so.
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit() {
+    let server = Process::start(&["prlimit", "--nofile=1024:4096", "--"], &[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id()))
+        .expect("the server's limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("an open files line");
+    let soft: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(soft, ["4096", "4096"], "{open_files}");
+}

@@ -28,7 +28,7 @@ pub(super) async fn on_chat(
             .rooms
             .chat(&socket.id.to_string(), req.text, now_ms())
             .ok_or_else(ApiError::not_joined)?;
-        deliver::emit_room(&io, &room, Some(&socket), "chat", &msg).await;
+        deliver::emit_room(&io, &room, Some(&socket), "chat", &msg);
         Ok(json!({ "id": msg.id, "ts": msg.ts }))
     }
     .await;
@@ -88,6 +88,6 @@ async fn tell_room(
         .ok_or_else(ApiError::not_joined)?;
     fields["id"] = json!(id);
     fields["name"] = json!(name);
-    deliver::emit_room(io, &room, Some(socket), event, &fields).await;
+    deliver::emit_room(io, &room, Some(socket), event, &fields);
     Ok(json!({}))
 }

@@ -7,10 +7,10 @@
 //! message is disconnected instead, with a logged reason: the client reconnects, rejoins and
 //! sees the call as it is.
 
+use crate::listener::Kill;
 use serde::Serialize;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::{SendError, SocketError, SocketIo};
-use std::time::Duration;
 use tracing::{error, warn};
 
 /// What became of a message.
@@ -22,9 +22,9 @@ pub enum Delivery {
     Gone,
 }
 
-/// Marks a socket that is being closed for falling behind, so that it is reported once.
+/// Marks a socket that is being closed, so that it is reported and closed once.
 #[derive(Clone)]
-struct FallingBehind;
+struct Closing;
 
 /// Sends `event` to `socket`.
 pub fn emit<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> Delivery {
@@ -39,7 +39,7 @@ pub fn ack<T: Serialize + ?Sized>(socket: &SocketRef, ack: AckSender, payload: &
 
 /// Sends `event` to every member of `room`, but `except` (the sender, who knows). Each member
 /// gets it or is disconnected: one slow member never costs the others their copy.
-pub async fn emit_room<T: Serialize + ?Sized>(
+pub fn emit_room<T: Serialize + ?Sized>(
     io: &SocketIo,
     room: &str,
     except: Option<&SocketRef>,
@@ -64,18 +64,16 @@ fn outcome(socket: &SocketRef, event: &str, sent: Result<(), SendError>) -> Deli
         Err(SendError::Serialize(e)) => {
             // Our own payloads always serialize; a failure is a bug, and the client must not
             // go on without the message either.
-            error!(id = %socket.id, event, "cannot serialize a message: {e}");
-            fell_behind(socket, event);
+            error!(id = %socket.id, event, "cannot serialize a message: {e}; disconnecting");
+            close(socket);
             Delivery::Gone
         }
     }
 }
 
-/// Disconnects a socket whose send buffer is full. The disconnect packet itself needs room in
-/// that buffer, so it is retried until the client has read enough to make room; a client that
-/// reads nothing is closed by the heartbeat first, whose ping finds no room either.
+/// Disconnects a socket whose send buffer is full, once, with the reason in the log.
 fn fell_behind(socket: &SocketRef, event: &str) {
-    if socket.extensions.insert(FallingBehind).is_some() {
+    if socket.extensions.get::<Closing>().is_some() {
         return;
     }
     warn!(
@@ -83,15 +81,21 @@ fn fell_behind(socket: &SocketRef, event: &str) {
         event,
         "client is not reading: its send buffer is full; disconnecting it so that it rejoins"
     );
-    let socket = socket.clone();
-    tokio::spawn(async move {
-        for _ in 0..100 {
-            match socket.clone().disconnect() {
-                Err(SocketError::InternalChannelFull) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
-                }
-                Ok(()) | Err(SocketError::Closed) => return,
-            }
-        }
-    });
+    close(socket);
+}
+
+/// Disconnects a socket that must not live on without a message it was sent. The disconnect
+/// packet itself needs room in the send buffer; when there is none, the connection under the
+/// socket is ended instead (the client sees it drop, and reconnects). A socket on a transport
+/// without such a connection (long-polling) is closed by the heartbeat, whose ping finds no
+/// room either.
+fn close(socket: &SocketRef) {
+    if socket.extensions.insert(Closing).is_some() {
+        return;
+    }
+    if let Err(SocketError::InternalChannelFull) = socket.clone().disconnect()
+        && let Some(kill) = socket.req_parts().extensions.get::<Kill>()
+    {
+        kill.kill();
+    }
 }

@@ -6,6 +6,7 @@ use crate::limits::Kind;
 use crate::messages::{ApiError, CandidateMessage, P2pSignal, SdpMessage};
 use crate::state::AppState;
 use serde_json::{Value, json};
+use sfu::core::throttle::Throttle;
 use sfu::{ParticipantId, RoomId};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
@@ -30,13 +31,12 @@ pub(super) async fn on_p2p_signal(
 ) {
     let result = async {
         let signal: P2pSignal = request(&state, &socket, Kind::Signaling, data)?;
+        let size = signal.size()?;
         let from = socket.id.to_string();
-        if !state.limits.allow_n(
-            &from,
-            Kind::SignalBytes,
-            signal.size() as f64,
-            Instant::now(),
-        ) {
+        if !state
+            .limits
+            .allow_n(&from, Kind::SignalBytes, size as f64, Instant::now())
+        {
             return Err(ApiError::new(
                 "rate-limited",
                 "too many signal bytes; slow down",
@@ -109,7 +109,7 @@ pub(super) async fn on_sfu_offer(
     let result = async {
         let parsed = request::<SdpMessage>(&state, &socket, Kind::Signaling, data);
         let me = joined(&state, &socket)?;
-        let msg = refused_offer(&me, parsed)?;
+        let msg = refused_offer(&socket, &me, parsed)?;
         let answer = state.sfu.offer(me, msg.sdp).await?;
         Ok(json!({ "sdp": answer }))
     }
@@ -144,14 +144,28 @@ pub(super) async fn on_sfu_answer(
     reply(&socket, ack, result);
 }
 
-/// Logs an offer refused at the edge at warn, with who sent it: a refused description leaves
-/// that member's media stuck until it negotiates again. (The SFU logs its own refusals.)
-fn refused_offer<T>(who: &ParticipantId, result: Result<T, ApiError>) -> Result<T, ApiError> {
+/// Logs an offer refused at the edge at warn, with who sent it (the first few of a socket,
+/// then every hundredth): a refused description leaves that member's media stuck until it
+/// negotiates again. (The SFU logs its own refusals.)
+fn refused_offer<T>(
+    socket: &SocketRef,
+    who: &ParticipantId,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
     if let Err(e) = &result {
-        warn!(participant = %who, code = e.code, "SFU offer refused: {}", e.message);
+        let refusals = socket.extensions.get::<Refusals>().unwrap_or_default();
+        let logged = refusals.0.lock().map(|mut t| t.note()).ok().flatten();
+        socket.extensions.insert(refusals);
+        if let Some(n) = logged {
+            warn!(participant = %who, code = e.code, refusals = n, "SFU offer refused: {}", e.message);
+        }
     }
     result
 }
+
+/// A socket's refused offers, for the log.
+#[derive(Clone, Default)]
+struct Refusals(std::sync::Arc<std::sync::Mutex<Throttle>>);
 
 /// Replaces the caller's SFU session with a new one, for a client whose session is beyond
 /// renegotiation. Its tracks leave the others' sessions and come back with its next offer.
@@ -170,7 +184,8 @@ pub(super) async fn on_sfu_restart(
             .ok_or_else(ApiError::not_joined)?;
         // The old session may already be gone (a failed transport); a new one is made either way.
         let _ = state.sfu.leave(me.clone()).await;
-        state.sfu.join(RoomId(room.clone()), me.clone()).await?;
+        let session = state.sfu.join(RoomId(room.clone()), me.clone()).await?;
+        super::set_session(&socket, session);
         warn!(participant = %me, %room, "SFU session restarted at the client's request");
         Ok(json!({}))
     }

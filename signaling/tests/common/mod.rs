@@ -58,16 +58,21 @@ impl Client {
 
     /// Waits for the next `event`, keeping others for later.
     pub async fn next(&mut self, event: &str) -> Value {
+        self.next_within(event, WAIT).await
+    }
+
+    /// Waits up to `wait` for the next `event`, keeping others for later.
+    pub async fn next_within(&mut self, event: &str, wait: Duration) -> Value {
         if let Some(i) = self.backlog.iter().position(|(e, _)| e == event) {
             return self.backlog.remove(i).1;
         }
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.events.recv()).await {
                 Ok(Some((e, v))) if e == event => return v,
                 Ok(Some(other)) => self.backlog.push(other),
-                _ => panic!("no '{event}' event within {WAIT:?}; got {:?}", self.backlog),
+                _ => panic!("no '{event}' event within {wait:?}; got {:?}", self.backlog),
             }
         }
     }
