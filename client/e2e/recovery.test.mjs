@@ -18,13 +18,15 @@ test('a refused answer, a lost offer and repeated failures are each recovered fr
   await waitForRemoteVideos(b, 1, 30000);
 
   // 1. Ada's answer to the offer of Cat's tracks is refused (it is no SDP): the server
-  // offers again, and Ada sees Cat.
+  // offers again by itself (the page leaves that to it), and Ada sees Cat.
   await a.evaluate(() => {
     window.app.sfu.test.spoilSdp = 1;
   });
+  const first = await sfu(a);
   const c = await openPage(ctx.browser, ctx.server.url, 'heal', 'Cat');
   await waitForRemoteVideos(a, 2, 30000);
   assert.equal(await a.evaluate(() => window.app.sfu.test.spoilSdp), 0, 'an answer was spoiled');
+  assert.equal((await sfu(a)).renegotiations, first.renegotiations, 'the server made the fresh offer');
   await c.context().close();
   await waitForRemoteVideos(a, 1, 30000);
 

@@ -129,6 +129,14 @@ async function join() {
       }
     },
     onFailed: mediaFailed,
+    // A new session brings every track anew.
+    onRestart: () => {
+      for (const p of state.peers.values()) {
+        p.sfu = null;
+        p.sfuLive = false;
+        render(p);
+      }
+    },
     // Peers that say they publish, and whose media the SFU has not brought.
     missing: () => [...state.peers.values()].filter((p) => p.publishes && !p.sfu).map((p) => p.id),
   });

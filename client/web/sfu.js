@@ -2,23 +2,28 @@
 // and receives everyone else's, renegotiated by the server when tracks come and go.
 // Negotiations are serialized: a server offer waits for our own offer's answer.
 //
-// It heals itself. A negotiation that fails (an offer we cannot apply, an answer the server
-// refuses, a request that times out) is followed by an offer of our own, which brings both
-// sides back to one view of the session; so is a peer whose media never arrives. After
-// MAX_FAILURES failures in a row the session is replaced by a new one (`sfu-restart`).
+// It heals itself. A negotiation that fails (an offer we cannot apply, a request that times
+// out) is followed by an offer of our own, which brings both sides back to one view of the
+// session; so is a peer whose media never arrives. An answer the server refuses needs none:
+// the server makes a fresh offer itself. After MAX_FAILURES failures in a row the session is
+// replaced by a new one (`sfu-restart`), waiting longer after each replacement that did not
+// help.
 
 const RETRY_MS = 1000;
 const MAX_FAILURES = 3;
+const MAX_RESTART_WAIT_MS = 30000;
 // How long a peer that publishes may go without media from the SFU before we renegotiate.
 const MISSING_MS = 4000;
 const WATCH_MS = 1000;
 
 export class SfuSession {
-  // `missing()` returns the peers whose SFU media should be here by now and is not.
-  constructor({ call, onTrack, onFailed, missing = () => [] }) {
+  // `missing()` returns the peers whose SFU media should be here by now and is not;
+  // `onRestart()` is told when the session is replaced, and with it every remote track.
+  constructor({ call, onTrack, onFailed, onRestart = () => {}, missing = () => [] }) {
     this.call = call;
     this.onTrack = onTrack;
     this.onFailed = onFailed;
+    this.onRestart = onRestart;
     this.missing = missing;
     this.pc = null;
     this.senders = [];
@@ -28,6 +33,7 @@ export class SfuSession {
     this.chain = Promise.resolve();
     this.failures = 0;
     this.restarts = 0;
+    this.restartWait = RETRY_MS;
     this.renegotiations = 0;
     this.retryTimer = null;
     // The peers missing now, since when, and how long to wait before renegotiating.
@@ -82,29 +88,33 @@ export class SfuSession {
     await this.applySending();
   }
 
-  // Runs one negotiation after the others. A failure schedules a recovery; a success ends
-  // a run of failures.
-  queue(task) {
+  // Runs one negotiation after the others (a session closed meanwhile skips it, unless the
+  // task replaces the session). A failure schedules a recovery; a success ends a run of
+  // failures.
+  queue(task, { replaces = false } = {}) {
     this.chain = this.chain.then(async () => {
-      if (!this.pc) return;
+      if (!this.pc && !(replaces && !this.closed)) return;
       try {
         await task();
         this.failures = 0;
       } catch (e) {
-        this.failed(e);
+        this.failed(e, { serverOffersAgain: !!e?.serverOffersAgain });
       }
     });
     return this.chain;
   }
 
-  failed(e) {
+  // A failed negotiation. The server answers a refused answer with a fresh offer of its own:
+  // then only the count goes up. Otherwise we offer, or after repeated failures restart.
+  failed(e, { serverOffersAgain = false } = {}) {
     this.failures += 1;
     console.warn(`SFU negotiation failed (${this.failures} in a row)`, e?.message ?? e);
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      if (this.failures >= MAX_FAILURES) this.restart();
-      else this.renegotiate();
-    }, RETRY_MS);
+    if (this.failures >= MAX_FAILURES) {
+      this.retryTimer = setTimeout(() => this.restart(), this.restartWait);
+    } else if (!serverOffersAgain) {
+      this.retryTimer = setTimeout(() => this.renegotiate(), RETRY_MS);
+    }
   }
 
   // An offer of ours, to bring both sides back to one view of the session.
@@ -117,14 +127,22 @@ export class SfuSession {
   // Replaces the session: the server drops the old one and makes a new one for us, and we
   // connect and publish again on a new RTCPeerConnection.
   restart() {
-    return this.queue(async () => {
-      this.restarts += 1;
-      console.warn('SFU session: restarting after repeated failures');
-      this.pc?.close();
-      await this.call('sfu-restart', {});
-      this.open();
-      await this.offer();
-    });
+    return this.queue(
+      async () => {
+        this.restarts += 1;
+        this.restartWait = Math.min(this.restartWait * 2, MAX_RESTART_WAIT_MS);
+        console.warn('SFU session: restarting after repeated failures');
+        if (this.restarts === MAX_FAILURES) this.onFailed();
+        this.pc?.close();
+        this.pc = null;
+        this.onRestart();
+        await this.call('sfu-restart', {});
+        this.open();
+        await this.offer();
+        this.restartWait = RETRY_MS;
+      },
+      { replaces: true },
+    );
   }
 
   // Peers whose media has been missing for a while mean a negotiation went astray (an
@@ -156,7 +174,13 @@ export class SfuSession {
       const pc = this.pc;
       await pc.setRemoteDescription({ type: 'offer', sdp });
       await pc.setLocalDescription(await pc.createAnswer());
-      await this.call('sfu-answer', { sdp: this.spoil(pc.localDescription.sdp) });
+      try {
+        await this.call('sfu-answer', { sdp: this.spoil(pc.localDescription.sdp) });
+      } catch (e) {
+        // Refused (an error ack, not a timeout): the server offers again by itself.
+        e.serverOffersAgain = !!e.code;
+        throw e;
+      }
     });
   }
 
@@ -215,6 +239,7 @@ export class SfuSession {
   }
 
   close() {
+    this.closed = true;
     clearInterval(this.watch);
     clearTimeout(this.retryTimer);
     this.pc?.close();
