@@ -15,8 +15,8 @@ use rtc::rtp::Packet;
 use rtc::shared::marshal::Marshal;
 use rtc::srtp::context::Context;
 use rtc::srtp::protection_profile::ProtectionProfile;
+use sfu::core::codec::{Codec, is_keyframe};
 use sfu::core::forwarder::{Decision, Forwarder, PacketInfo};
-use sfu::core::keyframe::{Codec, is_keyframe};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

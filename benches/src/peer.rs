@@ -107,9 +107,9 @@ pub struct LoadPeer {
 /// kind, Opus or VP8.
 fn codec(kind: RtpCodecKind) -> RTCRtpCodecParameters {
     let codecs = if kind == RtpCodecKind::Audio {
-        sfu::core::media::audio_codecs()
+        sfu::core::session::config::audio_codecs()
     } else {
-        sfu::core::media::video_codecs()
+        sfu::core::session::config::video_codecs()
     };
     // Both lists are non-empty constants of the media plane.
     codecs
@@ -130,10 +130,10 @@ fn bind() -> std::io::Result<(mio::net::UdpSocket, SocketAddr)> {
 fn peer_connection(local: SocketAddr, now: Instant) -> Result<RTCPeerConnection, PeerError> {
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(sfu::core::media::media_engine()?)
+        .with_media_engine(sfu::core::session::config::media_engine()?)
         .with_interceptor_registry(rtc::interceptor::Registry::new())
         .build(now)?;
-    sfu::core::media::add_host_candidate(&mut pc, local)?;
+    sfu::core::session::config::add_host_candidate(&mut pc, local)?;
     Ok(pc)
 }
 

@@ -6,18 +6,25 @@
 //!
 //! # Architecture
 //!
-//! - [`core`] is sans-IO and synchronous. [`core::Sfu`] holds rooms, participants, published
-//!   [`core::track::Track`]s and subscribed [`core::downtrack::DownTrack`]s. It is driven by
-//!   `handle_*` methods, each handed the current time, and tells the IO layer what to do
-//!   through `poll_output`: datagrams to send, events for signaling, and when to wake up.
-//!   The per-packet decisions (forward or drop, the SSRC/sequence/timestamp rewrite,
+//! - [`core`] is sans-IO and synchronous. [`core::Sfu`] is driven by `handle_*` methods,
+//!   each handed the current time, and tells the IO layer what to do through `poll_output`:
+//!   datagrams to send, events for signaling, and when to wake up. It is composed of parts
+//!   that keep their own state: routes (ICE username fragment, remote address and participant
+//!   to session), sessions ([`core::session`], the only module that names rtc's peer
+//!   connection), rooms, tracks with their DownTracks, a deadline heap of timers, and an
+//!   outbox. Each `handle_*` call feeds one part and then drains, in a plain loop, every
+//!   session it made dirty.
+//! - The per-packet decisions (forward or drop, the SSRC/sequence/timestamp rewrite,
 //!   keyframe-request debouncing, the NACK cache) are pure functions and types in
-//!   [`core::forwarder`], [`core::keyframe`] and [`core::cache`].
+//!   [`core::forwarder`], [`core::codec`], [`core::keyframe`] and [`core::cache`].
 //! - [`io`] is the thin driver: a media thread that owns the socket and one `Sfu`, and
-//!   [`SfuHandle`], the channel-based API the signaling layer uses.
+//!   [`SfuHandle`], the channel-based API the signaling layer uses, which speaks this crate's
+//!   own types.
+//! - `testkit` (feature `testkit`) holds test peers built on the same `rtc` crates.
 //!
 //! Packets are routed to sessions in O(1): STUN by the server's ICE username fragment,
-//! everything else by the remote address that a verified STUN check bound.
+//! everything else by the remote address that a verified STUN check bound; a packet reaches
+//! its DownTracks through indices, not lookups.
 //!
 //! One payload buffer (`bytes::Bytes`) is shared by every subscriber's copy of a packet; only
 //! the header is rebuilt per subscriber.
@@ -26,8 +33,16 @@
 
 pub mod core;
 pub mod io;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use crate::core::error::SfuError;
 pub use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
+pub use crate::core::report::{
+    ParticipantStats, PublishedStats, RoomStats, SfuStats, SfuSummary, SubscribedStats, TableSizes,
+};
+pub use crate::core::session::TransportState;
+pub use crate::core::stats::{DownTrackCounters, IngressCounters, Tally, TrackCounters};
+pub use crate::core::track::Kind;
+pub use crate::core::{Event, IceCandidate};
 pub use crate::io::handle::{SfuHandle, SfuOptions};

@@ -297,20 +297,20 @@ struct Sender {
 }
 
 fn build_pc(local: SocketAddr) -> Result<RTCPeerConnection, Box<dyn std::error::Error>> {
-    let mut media = crate::core::media::media_engine()?;
+    let mut media = crate::core::session::config::media_engine()?;
     // Like a browser: NACK, reports, and transport-wide sequence numbers on what it sends.
     let registry = configure_nack(rtc::interceptor::Registry::new(), &mut media);
     let registry = configure_twcc(configure_rtcp_reports(registry), &mut media)?.with(
-        crate::core::media::FEEDBACK_TAP_SLOT,
+        crate::core::session::config::FEEDBACK_TAP_SLOT,
         // Test peers see every RTCP packet, so tests can check reports and TWCC arrive.
-        crate::core::media::FeedbackTap::new(|_| true),
+        crate::core::session::config::FeedbackTap::new(|_| true),
     );
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(media)
         .with_interceptor_registry(registry)
         .build(Instant::now())?;
-    crate::core::media::add_host_candidate(&mut pc, local)?;
+    crate::core::session::config::add_host_candidate(&mut pc, local)?;
     Ok(pc)
 }
 
@@ -364,7 +364,7 @@ async fn run_peer(
                 // Offer every codec, ours first, as a browser does: the SFU can then send this
                 // peer any other publisher's codec.
                 let ours = codec(kind, opts.video);
-                let mut all = crate::core::media::video_codecs();
+                let mut all = crate::core::session::config::video_codecs();
                 all.sort_by_key(|c| {
                     c.rtp_codec.mime_type != ours.mime_type
                         || c.rtp_codec.sdp_fmtp_line != ours.sdp_fmtp_line

@@ -18,10 +18,11 @@
 use rtc::rtp::Packet;
 use rtc::shared::marshal::Marshal;
 use sfu::core::cache::RetransmitCache;
+use sfu::core::codec::Codec;
 use sfu::core::forward_to;
 use sfu::core::forwarder::{DropReason, Forwarder, PacketInfo};
-use sfu::core::keyframe::{Codec, KeyframeRequester};
-use sfu::core::stats::{DownTrackCounters, TrackCounters};
+use sfu::core::keyframe::KeyframeRequester;
+use sfu::core::stats::{BitrateMeter, DownTrackCounters, TrackCounters};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -81,6 +82,7 @@ fn incoming(seq: u16, timestamp: u32, keyframe: bool) -> Packet {
 struct Sub {
     forwarder: Forwarder,
     counters: DownTrackCounters,
+    bitrate: BitrateMeter,
 }
 
 /// One track's forwarding state, as `Track` and its `DownTrack`s hold it.
@@ -88,6 +90,7 @@ struct Track {
     subs: Vec<Sub>,
     cache: RetransmitCache<Packet>,
     counters: TrackCounters,
+    bitrate: BitrateMeter,
     keyframes: KeyframeRequester,
     plis: u64,
     out: [u8; 1500],
@@ -100,6 +103,7 @@ impl Track {
                 .map(|i| Sub {
                     forwarder: Forwarder::new(1000 + i, 90_000, true),
                     counters: DownTrackCounters::default(),
+                    bitrate: BitrateMeter::default(),
                 })
                 .collect(),
             cache: RetransmitCache::new(
@@ -107,6 +111,7 @@ impl Track {
                 RetransmitCache::<Packet>::DEFAULT_MAX_AGE,
             ),
             counters: TrackCounters::default(),
+            bitrate: BitrateMeter::default(),
             keyframes: KeyframeRequester::new(KeyframeRequester::DEFAULT_INTERVAL),
             plis: 0,
             out: [0; 1500],
@@ -116,7 +121,7 @@ impl Track {
     /// The pure part of `Sfu::on_rtp` for one packet, through the same functions.
     fn on_rtp(&mut self, pkt: Packet, now: Instant) {
         self.counters.packets += 1;
-        self.counters.bitrate.record(pkt.payload.len() + 12, now);
+        self.bitrate.record(pkt.payload.len() + 12, now);
         let info = PacketInfo::of(&pkt, Codec::Vp8);
         let mut want_keyframe = false;
         for sub in &mut self.subs {
@@ -125,7 +130,8 @@ impl Track {
                 Ok(out) => {
                     let n = out.marshal_to(&mut self.out).unwrap();
                     black_box(&self.out[..n]);
-                    sub.counters.record_sent(n, now);
+                    sub.counters.record_sent(n);
+                    sub.bitrate.record(n, now);
                 }
             }
         }
@@ -177,7 +183,10 @@ fn forwarding_a_packet_allocates_nothing() {
     // The run did what it claims: every packet reached every subscriber but one, which
     // waited for the next keyframe and asked for it.
     let forwarded: u64 = track.subs.iter().map(|s| s.counters.packets).sum();
-    let waiting = track.subs[3].counters.dropped[DropReason::WaitingForKeyframe.index()];
+    let waiting = track.subs[3]
+        .counters
+        .dropped
+        .of(DropReason::WaitingForKeyframe);
     assert_eq!(track.counters.packets, u64::from(WARM_UP + PACKETS));
     assert_eq!(waiting, 200, "packets until the keyframe at 300");
     assert_eq!(

@@ -88,7 +88,7 @@ async fn bad_input_is_counted_and_isolated() {
     send(vec![22, 254, 253, 0, 0]).await; // DTLS from an unverified address
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mid = h.sfu.stats().await.unwrap();
-    let i = |s: &sfu::core::report::SfuStats| s.ingress;
+    let i = |s: &sfu::SfuStats| s.ingress;
     assert_eq!(i(&mid).garbage - i(&before).garbage, 2);
     assert_eq!(i(&mid).unknown_ufrag - i(&before).unknown_ufrag, 1);
     assert_eq!(i(&mid).bad_credentials - i(&before).bad_credentials, 1);
@@ -178,7 +178,7 @@ async fn bad_signaling_gets_clear_errors() {
         matches!(e, SfuError::BadSdp(_)),
         "an answer with no offer out: {e}"
     );
-    let bad = rtc::peer_connection::transport::RTCIceCandidateInit {
+    let bad = sfu::IceCandidate {
         candidate: "candidate:garbage".into(),
         ..Default::default()
     };

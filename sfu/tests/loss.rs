@@ -50,7 +50,7 @@ async fn nack_recovers_five_percent_loss() {
         .participants
         .iter()
         .flat_map(|p| &p.published)
-        .map(|t| t.retransmits)
+        .map(|t| t.counters.retransmits)
         .sum();
     assert!(retransmits > 0, "no packet was re-sent from the cache");
     for p in [a, b, c] {

@@ -3,6 +3,8 @@
 
 mod common;
 
+use sfu::core::forwarder::DropReason;
+
 use common::{AUDIO, Harness, VIDEO};
 use sfu::RoomId;
 use std::time::Duration;
@@ -15,12 +17,12 @@ async fn paused_room_forwards_nothing_and_resumes() {
 
     h.sfu.set_forwarding(room.clone(), false).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let sent_out = |s: &sfu::core::report::SfuStats| -> u64 {
+    let sent_out = |s: &sfu::SfuStats| -> u64 {
         s.rooms[0]
             .participants
             .iter()
             .flat_map(|p| &p.subscribed)
-            .map(|d| d.packets)
+            .map(|d| d.counters.packets)
             .sum()
     };
     let before = h.sfu.stats().await.unwrap();
@@ -36,7 +38,7 @@ async fn paused_room_forwards_nothing_and_resumes() {
         .participants
         .iter()
         .flat_map(|p| &p.subscribed)
-        .map(|d| d.dropped["paused"])
+        .map(|d| d.counters.dropped.of(DropReason::Paused))
         .sum();
     assert!(
         paused > 100,

@@ -70,7 +70,7 @@ async fn three_peers_receive_each_other() {
             "{} subscribes to two peers' two tracks",
             p.id
         );
-        assert!(p.subscribed.iter().all(|s| s.packets > 100));
+        assert!(p.subscribed.iter().all(|s| s.counters.packets > 100));
     }
     for p in peers {
         p.stop().await;

@@ -6,7 +6,8 @@
 //! - [`rooms`]: membership, chat history and the P2P/SFU mode policy, without IO.
 //! - [`admin`]: the admin HTTP API; [`metrics`]: Prometheus metrics.
 //! - [`server::Server`]: starts and stops it all; [`listener`]: HTTP with slow-client limits.
-//! - [`sio_client`]: a minimal Socket.IO client, for tests and the load generator.
+//! - `sio_client` (feature `sio-client`): a minimal Socket.IO client, for tests and the
+//!   load generator.
 
 #![deny(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod messages;
 pub mod metrics;
 pub mod rooms;
 pub mod server;
+#[cfg(feature = "sio-client")]
 pub mod sio_client;
 pub mod socket;
 pub mod state;

@@ -11,7 +11,7 @@ use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogra
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use sfu::core::report::SfuSummary;
+use sfu::SfuSummary;
 use std::time::Duration;
 
 /// Histogram of the P2P→SFU move, in seconds.
@@ -78,8 +78,8 @@ impl Metrics {
             counter!("sfu_nacks_total").absolute(t.nacks);
             counter!("sfu_retransmitted_packets_total").absolute(t.retransmits);
             counter!("sfu_plis_total").absolute(t.plis);
-            for (reason, n) in &t.dropped {
-                counter!("sfu_dropped_packets_total", "reason" => *reason).absolute(*n);
+            for (reason, n) in t.dropped.by_reason() {
+                counter!("sfu_dropped_packets_total", "reason" => reason).absolute(n);
             }
             let i = &stats.ingress;
             for (reason, n) in i.drops() {

@@ -7,8 +7,7 @@
 use crate::rooms::ModeSwitch;
 use crate::state::AppState;
 use sfu::RoomId;
-use sfu::core::participant::TransportState;
-use sfu::core::report::RoomStats;
+use sfu::{RoomStats, TransportState};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -68,7 +67,7 @@ fn sent(rs: &RoomStats) -> Sent {
         .flat_map(|p| {
             p.subscribed
                 .iter()
-                .map(|s| ((p.id.clone(), s.track_id), s.packets))
+                .map(|s| ((p.id.clone(), s.track_id), s.counters.packets))
         })
         .collect()
 }
@@ -81,7 +80,7 @@ fn moved(rs: &RoomStats, before: &Sent) -> bool {
         p.state == TransportState::Connected
             && p.subscribed.len() == published - p.published.len()
             && p.subscribed.iter().all(|s| {
-                s.packets
+                s.counters.packets
                     > before
                         .get(&(p.id.clone(), s.track_id))
                         .copied()
@@ -93,8 +92,7 @@ fn moved(rs: &RoomStats, before: &Sent) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sfu::core::report::{ParticipantStats, PublishedStats, SubscribedStats, Totals};
-    use sfu::core::track::Kind;
+    use sfu::{Kind, ParticipantStats, PublishedStats, SubscribedStats, Tally};
     use std::time::SystemTime;
 
     fn published(track_id: u64) -> PublishedStats {
@@ -103,13 +101,8 @@ mod tests {
             kind: Kind::Video,
             codec: "VP8",
             ssrc: 1,
-            packets: 0,
-            bytes: 0,
             bitrate_bps: 0,
-            packets_lost: 0,
-            nacks: 0,
-            retransmits: 0,
-            plis: 0,
+            counters: Default::default(),
         }
     }
 
@@ -117,11 +110,11 @@ mod tests {
         SubscribedStats {
             track_id,
             publisher_id: String::new(),
-            packets,
-            bytes: 0,
             bitrate_bps: 0,
-            packets_dropped: 0,
-            dropped: Default::default(),
+            counters: sfu::DownTrackCounters {
+                packets,
+                ..Default::default()
+            },
         }
     }
 
@@ -140,7 +133,7 @@ mod tests {
         RoomStats {
             name: "r".into(),
             created_at: SystemTime::UNIX_EPOCH,
-            totals: Totals::default(),
+            totals: Tally::default(),
             participants,
         }
     }
@@ -162,9 +155,9 @@ mod tests {
         ]);
         assert!(moved(&now, &base));
         // One subscription still at its count from before the move.
-        now.participants[0].subscribed[0].packets = 5;
+        now.participants[0].subscribed[0].counters.packets = 5;
         assert!(!moved(&now, &base));
-        now.participants[0].subscribed[0].packets = 6;
+        now.participants[0].subscribed[0].counters.packets = 6;
         now.participants[2].state = TransportState::New;
         assert!(!moved(&now, &base));
     }

@@ -195,19 +195,21 @@ async fn payload_shapes() {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");
     }
     let schemas = &doc["components"]["schemas"];
-    for field in [
-        "track_id",
-        "kind",
-        "codec",
-        "ssrc",
-        "packets_lost",
-        "nacks",
-        "plis",
-    ] {
+    // A published track's own fields, and its counters (declared once, in the SFU).
+    for field in ["track_id", "kind", "codec", "ssrc", "bitrate_bps"] {
         assert!(
-            schemas["PublishedView"]["properties"].get(field).is_some(),
-            "{field}"
+            schema_has(schemas, "PublishedStats", field),
+            "PublishedStats.{field}"
         );
+    }
+    for field in ["packets", "packets_lost", "nacks", "retransmits", "plis"] {
+        assert!(
+            schema_has(schemas, "PublishedStats", field),
+            "PublishedStats.{field}"
+        );
+    }
+    for field in ["packets_in", "packets_out", "packets_dropped", "dropped"] {
+        assert!(schema_has(schemas, "Tally", field), "Tally.{field}");
     }
 }
 
@@ -246,4 +248,24 @@ async fn metrics_are_prometheus_text() {
             );
         }
     }
+}
+
+/// Whether a schema of the OpenAPI document has `field`, directly or through the schemas it
+/// composes (a flattened struct is an `allOf` of references).
+fn schema_has(schemas: &serde_json::Value, name: &str, field: &str) -> bool {
+    let schema = &schemas[name];
+    if schema["properties"].get(field).is_some() {
+        return true;
+    }
+    schema["allOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|part| {
+            part["properties"].get(field).is_some()
+                || part["$ref"]
+                    .as_str()
+                    .and_then(|r| r.rsplit('/').next())
+                    .is_some_and(|inner| schema_has(schemas, inner, field))
+        })
 }

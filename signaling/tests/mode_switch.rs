@@ -5,7 +5,7 @@ mod common;
 
 use common::{Client, everyone_receives, member, server, server_with, wait_until};
 use serde_json::json;
-use sfu::core::report::SubscribedStats;
+use sfu::SubscribedStats;
 use sfu::testkit::VIDEO;
 use signaling::Server;
 use signaling::config::P2pPolicy;
@@ -26,12 +26,17 @@ async fn subscribed(s: &Server, room: &str, counter: fn(&SubscribedStats) -> u64
 
 /// Packets the SFU sent to subscribers in `room`.
 async fn forwarded(s: &Server, room: &str) -> u64 {
-    subscribed(s, room, |d| d.packets).await
+    subscribed(s, room, |d| d.counters.packets).await
 }
 
 /// Packets that reached the SFU in `room` but were held back because it is P2P.
 async fn held(s: &Server, room: &str) -> u64 {
-    subscribed(s, room, |d| d.dropped["paused"]).await
+    subscribed(s, room, |d| {
+        d.counters
+            .dropped
+            .of(sfu::core::forwarder::DropReason::Paused)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,12 @@ pub fn classify(data: &[u8]) -> PacketKind {
     }
 }
 
+/// Whether an RTP-range datagram is RTCP: packet types 192–223 share the first-byte range
+/// with RTP (RFC 5761).
+pub fn is_rtcp(data: &[u8]) -> bool {
+    data.get(1).is_some_and(|b| (192..=223).contains(b))
+}
+
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 const ATTR_USERNAME: u16 = 0x0006;
 const ATTR_MESSAGE_INTEGRITY: u16 = 0x0008;

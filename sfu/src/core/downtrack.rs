@@ -1,44 +1,70 @@
 //! DownTrack: one subscriber's view of a published Track.
 
 use crate::core::forwarder::Forwarder;
-use crate::core::ids::TrackId;
-use crate::core::stats::DownTrackCounters;
-use crate::core::track::Kind;
-use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverId};
+use crate::core::ids::SessionId;
+use crate::core::stats::{BitrateMeter, DownTrackCounters};
 
-/// A subscription: the sender in the subscriber's session and the Forwarder that feeds it.
+/// A subscription: the subscriber's session, and the Forwarder that numbers what it sends.
 pub struct DownTrack {
-    /// The published track this forwards.
-    pub track: TrackId,
-    pub(crate) transceiver: RTCRtpTransceiverId,
-    /// Id of the local track in the subscriber's session (how RTCP from it is addressed).
-    pub(crate) local_track_id: String,
+    pub(crate) session: SessionId,
     /// The sequence/timestamp rewriting state.
-    pub forwarder: Forwarder,
+    pub(crate) forwarder: Forwarder,
     /// The payload type the subscriber negotiated for the codec; unknown until the exchange
     /// that gives this DownTrack its sending m-section has completed.
     pub(crate) out_pt: Option<u8>,
-    /// Live counters.
-    pub counters: DownTrackCounters,
+    pub(crate) counters: DownTrackCounters,
+    pub(crate) bitrate: BitrateMeter,
 }
 
-impl DownTrack {
-    pub(crate) fn sender_id(&self) -> RTCRtpSenderId {
-        RTCRtpSenderId::from(self.transceiver)
+use crate::core::forwarder::{Decision, DropReason, PacketInfo};
+use std::time::Instant;
+
+/// One subscriber's share of forwarding a packet: its forwarder's decision, and the packet
+/// under the header it gets, with payload type `pt`. A drop is counted on `counters` and
+/// returned; what is sent is for the caller to count once it is sent. Public so that the
+/// allocation test exercises this very function.
+pub fn forward_to(
+    forwarder: &mut Forwarder,
+    counters: &mut DownTrackCounters,
+    pkt: &rtc::rtp::Packet,
+    info: &PacketInfo,
+    pt: u8,
+    now: Instant,
+) -> Result<rtc::rtp::Packet, DropReason> {
+    match forwarder.forward(info, now) {
+        Decision::Drop(reason) => {
+            counters.record_drop(reason);
+            Err(reason)
+        }
+        Decision::Forward(rw) => Ok(rewritten(pkt, pt, rw.ssrc, rw.seq, rw.timestamp)),
     }
 }
 
-/// The sending m-section of a subscription that ended, kept for the next subscription of the
-/// same kind. The m-section goes inactive in the next exchange and, once that exchange is
-/// done, carries the next track (RFC 8829 lets a session recycle an m-section): a session's
-/// SDP then stays proportional to the tracks live now, however many came and went. The
-/// Forwarder stays with it, so that the subscriber sees one continuous SSRC, sequence and
-/// timestamp space on the m-section.
-pub(crate) struct FreeSender {
-    pub(crate) transceiver: RTCRtpTransceiverId,
-    pub(crate) kind: Kind,
-    pub(crate) forwarder: Forwarder,
-    /// The first exchange that can have made the m-section inactive: the one that begins
-    /// after it was freed.
-    pub(crate) usable_from: u64,
+/// The packet as one subscriber receives it: the shared payload under a rewritten header.
+/// Header extensions are not forwarded, since their ids are negotiated per session.
+/// Public so that the allocation test and the benchmarks exercise this very function.
+pub fn rewritten(
+    pkt: &rtc::rtp::Packet,
+    payload_type: u8,
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+) -> rtc::rtp::Packet {
+    rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            padding: false,
+            extension: false,
+            marker: pkt.header.marker,
+            payload_type,
+            sequence_number: seq,
+            timestamp,
+            ssrc,
+            csrc: Vec::new(),
+            extension_profile: 0,
+            extensions: Vec::new(),
+            extensions_padding: 0,
+        },
+        payload: pkt.payload.clone(),
+    }
 }

@@ -1,33 +1,35 @@
 //! The sans-IO core: no sockets, no threads, no clock reads.
 //!
 //! [`Sfu`] is driven by its `handle_*` methods, each handed the time, and emits what the IO
-//! layer must do through [`Sfu::poll_output`]. The pure forwarding decisions live in
-//! [`forwarder`], [`keyframe`] and [`cache`], and are unit-tested on their own.
+//! layer must do through [`Sfu::poll_output`]. It is composed of parts that keep their own
+//! state: the routes, the sessions ([`session`], the only module that names rtc's peer
+//! connection), the rooms, the tracks and their DownTracks, the timers and the outbox. The
+//! per-packet decisions are pure and unit-tested on their own: [`forwarder`] (with [`skips`]
+//! and [`seq`]), [`codec`] (keyframe detection), [`keyframe`] (request debouncing), [`cache`]
+//! (NACK answers) and [`demux`].
 
 pub mod cache;
+pub mod codec;
 pub mod demux;
 pub mod downtrack;
 pub mod error;
-mod forward;
 pub mod forwarder;
 pub mod ids;
-mod ingress;
 pub mod keyframe;
-pub mod media;
-pub mod negotiation;
-pub mod participant;
+mod outbox;
 pub mod report;
-pub mod room;
-mod rtcp;
-mod session;
+mod rooms;
+mod routes;
+pub mod seq;
+pub mod session;
+mod sessions;
 mod sfu;
 pub mod skips;
 pub mod stats;
 pub mod throttle;
+mod timers;
 pub mod track;
+mod tracks;
 
-pub use forward::{forward_to, rewritten};
-pub use sfu::{Event, Output, Sfu, SfuConfig, Transmit};
-
-/// Internal key of a session: cheap to copy, unlike the signaling layer's string id.
-pub(crate) type PKey = u64;
+pub use downtrack::{forward_to, rewritten};
+pub use sfu::{Event, IceCandidate, Output, Sfu, SfuConfig, Transmit};

@@ -7,7 +7,7 @@
 //! (as mediasoup's `SeqManager` does), and a late, reordered packet still gets the number it
 //! would have had in order. Pure and allocation-free: a fixed array of recent drops.
 
-use crate::core::forwarder::seq_newer;
+use crate::core::seq::seq_newer;
 
 /// Drops remembered one by one; older ones are folded into a plain count.
 const CAP: usize = 64;

@@ -1,6 +1,8 @@
-//! Live counters of the media plane, read by the admin API through snapshots.
+//! The media plane's counters, each declared once: live on tracks and DownTracks, summed into
+//! tallies for rooms and the whole SFU, and serialized as they are in the admin reports.
 
 use crate::core::forwarder::DropReason;
+use serde::Serialize;
 use std::time::{Duration, Instant};
 
 /// Bits per second over the last full window of one second.
@@ -48,7 +50,8 @@ impl BitrateMeter {
 }
 
 /// Counters of a published track.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrackCounters {
     /// RTP packets received from the publisher.
     pub packets: u64,
@@ -56,60 +59,80 @@ pub struct TrackCounters {
     pub bytes: u64,
     /// Packets the publisher's sequence numbers show as missing.
     pub packets_lost: u64,
-    /// NACKed packets asked for by subscribers.
+    /// Packets subscribers NACKed.
     pub nacks: u64,
-    /// NACKed packets that were re-sent from the cache.
+    /// NACKed packets re-sent from the cache.
     pub retransmits: u64,
     /// Keyframe requests (PLI) sent to the publisher.
     pub plis: u64,
-    /// Incoming bitrate.
-    pub bitrate: BitrateMeter,
+}
+
+/// Packets not forwarded, by reason; serialized as a map from reason name to count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drops([u64; DropReason::ALL.len()]);
+
+impl Drops {
+    /// Counts one drop.
+    pub fn count(&mut self, reason: DropReason) {
+        self.0[reason.index()] += 1;
+    }
+
+    /// Drops for one reason.
+    pub fn of(&self, reason: DropReason) -> u64 {
+        self.0[reason.index()]
+    }
+
+    /// Drops by reason name.
+    pub fn by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DropReason::ALL.iter().map(|r| (r.as_str(), self.of(*r)))
+    }
+
+    fn add(&mut self, o: &Drops) {
+        for (sum, n) in self.0.iter_mut().zip(o.0) {
+            *sum += n;
+        }
+    }
+}
+
+impl Serialize for Drops {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.by_reason())
+    }
 }
 
 /// Counters of a subscription.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DownTrackCounters {
     /// RTP packets sent to the subscriber.
     pub packets: u64,
     /// RTP bytes sent to the subscriber.
     pub bytes: u64,
-    /// Drops by reason, indexed by [`DropReason::index`].
-    pub dropped: [u64; DropReason::ALL.len()],
-    /// Outgoing bitrate.
-    pub bitrate: BitrateMeter,
+    /// Packets not sent, all reasons.
+    pub packets_dropped: u64,
+    /// Packets not sent, by reason.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
+    pub dropped: Drops,
 }
 
 impl DownTrackCounters {
     /// Counts a packet of `bytes` sent to the subscriber.
-    pub fn record_sent(&mut self, bytes: usize, now: Instant) {
+    pub fn record_sent(&mut self, bytes: usize) {
         self.packets += 1;
         self.bytes += bytes as u64;
-        self.bitrate.record(bytes, now);
     }
 
-    /// All drops, whatever the reason.
-    pub fn dropped_total(&self) -> u64 {
-        self.dropped.iter().sum()
+    /// Counts a packet not sent.
+    pub fn record_drop(&mut self, reason: DropReason) {
+        self.packets_dropped += 1;
+        self.dropped.count(reason);
     }
-
-    /// Drops by reason name.
-    pub fn dropped_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        by_reason(&self.dropped)
-    }
-}
-
-/// Drop counts indexed by [`DropReason::index`], by reason name.
-fn by_reason(
-    dropped: &[u64; DropReason::ALL.len()],
-) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-    DropReason::ALL
-        .iter()
-        .map(|r| (r.as_str(), dropped[r.index()]))
 }
 
 /// Sums of track and DownTrack counters: of a room, or of the whole SFU including sessions
 /// that have left (so that Prometheus counters never go backwards).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tally {
     /// RTP packets received from publishers.
     pub packets_in: u64,
@@ -127,8 +150,11 @@ pub struct Tally {
     pub packets_out: u64,
     /// RTP bytes forwarded to subscribers.
     pub bytes_out: u64,
-    /// Packets not forwarded, by reason, indexed by [`DropReason::index`].
-    pub dropped: [u64; DropReason::ALL.len()],
+    /// Packets not forwarded, all reasons.
+    pub packets_dropped: u64,
+    /// Packets not forwarded, by reason.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
+    pub dropped: Drops,
 }
 
 impl Tally {
@@ -146,9 +172,8 @@ impl Tally {
     pub fn add_downtrack(&mut self, c: &DownTrackCounters) {
         self.packets_out += c.packets;
         self.bytes_out += c.bytes;
-        for (sum, n) in self.dropped.iter_mut().zip(c.dropped) {
-            *sum += n;
-        }
+        self.packets_dropped += c.packets_dropped;
+        self.dropped.add(&c.dropped);
     }
 
     /// Adds another tally.
@@ -161,19 +186,8 @@ impl Tally {
         self.plis += o.plis;
         self.packets_out += o.packets_out;
         self.bytes_out += o.bytes_out;
-        for (sum, n) in self.dropped.iter_mut().zip(o.dropped) {
-            *sum += n;
-        }
-    }
-
-    /// All drops, whatever the reason.
-    pub fn dropped_total(&self) -> u64 {
-        self.dropped.iter().sum()
-    }
-
-    /// Drops by reason name.
-    pub fn dropped_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        by_reason(&self.dropped)
+        self.packets_dropped += o.packets_dropped;
+        self.dropped.add(&o.dropped);
     }
 }
 
@@ -202,7 +216,8 @@ pub fn ntp_time(t: std::time::SystemTime) -> u64 {
 }
 
 /// Packets the SFU could not attribute to any session, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngressCounters {
     /// Datagrams received on the media socket.
     pub datagrams: u64,
@@ -272,16 +287,24 @@ mod tests {
     #[test]
     fn tally_sums_counters() {
         let mut t = Tally::default();
-        let mut d = DownTrackCounters {
-            packets: 3,
+        let mut d = DownTrackCounters::default();
+        d.record_sent(10);
+        d.record_drop(DropReason::Stale);
+        d.record_drop(DropReason::Stale);
+        t.add_downtrack(&d);
+        t.add_downtrack(&d);
+        t.add_track(&TrackCounters {
+            packets: 5,
+            nacks: 1,
             ..Default::default()
-        };
-        d.dropped[DropReason::Stale.index()] = 2;
-        t.add_downtrack(&d);
-        t.add_downtrack(&d);
-        assert_eq!((t.packets_out, t.dropped_total()), (6, 4));
+        });
+        assert_eq!((t.packets_out, t.packets_dropped, t.packets_in), (2, 4, 5));
+        assert_eq!(t.dropped.of(DropReason::Stale), 4);
         let mut all = Tally::default();
         all.add(&t);
         assert_eq!(all, t);
+        let json = serde_json::to_value(t).unwrap();
+        assert_eq!(json["dropped"]["stale"], 4);
+        assert_eq!(json["nacks"], 1);
     }
 }

@@ -1,11 +1,11 @@
 //! `SfuHandle`: the signaling layer's API to the media plane, over channels.
 
+use crate::core::IceCandidate;
 use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId, SessionId};
 use crate::core::report::{RoomStats, SfuStats, SfuSummary};
 use crate::core::{Event, SfuConfig};
 use crate::io::worker::{self, Command};
-use rtc::peer_connection::transport::RTCIceCandidateInit;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
@@ -154,7 +154,7 @@ impl SfuHandle {
     pub async fn candidate(
         &self,
         participant: ParticipantId,
-        candidate: RTCIceCandidateInit,
+        candidate: IceCandidate,
     ) -> Result<(), SfuError> {
         self.call(|reply| Command::Candidate {
             participant,

@@ -1,5 +1,6 @@
 //! The media thread: owns the UDP socket and one `Sfu`, and does nothing but IO.
 
+use crate::core::IceCandidate;
 use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId, SessionId};
 use crate::core::report::{RoomStats, SfuStats, SfuSummary};
@@ -7,7 +8,6 @@ use crate::core::{Event, Output, Sfu, SfuConfig};
 use crate::io::batch::SendBatch;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use rtc::peer_connection::transport::RTCIceCandidateInit;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, mpsc};
@@ -41,7 +41,7 @@ pub(crate) enum Command {
     },
     Candidate {
         participant: ParticipantId,
-        candidate: RTCIceCandidateInit,
+        candidate: IceCandidate,
         reply: Reply<()>,
     },
     Leave {

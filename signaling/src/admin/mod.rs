@@ -9,10 +9,7 @@ mod views;
 
 pub use auth::Access;
 use auth::BearerScheme;
-pub use views::{
-    ParticipantView, PublishedView, Removed, RoomDetail, RoomSummary, RoomTotals, SubscribedView,
-    TransportView,
-};
+pub use views::{ParticipantView, Removed, RoomDetail, RoomSummary, TransportView};
 
 use crate::rooms::Mode;
 use crate::socket::remove_member;
@@ -24,7 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use sfu::RoomId;
-use sfu::core::report::RoomStats;
+use sfu::RoomStats;
 use std::collections::HashMap;
 use utoipa::{OpenApi, ToSchema};
 
@@ -194,8 +191,10 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[openapi(
     info(title = "sfu-server admin API", description = "Rooms, participants and live media counters."),
     paths(list_rooms, get_room, close_room, remove_participant, openapi),
-    components(schemas(RoomSummary, RoomDetail, RoomTotals, ParticipantView, TransportView,
-        PublishedView, SubscribedView, Removed, ErrorBody, ErrorDetail, Mode)),
+    components(schemas(RoomSummary, RoomDetail, ParticipantView, TransportView,
+        sfu::PublishedStats, sfu::SubscribedStats, sfu::Tally, sfu::TrackCounters,
+        sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, Removed, ErrorBody, ErrorDetail,
+        Mode)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

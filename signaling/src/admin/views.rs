@@ -3,9 +3,7 @@
 
 use crate::rooms::{Mode, RoomView};
 use serde::Serialize;
-use sfu::core::participant::TransportState;
-use sfu::core::report::{ParticipantStats, PublishedStats, RoomStats, SubscribedStats};
-use sfu::core::track::Kind;
+use sfu::{ParticipantStats, PublishedStats, RoomStats, SubscribedStats, Tally, TransportState};
 use std::time::SystemTime;
 use utoipa::ToSchema;
 
@@ -39,23 +37,9 @@ pub struct RoomDetail {
     pub created_at: String,
     /// Its members.
     pub participants: Vec<ParticipantView>,
-    /// Media counters of its current members.
-    pub totals: RoomTotals,
-}
-
-/// A room's media counters. In P2P mode the server forwards nothing, and these show it.
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct RoomTotals {
-    /// RTP packets received from publishers.
-    pub packets_in: u64,
-    /// RTP packets forwarded to subscribers.
-    pub packets_out: u64,
-    /// RTP bytes received from publishers.
-    pub bytes_in: u64,
-    /// RTP bytes forwarded to subscribers.
-    pub bytes_out: u64,
-    /// Packets not forwarded (paused in P2P mode, waiting for a keyframe, …).
-    pub packets_dropped: u64,
+    /// Media counters of its current members. In P2P mode the server forwards nothing,
+    /// and these show it.
+    pub totals: Tally,
 }
 
 /// A member.
@@ -70,64 +54,18 @@ pub struct ParticipantView {
     /// Its connection to the SFU.
     pub transport: TransportView,
     /// Tracks it publishes to the SFU.
-    pub published: Vec<PublishedView>,
+    pub published: Vec<PublishedStats>,
     /// Tracks the SFU forwards to it.
-    pub subscribed: Vec<SubscribedView>,
+    pub subscribed: Vec<SubscribedStats>,
 }
 
 /// A member's connection to the SFU.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransportView {
     /// `new`, `connected`, `failed` or `closed`.
-    #[schema(value_type = String)]
     pub state: TransportState,
     /// Round-trip time from its latest receiver report, once it has sent one.
     pub rtt_ms: Option<f64>,
-}
-
-/// A published track.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PublishedView {
-    /// SFU-wide track id.
-    pub track_id: u64,
-    /// `audio` or `video`.
-    #[schema(value_type = String)]
-    pub kind: Kind,
-    /// Codec name.
-    pub codec: String,
-    /// The publisher's SSRC.
-    pub ssrc: u32,
-    /// RTP packets received.
-    pub packets: u64,
-    /// RTP bytes received.
-    pub bytes: u64,
-    /// Incoming bitrate.
-    pub bitrate_bps: u64,
-    /// Packets missing from the publisher's sequence.
-    pub packets_lost: u64,
-    /// Packets subscribers NACKed.
-    pub nacks: u64,
-    /// NACKed packets re-sent from the cache.
-    pub retransmits: u64,
-    /// Keyframe requests sent to the publisher.
-    pub plis: u64,
-}
-
-/// A subscription.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SubscribedView {
-    /// The track forwarded.
-    pub track_id: u64,
-    /// Its publisher.
-    pub publisher_id: String,
-    /// RTP packets sent.
-    pub packets: u64,
-    /// RTP bytes sent.
-    pub bytes: u64,
-    /// Outgoing bitrate.
-    pub bitrate_bps: u64,
-    /// Packets not sent.
-    pub packets_dropped: u64,
 }
 
 /// Participants an administrator removed.
@@ -177,13 +115,7 @@ impl RoomDetail {
                 ParticipantView::new(m.id.clone(), m.name.clone(), stats)
             })
             .collect();
-        let totals = media.map_or_else(RoomTotals::default, |m| RoomTotals {
-            packets_in: m.totals.packets_in,
-            packets_out: m.totals.packets_out,
-            bytes_in: m.totals.bytes_in,
-            bytes_out: m.totals.bytes_out,
-            packets_dropped: m.totals.packets_dropped,
-        });
+        let totals = media.map_or_else(Tally::default, |m| m.totals);
         RoomDetail {
             name: room.name.clone(),
             mode: room.mode,
@@ -205,43 +137,8 @@ impl ParticipantView {
                 state,
                 rtt_ms: stats.and_then(|s| s.rtt_ms),
             },
-            published: stats.map_or_else(Vec::new, |s| {
-                s.published.iter().map(PublishedView::from).collect()
-            }),
-            subscribed: stats.map_or_else(Vec::new, |s| {
-                s.subscribed.iter().map(SubscribedView::from).collect()
-            }),
-        }
-    }
-}
-
-impl From<&PublishedStats> for PublishedView {
-    fn from(t: &PublishedStats) -> PublishedView {
-        PublishedView {
-            track_id: t.track_id,
-            kind: t.kind,
-            codec: t.codec.to_owned(),
-            ssrc: t.ssrc,
-            packets: t.packets,
-            bytes: t.bytes,
-            bitrate_bps: t.bitrate_bps,
-            packets_lost: t.packets_lost,
-            nacks: t.nacks,
-            retransmits: t.retransmits,
-            plis: t.plis,
-        }
-    }
-}
-
-impl From<&SubscribedStats> for SubscribedView {
-    fn from(t: &SubscribedStats) -> SubscribedView {
-        SubscribedView {
-            track_id: t.track_id,
-            publisher_id: t.publisher_id.clone(),
-            packets: t.packets,
-            bytes: t.bytes,
-            bitrate_bps: t.bitrate_bps,
-            packets_dropped: t.packets_dropped,
+            published: stats.map_or_else(Vec::new, |s| s.published.clone()),
+            subscribed: stats.map_or_else(Vec::new, |s| s.subscribed.clone()),
         }
     }
 }

@@ -202,11 +202,10 @@ pub(super) async fn on_sfu_candidate(
     let result: Result<Value, ApiError> = async {
         let msg: CandidateMessage = request(&state, &socket, Kind::Signaling, data)?;
         let me = joined(&state, &socket)?;
-        let init = rtc::peer_connection::transport::RTCIceCandidateInit {
+        let init = sfu::IceCandidate {
             candidate: msg.candidate,
             sdp_mid: msg.sdp_mid,
             sdp_mline_index: msg.sdp_mline_index,
-            ..Default::default()
         };
         state.sfu.candidate(me, init).await?;
         Ok(json!({}))

@@ -1,0 +1,207 @@
+//! Joining and leaving, publishing and subscribing: the changes of a room's membership and
+//! media, and the offers they call for.
+
+use super::{Event, Sfu};
+use crate::core::error::SfuError;
+use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::core::session::{OpenedTrack, Session};
+use crate::core::timers::TimerOf;
+use crate::core::track::NewTrack;
+use std::time::Instant;
+use tracing::{info, warn};
+
+impl Sfu {
+    /// Creates a session for `participant` in `room`. Media starts once it sends an offer.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        participant: ParticipantId,
+    ) -> Result<SessionId, SfuError> {
+        self.observe(now);
+        if self.routes.by_participant(&participant).is_some() {
+            return Err(SfuError::ParticipantExists(participant));
+        }
+        let id = self.sessions.next_id();
+        let (mut session, ufrag) = Session::new(
+            id,
+            participant.clone(),
+            room.clone(),
+            self.config.announce_addr,
+            now,
+        )?;
+        self.routes.add(id, participant.clone(), ufrag);
+        let created_at = self.config.wall_clock(now);
+        for &tid in self.rooms.join(&room, id, created_at).tracks() {
+            session.defer_subscription(tid);
+        }
+        self.sessions.insert(session);
+        info!(%room, %participant, "joined the SFU");
+        self.run(now);
+        Ok(id)
+    }
+
+    /// Removes a participant, its tracks and its subscriptions, and frees its state.
+    pub fn leave(&mut self, now: Instant, participant: &ParticipantId) -> Result<(), SfuError> {
+        self.observe(now);
+        let id = self.session_of(participant)?;
+        self.remove(id, now);
+        self.run(now);
+        Ok(())
+    }
+
+    /// Turns forwarding in a room on or off. Off, sessions stay connected but no packet is
+    /// forwarded: the room's members are talking peer to peer. Turning it on asks every
+    /// publisher for a keyframe, so that video starts at once.
+    pub fn set_forwarding(
+        &mut self,
+        now: Instant,
+        room: &RoomId,
+        forwarding: bool,
+    ) -> Result<(), SfuError> {
+        self.observe(now);
+        let changed = self
+            .rooms
+            .set_forwarding(room, forwarding)
+            .ok_or_else(|| SfuError::UnknownRoom(room.clone()))?;
+        if !changed {
+            return Ok(());
+        }
+        let tracks = self
+            .rooms
+            .get(room)
+            .map(|r| r.tracks().to_vec())
+            .unwrap_or_default();
+        self.tracks.set_forwarding(&tracks, forwarding);
+        if forwarding {
+            for tid in tracks {
+                self.request_keyframe(tid, now);
+            }
+        }
+        info!(%room, forwarding, "room forwarding");
+        self.run(now);
+        Ok(())
+    }
+
+    pub(super) fn session_of(&self, participant: &ParticipantId) -> Result<SessionId, SfuError> {
+        self.routes
+            .by_participant(participant)
+            .ok_or_else(|| SfuError::UnknownParticipant(participant.clone()))
+    }
+
+    fn remove(&mut self, id: SessionId, now: Instant) {
+        let Some(mut session) = self.sessions.remove(id) else {
+            return;
+        };
+        self.routes.remove(id);
+        self.timers.set(TimerOf::Session(id), None);
+        for tid in session.subscriptions().collect::<Vec<_>>() {
+            if let Some(dt) = self.tracks.unsubscribe(id, tid) {
+                self.retired.add_downtrack(&dt.counters);
+            }
+        }
+        for tid in session.published().collect::<Vec<_>>() {
+            self.unpublish(tid, now);
+        }
+        self.rooms.leave(&session.room, id);
+        session.close();
+        while let Some(out) = session.poll_output() {
+            if let crate::core::session::SessionOutput::Transmit(t) = out {
+                self.outbox.transmit(t);
+            }
+        }
+        info!(participant = %session.participant, room = %session.room, "left the SFU");
+    }
+
+    /// A session's first packet of a track: the track is published, and every other member
+    /// of the room subscribes to it.
+    pub(super) fn publish(&mut self, id: SessionId, opened: OpenedTrack, now: Instant) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        let (participant, room) = (s.participant.clone(), s.room.clone());
+        let forwarding = self.rooms.get(&room).is_none_or(|r| r.forwarding());
+        let kind = opened.kind;
+        let tid = self.tracks.publish(NewTrack {
+            owner: id,
+            owner_id: participant.clone(),
+            kind,
+            codec: opened.codec.clone(),
+            ssrc: opened.ssrc,
+            receiver: opened.receiver,
+            forwarding,
+        });
+        info!(%participant, track = %tid, ?kind, codec = opened.codec.codec().as_str(), ssrc = opened.ssrc, "published");
+        if let Some(s) = self.sessions.get_mut(id) {
+            s.add_published(&opened, tid);
+        }
+        self.outbox.event(Event::TrackPublished {
+            participant,
+            track: tid,
+            kind,
+        });
+        self.rooms.add_track(&room, tid);
+        let members = self
+            .rooms
+            .get(&room)
+            .map(|r| r.members().to_vec())
+            .unwrap_or_default();
+        for member in members {
+            if member != id {
+                self.subscribe(member, tid, now);
+            }
+        }
+    }
+
+    /// Ends a track: every subscriber's sender for it is freed, and each renegotiates.
+    pub(super) fn unpublish(&mut self, tid: TrackId, _now: Instant) {
+        let Some((track, downtracks)) = self.tracks.unpublish(tid) else {
+            return;
+        };
+        self.timers.set(TimerOf::Track(tid), None);
+        self.retired.add_track(&track.counters);
+        for dt in downtracks {
+            self.retired.add_downtrack(&dt.counters);
+            if let Some(s) = self.sessions.get_mut(dt.session) {
+                s.unsubscribe(tid, dt.forwarder);
+                self.sessions.mark(dt.session);
+            }
+        }
+        let room = self.sessions.get(track.owner).map(|s| s.room.clone());
+        if let Some(room) = room {
+            self.rooms.remove_track(&room, tid);
+            let members = self
+                .rooms
+                .get(&room)
+                .map(|r| r.members().to_vec())
+                .unwrap_or_default();
+            // Sessions still waiting for their first negotiation had it kept for later.
+            for member in members {
+                if let Some(s) = self.sessions.get_mut(member) {
+                    s.forget_deferred(tid);
+                }
+            }
+        }
+    }
+
+    /// Gives a session a DownTrack of `tid`, or keeps it for after its first negotiation.
+    pub(super) fn subscribe(&mut self, id: SessionId, tid: TrackId, _now: Instant) {
+        let (Some(track), Some(s)) = (self.tracks.get(tid), self.sessions.get_mut(id)) else {
+            return;
+        };
+        if track.owner == id || self.tracks.downtrack(id, tid).is_some() {
+            return;
+        }
+        if !s.negotiated_once() {
+            s.defer_subscription(tid);
+            return;
+        }
+        match s.subscribe(tid, &track.owner_id, track.kind, &track.codec) {
+            Ok(forwarder) => {
+                self.tracks.subscribe(tid, id, forwarder);
+                self.sessions.mark(id);
+            }
+            Err(e) => warn!(participant = %s.participant, track = %tid, "subscribe: {e}"),
+        }
+    }
+}

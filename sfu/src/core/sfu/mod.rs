@@ -1,0 +1,288 @@
+//! `Sfu`: every room and session of one media worker, driven by `handle_*` and `poll_output`.
+//!
+//! It is composed of parts that each keep their own invariants: [`Routes`] (how datagrams and
+//! commands find a session), [`Sessions`] (the WebRTC sessions, and which have output
+//! waiting), [`Rooms`], [`Tracks`] (published tracks and their DownTracks), [`Timers`] and the
+//! [`Outbox`]. Each `handle_*` call gives input to one part, then drains the sessions it made
+//! dirty in a plain loop ([`Sfu::run`]), acting on what each produced.
+
+mod fanout;
+mod feedback;
+mod ingress;
+mod membership;
+mod negotiate;
+mod snapshot;
+
+use crate::core::ids::{ParticipantId, SessionId};
+use crate::core::keyframe::KeyframeRequester;
+use crate::core::outbox::Outbox;
+use crate::core::rooms::Rooms;
+use crate::core::routes::Routes;
+use crate::core::session::{SessionOutput, TransportState};
+use crate::core::sessions::Sessions;
+use crate::core::stats::{IngressCounters, Tally};
+use crate::core::timers::{TimerOf, Timers};
+use crate::core::track::Kind;
+use crate::core::tracks::Tracks;
+use bytes::BytesMut;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How the SFU is reached and how it paces keyframe requests.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The address the media socket is bound to.
+    pub local_addr: SocketAddr,
+    /// The address announced to clients in ICE candidates (differs behind NAT).
+    pub announce_addr: SocketAddr,
+    /// At most one keyframe request per track in this interval.
+    pub keyframe_interval: Duration,
+    /// A pair of clock readings taken together, to turn `Instant`s into wall-clock times.
+    pub epoch: (Instant, SystemTime),
+}
+
+impl SfuConfig {
+    /// A configuration for a socket at `local_addr`, announced as itself.
+    pub fn new(local_addr: SocketAddr, epoch: (Instant, SystemTime)) -> SfuConfig {
+        SfuConfig {
+            local_addr,
+            announce_addr: local_addr,
+            keyframe_interval: KeyframeRequester::DEFAULT_INTERVAL,
+            epoch,
+        }
+    }
+
+    pub(crate) fn wall_clock(&self, now: Instant) -> SystemTime {
+        self.epoch.1 + now.saturating_duration_since(self.epoch.0)
+    }
+}
+
+/// A datagram to send from the media socket.
+#[derive(Debug)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// The encrypted packet.
+    pub data: BytesMut,
+}
+
+/// A remote ICE candidate, as a client sends it (`RTCIceCandidateInit`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IceCandidate {
+    /// The candidate line; empty for end-of-candidates.
+    pub candidate: String,
+    /// The media section's mid.
+    pub sdp_mid: Option<String>,
+    /// The media section's index.
+    pub sdp_mline_index: Option<u16>,
+}
+
+/// Something the signaling layer must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Send this offer to the participant; its answer comes back through `handle_answer`.
+    Offer {
+        /// Who the offer is for.
+        participant: ParticipantId,
+        /// Of which of its sessions: drop it if that one has been replaced since.
+        session: SessionId,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The participant's ICE and DTLS are up.
+    Connected {
+        /// Whose transport.
+        participant: ParticipantId,
+        /// Which of its sessions.
+        session: SessionId,
+    },
+    /// The participant's transport failed: it can no longer send or receive media.
+    TransportFailed {
+        /// Whose transport.
+        participant: ParticipantId,
+        /// Which of its sessions.
+        session: SessionId,
+    },
+    /// A participant started publishing a track.
+    TrackPublished {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The new track.
+        track: crate::core::ids::TrackId,
+        /// Audio or video.
+        kind: Kind,
+    },
+}
+
+/// What [`Sfu::poll_output`] asks the IO layer to do next.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a datagram.
+    Transmit(Transmit),
+    /// Deliver an event to the signaling layer.
+    Event(Event),
+    /// Nothing more to do now: call `handle_timeout` at this instant, or on the next input.
+    Timeout(Instant),
+}
+
+/// The media plane of one worker: rooms, sessions, tracks and the routing of datagrams.
+pub struct Sfu {
+    config: SfuConfig,
+    routes: Routes,
+    sessions: Sessions,
+    rooms: Rooms,
+    tracks: Tracks,
+    timers: Timers,
+    outbox: Outbox,
+    ingress: IngressCounters,
+    /// Counters of tracks and DownTracks that are gone, so that totals never go backwards.
+    retired: Tally,
+    /// The latest time the core was handed, so that an idle wake-up is scheduled from it.
+    last_now: Instant,
+}
+
+/// An idle worker still wakes up now and then.
+const MAX_IDLE: Duration = Duration::from_millis(500);
+
+impl Sfu {
+    /// An SFU with no rooms.
+    pub fn new(config: SfuConfig) -> Sfu {
+        let last_now = config.epoch.0;
+        let tracks = Tracks::new(config.keyframe_interval);
+        Sfu {
+            config,
+            routes: Routes::default(),
+            sessions: Sessions::default(),
+            rooms: Rooms::default(),
+            tracks,
+            timers: Timers::default(),
+            outbox: Outbox::default(),
+            ingress: IngressCounters::default(),
+            retired: Tally::default(),
+            last_now,
+        }
+    }
+
+    /// Datagrams that could not be attributed to a session, by reason.
+    pub fn ingress(&self) -> IngressCounters {
+        self.ingress
+    }
+
+    /// Whether a participant with this id exists.
+    pub fn has_participant(&self, id: &ParticipantId) -> bool {
+        self.routes.by_participant(id).is_some()
+    }
+
+    /// Remembers the latest time the core was handed.
+    pub(crate) fn observe(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+    }
+
+    /// Runs the timers that are due: sessions' WebRTC stacks and negotiation, and tracks'
+    /// coalesced keyframe requests.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
+        while let Some(due) = self.timers.pop_due(now) {
+            match due {
+                TimerOf::Session(id) => {
+                    if let Some(s) = self.sessions.get_mut(id) {
+                        s.handle_timeout(now);
+                        self.sessions.mark(id);
+                    }
+                }
+                TimerOf::Track(tid) => {
+                    let due = self
+                        .tracks
+                        .get_mut(tid)
+                        .is_some_and(|t| t.keyframes.poll_due(now));
+                    if due {
+                        self.send_pli(tid, now);
+                    }
+                }
+            }
+        }
+        self.run(now);
+    }
+
+    /// The next thing to do: a datagram to send, an event, or when to call back.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(t) = self.outbox.pop_transmit() {
+            return Output::Transmit(t);
+        }
+        if let Some(e) = self.outbox.pop_event() {
+            return Output::Event(e);
+        }
+        Output::Timeout(self.timers.next().unwrap_or(self.last_now + MAX_IDLE))
+    }
+
+    /// Drains every dirty session, one after another, until none is left; then sets its
+    /// timer. Acting on one session's output may make others dirty: the loop takes them too.
+    pub(crate) fn run(&mut self, now: Instant) {
+        while let Some(id) = self.sessions.pop_dirty() {
+            self.drain(id, now);
+            self.negotiate(id, now);
+            let next = self.sessions.get_mut(id).and_then(|s| s.poll_timeout());
+            self.timers.set(TimerOf::Session(id), next);
+        }
+    }
+
+    /// Acts on everything one session produced.
+    fn drain(&mut self, id: SessionId, now: Instant) {
+        loop {
+            let Some(out) = self.sessions.get_mut(id).and_then(|s| s.poll_output()) else {
+                return;
+            };
+            match out {
+                SessionOutput::Transmit(t) => self.outbox.transmit(t),
+                SessionOutput::State(state) => self.on_state(id, state, now),
+                SessionOutput::TrackOpened(opened) => self.publish(id, opened, now),
+                SessionOutput::TrackClosed(local_id) => {
+                    let tid = self
+                        .sessions
+                        .get_mut(id)
+                        .and_then(|s| s.remove_published(&local_id));
+                    if let Some(tid) = tid {
+                        self.unpublish(tid, now);
+                    }
+                }
+                SessionOutput::Rtp(pkt) => self.on_rtp(id, pkt, now),
+                SessionOutput::Rtcp {
+                    local_track,
+                    packets,
+                } => self.on_rtcp(id, &local_track, &packets, now),
+            }
+        }
+    }
+
+    fn on_state(&mut self, id: SessionId, state: TransportState, now: Instant) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        let participant = s.participant.clone();
+        match state {
+            TransportState::Connected => {
+                self.outbox.event(Event::Connected {
+                    participant,
+                    session: id,
+                });
+                // Subscriptions negotiated before the transport was up start on a keyframe.
+                let negotiated: Vec<_> = s
+                    .subscriptions()
+                    .filter(|&tid| {
+                        self.tracks
+                            .downtrack(id, tid)
+                            .is_some_and(|dt| dt.out_pt.is_some())
+                    })
+                    .collect();
+                for tid in negotiated {
+                    self.request_keyframe(tid, now);
+                }
+            }
+            TransportState::Failed => self.outbox.event(Event::TransportFailed {
+                participant,
+                session: id,
+            }),
+            TransportState::New | TransportState::Closed => {}
+        }
+    }
+}

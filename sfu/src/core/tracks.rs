@@ -1,0 +1,240 @@
+//! Tracks: every published Track and every DownTrack forwarding one, with the links between
+//! them kept consistent: a DownTrack is listed by its track exactly while it exists, and a
+//! track that goes takes its DownTracks with it.
+
+use crate::core::downtrack::{DownTrack, forward_to, rewritten};
+use crate::core::forwarder::{DropReason, Forwarder, PacketInfo};
+use crate::core::ids::{SessionId, TrackId};
+use crate::core::stats::Tally;
+use crate::core::track::{NewTrack, Track};
+use rtc::shared::marshal::MarshalSize;
+use slab::Slab;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// A DownTrack's handle: an index, so that the media path finds it without hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct DownTrackKey(usize);
+
+/// Where forwarded packets go: the subscribers' sessions.
+pub(crate) trait Egress {
+    /// Whether `session` can take media now (its transport is up).
+    fn ready(&self, session: SessionId) -> bool;
+    /// Sends `pkt` on `session`'s subscription to `track`; false if it could not be sent.
+    fn send(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        track: TrackId,
+        pkt: rtc::rtp::Packet,
+    ) -> bool;
+}
+
+/// Every track and subscription of one SFU.
+pub(crate) struct Tracks {
+    tracks: HashMap<TrackId, Track>,
+    downtracks: Slab<DownTrack>,
+    by_subscriber: HashMap<(SessionId, TrackId), DownTrackKey>,
+    next_id: u64,
+    keyframe_interval: Duration,
+}
+
+impl Tracks {
+    pub(crate) fn new(keyframe_interval: Duration) -> Tracks {
+        Tracks {
+            tracks: HashMap::new(),
+            downtracks: Slab::new(),
+            by_subscriber: HashMap::new(),
+            next_id: 1,
+            keyframe_interval,
+        }
+    }
+
+    /// Adds a published track; returns its id, unique for the SFU's lifetime.
+    pub(crate) fn publish(&mut self, new: NewTrack) -> TrackId {
+        let id = TrackId(self.next_id);
+        self.next_id += 1;
+        self.tracks
+            .insert(id, Track::new(id, new, self.keyframe_interval));
+        id
+    }
+
+    /// Removes a track and every DownTrack of it; returns them, for their counters.
+    pub(crate) fn unpublish(&mut self, id: TrackId) -> Option<(Track, Vec<DownTrack>)> {
+        let mut track = self.tracks.remove(&id)?;
+        let downtracks = std::mem::take(&mut track.subscribers)
+            .into_iter()
+            .filter_map(|k| self.downtracks.try_remove(k.0))
+            .inspect(|dt| {
+                self.by_subscriber.remove(&(dt.session, id));
+            })
+            .collect();
+        Some((track, downtracks))
+    }
+
+    pub(crate) fn get(&self, id: TrackId) -> Option<&Track> {
+        self.tracks.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: TrackId) -> Option<&mut Track> {
+        self.tracks.get_mut(&id)
+    }
+
+    /// Published tracks.
+    pub(crate) fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Adds `session`'s subscription to `track`, fed by `forwarder`.
+    pub(crate) fn subscribe(&mut self, track: TrackId, session: SessionId, forwarder: Forwarder) {
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        let key = DownTrackKey(self.downtracks.insert(DownTrack {
+            session,
+            forwarder,
+            out_pt: None,
+            counters: Default::default(),
+            bitrate: Default::default(),
+        }));
+        t.subscribers.push(key);
+        self.by_subscriber.insert((session, track), key);
+    }
+
+    /// Removes `session`'s subscription to `track`; returns it.
+    pub(crate) fn unsubscribe(&mut self, session: SessionId, track: TrackId) -> Option<DownTrack> {
+        let key = self.by_subscriber.remove(&(session, track))?;
+        if let Some(t) = self.tracks.get_mut(&track) {
+            t.subscribers.retain(|&k| k != key);
+        }
+        self.downtracks.try_remove(key.0)
+    }
+
+    /// `session`'s subscription to `track`.
+    pub(crate) fn downtrack(&self, session: SessionId, track: TrackId) -> Option<&DownTrack> {
+        let key = self.by_subscriber.get(&(session, track))?;
+        self.downtracks.get(key.0)
+    }
+
+    pub(crate) fn downtrack_mut(
+        &mut self,
+        session: SessionId,
+        track: TrackId,
+    ) -> Option<&mut DownTrack> {
+        let key = self.by_subscriber.get(&(session, track))?;
+        self.downtracks.get_mut(key.0)
+    }
+
+    /// Sets the forwarding flag of these tracks.
+    pub(crate) fn set_forwarding(&mut self, tracks: &[TrackId], forwarding: bool) {
+        for id in tracks {
+            if let Some(t) = self.tracks.get_mut(id) {
+                t.forwarding = forwarding;
+            }
+        }
+    }
+
+    /// The counters of these tracks and of these subscriptions, summed.
+    pub(crate) fn tally(
+        &self,
+        published: impl Iterator<Item = TrackId>,
+        session: SessionId,
+        subscribed: impl Iterator<Item = TrackId>,
+    ) -> Tally {
+        let mut t = Tally::default();
+        for track in published.filter_map(|id| self.tracks.get(&id)) {
+            t.add_track(&track.counters);
+        }
+        for dt in subscribed.filter_map(|id| self.downtrack(session, id)) {
+            t.add_downtrack(&dt.counters);
+        }
+        t
+    }
+
+    /// Forwards one packet of `track` to every DownTrack of it, each under its own header.
+    /// Returns whether a subscriber waits for a keyframe that should be asked for.
+    pub(crate) fn forward(
+        &mut self,
+        track: TrackId,
+        pkt: rtc::rtp::Packet,
+        now: Instant,
+        egress: &mut impl Egress,
+    ) -> bool {
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return false;
+        };
+        let len = pkt.header.marshal_size() + pkt.payload.len();
+        t.record_incoming(pkt.header.sequence_number, len, now);
+        let mut want_keyframe = false;
+        if !t.forwarding {
+            for key in &t.subscribers {
+                if let Some(dt) = self.downtracks.get_mut(key.0) {
+                    dt.counters.record_drop(DropReason::Paused);
+                }
+            }
+        } else {
+            let info = PacketInfo::of(&pkt, t.codec_name);
+            for key in &t.subscribers {
+                let Some(dt) = self.downtracks.get_mut(key.0) else {
+                    continue;
+                };
+                let Some(pt) = dt.out_pt.filter(|_| egress.ready(dt.session)) else {
+                    dt.counters.record_drop(DropReason::NotNegotiated);
+                    continue;
+                };
+                match forward_to(&mut dt.forwarder, &mut dt.counters, &pkt, &info, pt, now) {
+                    Err(reason) => want_keyframe |= reason == DropReason::WaitingForKeyframe,
+                    Ok(out) => {
+                        let sent = out.payload.len() + 12;
+                        if egress.send(now, dt.session, track, out) {
+                            dt.counters.record_sent(sent);
+                            dt.bitrate.record(sent, now);
+                        } else {
+                            dt.counters.record_drop(DropReason::SendFailed);
+                        }
+                    }
+                }
+            }
+        }
+        t.cache.insert(pkt.header.sequence_number, now, pkt);
+        want_keyframe
+    }
+
+    /// Re-sends to `session` the packets of `track` it NACKed, as numbered in what it got,
+    /// from the track's cache.
+    pub(crate) fn retransmit(
+        &mut self,
+        session: SessionId,
+        track: TrackId,
+        out_seqs: impl Iterator<Item = u16>,
+        now: Instant,
+        egress: &mut impl Egress,
+    ) {
+        let Some(&key) = self.by_subscriber.get(&(session, track)) else {
+            return;
+        };
+        let (Some(t), Some(dt)) = (self.tracks.get_mut(&track), self.downtracks.get(key.0)) else {
+            return;
+        };
+        let Some(pt) = dt.out_pt else {
+            return;
+        };
+        for out_seq in out_seqs {
+            t.counters.nacks += 1;
+            let Some((src_ssrc, src_seq)) = dt.forwarder.source_seq(out_seq) else {
+                continue;
+            };
+            let Some(orig) = t.cache.get(src_seq, now) else {
+                continue;
+            };
+            if orig.header.ssrc != src_ssrc {
+                continue;
+            }
+            let ts = dt.forwarder.out_timestamp(orig.header.timestamp);
+            let out = rewritten(orig, pt, dt.forwarder.out_ssrc(), out_seq, ts);
+            if egress.send(now, session, track, out) {
+                t.counters.retransmits += 1;
+            }
+        }
+    }
+}
