@@ -35,7 +35,7 @@ async fn nack_recovers_five_percent_loss() {
         loss * 100.0
     );
     for (i, p) in [&a, &b].iter().enumerate() {
-        let video = common::assert_delivered(&c, p, VIDEO, (start[i], end[i]), 0.99);
+        let video = common::assert_delivered(&c, *p, VIDEO, (start[i], end[i]), 0.99);
         let (from, to) = (start[i][AUDIO as usize], end[i][AUDIO as usize]);
         let audio = c.stats().ratio(p.index, AUDIO, from, to);
         eprintln!(

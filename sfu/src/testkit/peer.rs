@@ -1,0 +1,423 @@
+//! A test peer without IO: a full-ICE WebRTC client built on the same `rtc` crates as the SFU,
+//! publishing synthetic Opus and video whose payloads carry the publisher's index and a
+//! counter, and recording what it receives. It is handed datagrams and the time, and says what
+//! to send and when to wake it: [`super::udp`] drives it on a real socket, [`super::sim`] in
+//! memory with a virtual clock.
+
+use super::{AUDIO, MAGIC, PeerOptions, PeerStats, Sabotage, VIDEO, VideoCodec, lock};
+use bytes::{Bytes, BytesMut};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_nack, configure_rtcp_reports, configure_twcc,
+};
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a peer's failure is.
+pub type PeerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How often a publishing peer sends a packet of each kind.
+pub const TICK: Duration = Duration::from_millis(20);
+
+/// One of the peer's outgoing streams.
+struct Sender {
+    kind: u8,
+    id: RTCRtpSenderId,
+    ssrc: u32,
+    pt: u8,
+    seq: u16,
+    ts: u32,
+}
+
+/// A test peer's WebRTC session and media, without IO.
+pub struct PeerCore {
+    index: u8,
+    opts: PeerOptions,
+    pc: RTCPeerConnection,
+    senders: Vec<Sender>,
+    want_keyframe: bool,
+    stats: Arc<Mutex<PeerStats>>,
+    sabotage: Arc<Mutex<VecDeque<Sabotage>>>,
+    /// The SSRC each publisher's packets last came with, by publisher index.
+    from_ssrc: HashMap<u8, u32>,
+}
+
+impl PeerCore {
+    /// A peer at `local`, publishing audio and video if `opts` says so.
+    pub fn new(
+        id: &str,
+        index: u8,
+        local: SocketAddr,
+        opts: PeerOptions,
+        stats: Arc<Mutex<PeerStats>>,
+        sabotage: Arc<Mutex<VecDeque<Sabotage>>>,
+        now: Instant,
+    ) -> Result<PeerCore, PeerError> {
+        let mut pc = build_pc(local, now).map_err(|e| e.to_string())?;
+        let mut senders = Vec::new();
+        if opts.publish {
+            for (k, kind) in [(AUDIO, RtpCodecKind::Audio), (VIDEO, RtpCodecKind::Video)] {
+                let ssrc = rand::random::<u32>();
+                let track = MediaStreamTrack::new(
+                    format!("stream-{id}"),
+                    format!("{id}-{k}"),
+                    format!("{id}-{k}"),
+                    kind,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec: codec(kind, opts.video),
+                        ..Default::default()
+                    }],
+                );
+                let sid = pc.add_track(track)?;
+                if kind == RtpCodecKind::Video {
+                    // Offer every codec, ours first, as a browser does: the SFU can then send
+                    // this peer any other publisher's codec.
+                    let ours = codec(kind, opts.video);
+                    let mut all = crate::core::session::config::video_codecs();
+                    all.sort_by_key(|c| {
+                        c.rtp_codec.mime_type != ours.mime_type
+                            || c.rtp_codec.sdp_fmtp_line != ours.sdp_fmtp_line
+                    });
+                    let tid = pc.get_transceivers().last().ok_or("no transceiver")?;
+                    pc.rtp_transceiver(tid)
+                        .ok_or("no transceiver")?
+                        .set_codec_preferences(all)?;
+                }
+                senders.push(Sender {
+                    kind: k,
+                    id: sid,
+                    ssrc,
+                    pt: if k == AUDIO { 111 } else { opts.video.rtp().2 },
+                    seq: rand::random(),
+                    ts: rand::random(),
+                });
+            }
+        }
+        Ok(PeerCore {
+            index,
+            opts,
+            pc,
+            senders,
+            want_keyframe: true,
+            stats,
+            sabotage,
+            from_ssrc: HashMap::new(),
+        })
+    }
+
+    /// The peer's first offer.
+    pub fn offer(&mut self, now: Instant) -> Result<String, PeerError> {
+        let offer = self.pc.create_offer(None)?;
+        self.pc.set_local_description(now, offer)?;
+        Ok(self
+            .pc
+            .local_description()
+            .ok_or("no local description")?
+            .sdp)
+    }
+
+    /// Applies the SFU's answer to the first offer.
+    pub fn accept_answer(&mut self, answer: String, now: Instant) -> Result<(), PeerError> {
+        let answer = self.redirected(answer);
+        self.pc
+            .set_remote_description(now, RTCSessionDescription::answer(answer)?)?;
+        Ok(())
+    }
+
+    /// Applies an offer the SFU made; returns the answer to send, spoiled if a sabotage was
+    /// asked for (then the second value is true).
+    pub fn answer_offer(&mut self, sdp: String, now: Instant) -> Result<(String, bool), PeerError> {
+        {
+            let mut st = lock(&self.stats);
+            st.offers += 1;
+            st.offer_sizes
+                .push((sdp.len(), sdp.matches("\nm=").count()));
+        }
+        let sdp = self.redirected(sdp);
+        let inactive = inactive_mids(&sdp);
+        self.pc
+            .set_remote_description(now, RTCSessionDescription::offer(sdp)?)?;
+        // rtc 0.21.1 stops a transceiver whose m-section is offered inactive, and a stopped
+        // one answers `recvonly` for good, even when offered inactive again. Browsers answer
+        // inactive, which lets the SFU reuse the m-section: do the same.
+        let ids: Vec<_> = self.pc.get_transceivers().collect();
+        for t in ids {
+            if let Some(mut t) = self.pc.rtp_transceiver(t)
+                && t.mid().as_ref().is_some_and(|m| inactive.contains(m))
+            {
+                t.set_direction(RTCRtpTransceiverDirection::Inactive);
+            }
+        }
+        let answer = self.pc.create_answer(None)?;
+        self.pc.set_local_description(now, answer)?;
+        let sdp = self
+            .pc
+            .local_description()
+            .ok_or("no local description")?
+            .sdp;
+        // Never poisoned: holders only push or pop.
+        let spoil = self.sabotage.lock().expect("sabotage lock").pop_front();
+        let sdp = match spoil {
+            None => sdp,
+            Some(Sabotage::Garbage) => "v=0\r\nthis is no answer\r\n".to_owned(),
+            Some(Sabotage::TooLarge) => {
+                format!("{sdp}{}", "a=x-padding:0123456789abcdef\r\n".repeat(2500))
+            }
+        };
+        Ok((sdp, spoil.is_some()))
+    }
+
+    /// Notes what became of an answer: refusing a sabotaged one is expected.
+    pub fn answered(&self, accepted: Result<(), String>, sabotaged: bool) -> Result<(), PeerError> {
+        match accepted {
+            Ok(()) => lock(&self.stats).answers += 1,
+            Err(_) if sabotaged => lock(&self.stats).refused_answers += 1,
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// A datagram from `from`, received on `local`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), PeerError> {
+        self.pc.handle_read(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: local,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(data),
+        })?;
+        Ok(())
+    }
+
+    /// Records what the session delivered: its state, media, feedback.
+    pub fn drain(&mut self) {
+        while let Some(ev) = self.pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) = ev {
+                lock(&self.stats).connected = s == RTCPeerConnectionState::Connected;
+            }
+        }
+        while let Some(m) = self.pc.poll_read() {
+            match m.message {
+                RTCMessage::RtpPacket(_, pkt) => {
+                    if let Some((publisher, _)) = record(&self.stats, &pkt.payload) {
+                        self.from_ssrc.insert(publisher, pkt.header.ssrc);
+                    }
+                }
+                RTCMessage::RtcpPacket(_, pkts) => {
+                    for p in pkts {
+                        let name = format!("{:?}", p.header().packet_type);
+                        let mut st = lock(&self.stats);
+                        *st.rtcp.entry(name).or_default() += 1;
+                        if p.as_any().is::<PictureLossIndication>() {
+                            st.plis += 1;
+                            self.want_keyframe = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+        self.pc
+            .poll_write()
+            .map(|w| (w.transport.peer_addr, w.message))
+    }
+
+    /// When the session's timers next need the peer.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), PeerError> {
+        self.pc.handle_timeout(now)?;
+        Ok(())
+    }
+
+    /// Sends one packet of each kind, if connected: a keyframe when one was asked for.
+    pub fn tick(&mut self, now: Instant) -> Result<(), PeerError> {
+        if !lock(&self.stats).connected {
+            return Ok(());
+        }
+        // Keyframes only when asked: a late joiner's video proves the PLI path.
+        let keyframe = std::mem::take(&mut self.want_keyframe);
+        for s in self.senders.iter_mut() {
+            let counter = {
+                let mut st = lock(&self.stats);
+                let c = st.sent[s.kind as usize];
+                st.sent[s.kind as usize] += 1;
+                c
+            };
+            let payload = payload(self.opts.video, self.index, s.kind, counter, keyframe);
+            s.seq = s.seq.wrapping_add(1);
+            s.ts = s.ts.wrapping_add(if s.kind == AUDIO { 960 } else { 1800 });
+            let pkt = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    marker: true,
+                    payload_type: s.pt,
+                    sequence_number: s.seq,
+                    timestamp: s.ts,
+                    ssrc: s.ssrc,
+                    ..Default::default()
+                },
+                payload,
+            };
+            if let Some(mut sender) = self.pc.rtp_sender(s.id) {
+                sender.write_rtp(now, pkt)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the SFU for a keyframe of the video from `publisher` (by its index), as a decoder
+    /// that lost its reference would. False if nothing of it has arrived yet.
+    pub fn request_keyframe(&mut self, now: Instant, publisher: u8) -> bool {
+        let Some(&media_ssrc) = self.from_ssrc.get(&publisher) else {
+            return false;
+        };
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        let receiver = self.pc.get_receivers().next();
+        receiver
+            .and_then(|r| self.pc.rtp_receiver(r))
+            .is_some_and(|mut r| r.write_rtcp(now, vec![Box::new(pli)]).is_ok())
+    }
+
+    /// Closes the session; what it still has to send stays in its output.
+    pub fn close(&mut self) {
+        let _ = self.pc.close();
+    }
+
+    /// Points the SFU's candidate at the shim the peer goes through, if it has one.
+    fn redirected(&self, sdp: String) -> String {
+        match self.opts.via {
+            Some((sfu, via)) => sdp.replace(
+                &format!("{} {} typ", sfu.ip(), sfu.port()),
+                &format!("{} {} typ", via.ip(), via.port()),
+            ),
+            None => sdp,
+        }
+    }
+}
+
+fn codec(kind: RtpCodecKind, video: VideoCodec) -> RTCRtpCodec {
+    if kind == RtpCodecKind::Audio {
+        RTCRtpCodec {
+            mime_type: "audio/opus".into(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+            rtcp_feedback: vec![],
+        }
+    } else {
+        let (mime, fmtp, _) = video.rtp();
+        RTCRtpCodec {
+            mime_type: mime.into(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: fmtp.into(),
+            rtcp_feedback: vec![],
+        }
+    }
+}
+
+/// A client peer connection at `local`, configured as a browser's: NACK, reports, and
+/// transport-wide sequence numbers on what it sends.
+pub(super) fn build_pc(
+    local: SocketAddr,
+    now: Instant,
+) -> Result<RTCPeerConnection, Box<dyn std::error::Error>> {
+    use crate::core::session::config;
+    let mut media = config::media_engine()?;
+    let registry = configure_nack(rtc::interceptor::Registry::new(), &mut media);
+    let registry = configure_twcc(configure_rtcp_reports(registry), &mut media)?.with(
+        config::FEEDBACK_TAP_SLOT,
+        // Test peers see every RTCP packet, so tests can check reports and TWCC arrive.
+        config::FeedbackTap::new(|_| true),
+    );
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .build(now)?;
+    config::add_host_candidate(&mut pc, local)?;
+    Ok(pc)
+}
+
+/// The mids of the m-sections that `sdp` offers as inactive.
+fn inactive_mids(sdp: &str) -> Vec<String> {
+    let mut mids = Vec::new();
+    let (mut mid, mut inactive) = (None, false);
+    for line in sdp.lines().chain(std::iter::once("m=")) {
+        if line.starts_with("m=") {
+            if let (Some(m), true) = (mid.take(), inactive) {
+                mids.push(m);
+            }
+            inactive = false;
+        } else if let Some(m) = line.strip_prefix("a=mid:") {
+            mid = Some(m.trim().to_owned());
+        } else if line.trim() == "a=inactive" {
+            inactive = true;
+        }
+    }
+    mids
+}
+
+/// A payload start the SFU reads as a keyframe or not for the codec, then the marker,
+/// the publisher's index, the kind and the counter. Video is padded to a realistic size.
+fn payload(video: VideoCodec, index: u8, kind: u8, counter: u32, keyframe: bool) -> Bytes {
+    let mut p = Vec::with_capacity(1000);
+    p.extend_from_slice(&video.prefix(keyframe));
+    p.extend_from_slice(&MAGIC);
+    p.push(index);
+    p.push(kind);
+    p.extend_from_slice(&counter.to_be_bytes());
+    p.resize(if kind == VIDEO { 1000 } else { 120 }, 0xab);
+    Bytes::from(p)
+}
+
+/// Records a received payload; returns its publisher's index and kind, if it is one of ours.
+fn record(stats: &Arc<Mutex<PeerStats>>, payload: &[u8]) -> Option<(u8, u8)> {
+    let mut st = lock(stats);
+    if payload.len() < 10 || payload[2..4] != MAGIC {
+        st.malformed += 1;
+        return None;
+    }
+    let counter = u32::from_be_bytes([payload[6], payload[7], payload[8], payload[9]]);
+    let from = (payload[4], payload[5]);
+    st.received.entry(from).or_default().insert(counter);
+    Some(from)
+}
