@@ -36,6 +36,7 @@ pub mod io;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use crate::core::codec::Kind;
 pub use crate::core::error::SfuError;
 pub use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub use crate::core::report::{
@@ -43,6 +44,5 @@ pub use crate::core::report::{
 };
 pub use crate::core::session::TransportState;
 pub use crate::core::stats::{DownTrackCounters, IngressCounters, Tally, TrackCounters};
-pub use crate::core::track::Kind;
 pub use crate::core::{Event, IceCandidate};
 pub use crate::io::handle::{SfuHandle, SfuOptions};

@@ -114,6 +114,17 @@ fn av1_keyframe(p: &[u8]) -> bool {
     p.first().is_some_and(|b| b & 0x08 != 0)
 }
 
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// An audio track.
+    Audio,
+    /// A video track.
+    Video,
+}
+
 /// A negotiated codec, as the SFU needs to know it to offer it to subscribers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecParams {

@@ -4,6 +4,10 @@ use crate::core::forwarder::Forwarder;
 use crate::core::ids::SessionId;
 use crate::core::stats::{BitrateMeter, DownTrackCounters};
 
+/// A DownTrack's handle: an index, so that the media path finds it without hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct DownTrackKey(pub(crate) usize);
+
 /// A subscription: the subscriber's session, and the Forwarder that numbers what it sends.
 pub struct DownTrack {
     pub(crate) session: SessionId,

@@ -8,6 +8,7 @@
 //! and [`seq`]), [`codec`] (keyframe detection), [`keyframe`] (request debouncing), [`cache`]
 //! (NACK answers) and [`demux`].
 
+mod api;
 pub mod cache;
 pub mod codec;
 pub mod demux;
@@ -31,5 +32,6 @@ mod timers;
 pub mod track;
 mod tracks;
 
+pub use api::{Event, IceCandidate, Output, Transmit};
 pub use downtrack::{forward_to, rewritten};
-pub use sfu::{Event, IceCandidate, Output, Sfu, SfuConfig, Transmit};
+pub use sfu::{Sfu, SfuConfig};

@@ -1,6 +1,6 @@
 //! Outbox: what the core has for the IO layer, in order: datagrams, then events.
 
-use crate::core::sfu::{Event, Transmit};
+use crate::core::api::{Event, Transmit};
 use std::collections::VecDeque;
 
 /// Datagrams to send and events for signaling, waiting for `poll_output`.

@@ -1,9 +1,9 @@
 //! Snapshots of the live counters, for the admin API and the tests. The counters themselves
 //! are declared once, in [`crate::core::stats`], and appear here as they are.
 
+use crate::core::codec::Kind;
 use crate::core::session::TransportState;
 use crate::core::stats::{DownTrackCounters, IngressCounters, Tally, TrackCounters};
-use crate::core::track::Kind;
 use serde::Serialize;
 use std::time::SystemTime;
 

@@ -1,25 +1,14 @@
 //! Track: the published side of a stream, as it arrives from its publisher.
 
 use crate::core::cache::RetransmitCache;
-use crate::core::codec::{Codec, CodecParams};
+use crate::core::codec::{Codec, CodecParams, Kind};
+use crate::core::downtrack::DownTrackKey;
 use crate::core::ids::{ParticipantId, SessionId, TrackId};
 use crate::core::keyframe::KeyframeRequester;
 use crate::core::seq::seq_newer;
 use crate::core::session::Receiver;
 use crate::core::stats::{BitrateMeter, TrackCounters};
-use crate::core::tracks::DownTrackKey;
 use std::time::{Duration, Instant};
-
-/// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// An audio track.
-    Audio,
-    /// A video track.
-    Video,
-}
 
 /// A published track: what every subscriber's DownTrack forwards from.
 pub(crate) struct Track {

@@ -2,7 +2,7 @@
 //! them kept consistent: a DownTrack is listed by its track exactly while it exists, and a
 //! track that goes takes its DownTracks with it.
 
-use crate::core::downtrack::{DownTrack, forward_to, rewritten};
+use crate::core::downtrack::{DownTrack, DownTrackKey, forward_to, rewritten};
 use crate::core::forwarder::{DropReason, Forwarder, PacketInfo};
 use crate::core::ids::{SessionId, TrackId};
 use crate::core::stats::Tally;
@@ -11,10 +11,6 @@ use rtc::shared::marshal::MarshalSize;
 use slab::Slab;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-/// A DownTrack's handle: an index, so that the media path finds it without hashing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct DownTrackKey(usize);
 
 /// Where forwarded packets go: the subscribers' sessions.
 pub(crate) trait Egress {

@@ -11,13 +11,13 @@ pub mod config;
 mod negotiation;
 pub mod offers;
 
+use crate::core::api::{IceCandidate, Transmit};
 use crate::core::codec::CodecParams;
+use crate::core::codec::Kind;
 use crate::core::error::{SfuError, rtc_err};
 use crate::core::forwarder::Forwarder;
 use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
-use crate::core::sfu::{IceCandidate, Transmit};
 use crate::core::throttle::Throttle;
-use crate::core::track::Kind;
 use negotiation::{Negotiation, Sender};
 use offers::ANSWER_TIMEOUT;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;

@@ -9,11 +9,11 @@
 
 use super::offers::Offers;
 use crate::core::codec::CodecParams;
+use crate::core::codec::Kind;
 use crate::core::error::{SfuError, rtc_err};
 use crate::core::forwarder::Forwarder;
 use crate::core::ids::{ParticipantId, TrackId};
 use crate::core::session::MAX_SDP_BYTES;
-use crate::core::track::Kind;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::sdp::RTCSessionDescription;

@@ -1,9 +1,9 @@
 //! The media path: each publisher packet to every DownTrack, and keyframe requests upstream.
 
 use super::Sfu;
+use crate::core::codec::Kind;
 use crate::core::ids::{SessionId, TrackId};
 use crate::core::timers::TimerOf;
-use crate::core::track::Kind;
 use std::time::Instant;
 use tracing::debug;
 

@@ -13,6 +13,7 @@ mod membership;
 mod negotiate;
 mod snapshot;
 
+use crate::core::api::{Event, IceCandidate, Output};
 use crate::core::ids::{ParticipantId, SessionId};
 use crate::core::keyframe::KeyframeRequester;
 use crate::core::outbox::Outbox;
@@ -22,9 +23,7 @@ use crate::core::session::{SessionOutput, TransportState};
 use crate::core::sessions::Sessions;
 use crate::core::stats::{IngressCounters, Tally};
 use crate::core::timers::{TimerOf, Timers};
-use crate::core::track::Kind;
 use crate::core::tracks::Tracks;
-use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -55,74 +54,6 @@ impl SfuConfig {
     pub(crate) fn wall_clock(&self, now: Instant) -> SystemTime {
         self.epoch.1 + now.saturating_duration_since(self.epoch.0)
     }
-}
-
-/// A datagram to send from the media socket.
-#[derive(Debug)]
-pub struct Transmit {
-    /// Destination.
-    pub to: SocketAddr,
-    /// The encrypted packet.
-    pub data: BytesMut,
-}
-
-/// A remote ICE candidate, as a client sends it (`RTCIceCandidateInit`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IceCandidate {
-    /// The candidate line; empty for end-of-candidates.
-    pub candidate: String,
-    /// The media section's mid.
-    pub sdp_mid: Option<String>,
-    /// The media section's index.
-    pub sdp_mline_index: Option<u16>,
-}
-
-/// Something the signaling layer must act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Send this offer to the participant; its answer comes back through `handle_answer`.
-    Offer {
-        /// Who the offer is for.
-        participant: ParticipantId,
-        /// Of which of its sessions: drop it if that one has been replaced since.
-        session: SessionId,
-        /// The SDP.
-        sdp: String,
-    },
-    /// The participant's ICE and DTLS are up.
-    Connected {
-        /// Whose transport.
-        participant: ParticipantId,
-        /// Which of its sessions.
-        session: SessionId,
-    },
-    /// The participant's transport failed: it can no longer send or receive media.
-    TransportFailed {
-        /// Whose transport.
-        participant: ParticipantId,
-        /// Which of its sessions.
-        session: SessionId,
-    },
-    /// A participant started publishing a track.
-    TrackPublished {
-        /// The publisher.
-        participant: ParticipantId,
-        /// The new track.
-        track: crate::core::ids::TrackId,
-        /// Audio or video.
-        kind: Kind,
-    },
-}
-
-/// What [`Sfu::poll_output`] asks the IO layer to do next.
-#[derive(Debug)]
-pub enum Output {
-    /// Send a datagram.
-    Transmit(Transmit),
-    /// Deliver an event to the signaling layer.
-    Event(Event),
-    /// Nothing more to do now: call `handle_timeout` at this instant, or on the next input.
-    Timeout(Instant),
 }
 
 /// The media plane of one worker: rooms, sessions, tracks and the routing of datagrams.

@@ -1,0 +1,76 @@
+//! What the core and the layers around it exchange: datagrams to send, events for signaling,
+//! wake-up times, and candidates from clients. A leaf: it depends on nothing above it.
+
+use crate::core::codec::Kind;
+use crate::core::ids::{ParticipantId, SessionId};
+use bytes::BytesMut;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// A datagram to send from the media socket.
+#[derive(Debug)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// The encrypted packet.
+    pub data: BytesMut,
+}
+
+/// A remote ICE candidate, as a client sends it (`RTCIceCandidateInit`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IceCandidate {
+    /// The candidate line; empty for end-of-candidates.
+    pub candidate: String,
+    /// The media section's mid.
+    pub sdp_mid: Option<String>,
+    /// The media section's index.
+    pub sdp_mline_index: Option<u16>,
+}
+
+/// Something the signaling layer must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Send this offer to the participant; its answer comes back through `handle_answer`.
+    Offer {
+        /// Who the offer is for.
+        participant: ParticipantId,
+        /// Of which of its sessions: drop it if that one has been replaced since.
+        session: SessionId,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The participant's ICE and DTLS are up.
+    Connected {
+        /// Whose transport.
+        participant: ParticipantId,
+        /// Which of its sessions.
+        session: SessionId,
+    },
+    /// The participant's transport failed: it can no longer send or receive media.
+    TransportFailed {
+        /// Whose transport.
+        participant: ParticipantId,
+        /// Which of its sessions.
+        session: SessionId,
+    },
+    /// A participant started publishing a track.
+    TrackPublished {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The new track.
+        track: crate::core::ids::TrackId,
+        /// Audio or video.
+        kind: Kind,
+    },
+}
+
+/// What [`Sfu::poll_output`] asks the IO layer to do next.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a datagram.
+    Transmit(Transmit),
+    /// Deliver an event to the signaling layer.
+    Event(Event),
+    /// Nothing more to do now: call `handle_timeout` at this instant, or on the next input.
+    Timeout(Instant),
+}
