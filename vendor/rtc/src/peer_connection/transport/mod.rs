@@ -160,6 +160,7 @@ pub use dtls::fingerprint::RTCDtlsFingerprint;
 pub use dtls::parameters::RTCDtlsParameters;
 pub use dtls::role::RTCDtlsRole;
 pub use dtls::state::RTCDtlsTransportState;
+pub use dtls::RTCSrtpKeys;
 use std::fmt;
 
 pub use ice::candidate::{
@@ -369,6 +370,13 @@ impl<'a> RTCDtlsTransport<'a> {
         self.peer_connection
             .dtls_transport()
             .get_remote_certificates()
+    }
+
+    /// The SRTP protection profile and local master key and salt of this transport, for an
+    /// application that protects some RTP itself (an SFU's forwarding path). Not in the W3C
+    /// API. `None` until the DTLS handshake completes, and after the transport closes.
+    pub fn local_srtp_keys(&self) -> Option<&'a RTCSrtpKeys> {
+        self.peer_connection.dtls_transport().local_srtp_keys()
     }
 }
 

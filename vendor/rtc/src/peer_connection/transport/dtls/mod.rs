@@ -53,6 +53,9 @@ pub(crate) struct DtlsTransport {
     // certificate.
     pub(crate) remote_certificates: Vec<Vec<u8>>,
 
+    // The local SRTP master key and salt the handshake derived, for `local_srtp_keys()`.
+    pub(crate) local_srtp_keys: Option<RTCSrtpKeys>,
+
     // From SettingEngine
     pub(crate) answering_dtls_role: RTCDtlsRole,
     pub(crate) srtp_protection_profiles: Vec<SrtpProtectionProfile>,
@@ -62,6 +65,31 @@ pub(crate) struct DtlsTransport {
     pub(crate) allow_insecure_verification_algorithm: bool,
     pub(crate) disable_certificate_fingerprint_verification: bool,
     pub(crate) replay_protection: ReplayProtection,
+}
+
+/// The SRTP protection profile and the local master key and salt that the DTLS-SRTP
+/// handshake (RFC 5764) derived: what an application needs to protect RTP that it sends
+/// itself, beside the peer connection's own SRTP context.
+///
+/// The peer connection keeps its own per-SSRC SRTP state, so such an application must send
+/// only on SSRCs that the peer connection does not send RTP on itself.
+#[derive(Clone)]
+pub struct RTCSrtpKeys {
+    /// The negotiated protection profile.
+    pub profile: srtp::protection_profile::ProtectionProfile,
+    /// The local (sending) master key.
+    pub master_key: Vec<u8>,
+    /// The local (sending) master salt.
+    pub master_salt: Vec<u8>,
+}
+
+impl std::fmt::Debug for RTCSrtpKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are secrets: never in a log.
+        f.debug_struct("RTCSrtpKeys")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) struct RTCDtlsTransportConfig {
@@ -118,6 +146,7 @@ impl DtlsTransport {
             state: RTCDtlsTransportState::New,
             certificates,
             remote_certificates: vec![],
+            local_srtp_keys: None,
 
             answering_dtls_role,
             srtp_protection_profiles,
@@ -153,6 +182,11 @@ impl DtlsTransport {
     /// `sequence<ArrayBuffer>`.
     pub(crate) fn get_remote_certificates(&self) -> &[Vec<u8>] {
         &self.remote_certificates
+    }
+
+    /// The local SRTP keys, once the handshake has completed; `None` after `stop()`.
+    pub(crate) fn local_srtp_keys(&self) -> Option<&RTCSrtpKeys> {
+        self.local_srtp_keys.as_ref()
     }
 
     fn derive_role(&self, ice_role: RTCIceRole, remote_dtls_role: RTCDtlsRole) -> RTCDtlsRole {
@@ -317,6 +351,7 @@ impl DtlsTransport {
 
     pub(crate) fn stop(&mut self) -> Result<()> {
         self.state_change(RTCDtlsTransportState::Closed);
+        self.local_srtp_keys = None;
         Ok(())
     }
 }
