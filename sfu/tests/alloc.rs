@@ -1,27 +1,32 @@
-//! The per-packet forwarding path allocates nothing.
+//! The per-packet forwarding path allocates nothing, from the forwarding decision to the
+//! SRTP-protected datagram.
 //!
 //! A counting global allocator records heap allocations made by the current thread while it
 //! is armed. The test warms up a track's forwarding state (one [`Forwarder`] and counters per
-//! subscriber, the [`RetransmitCache`], the [`KeyframeRequester`]), then arms the counter and
-//! runs 10,000 packets through what `Sfu::on_rtp` does per packet in pure code: keyframe
-//! detection, one forwarding decision per subscriber, the header rewrite sharing the payload
-//! `Bytes`, marshalling into a reused buffer, counters, and the cache insert.
+//! subscriber, the [`RetransmitCache`], the [`KeyframeRequester`]) and the send path (one link
+//! per subscriber with its SRTP keys, and the buffer pool), then arms the counter and runs
+//! 10,000 packets through what `Sfu::on_rtp` does per packet: keyframe detection, one
+//! forwarding decision per subscriber, then the SFU's own send path (header written into a
+//! pooled buffer with the transport-wide sequence number, the shared payload copied after it,
+//! AES-GCM in place), counters, the cache insert; and what the media thread does with each
+//! datagram: takes it, and hands its buffer back once sent.
 //!
-//! Not covered, because it is rtc's and not the SFU's: decrypting and parsing the incoming
-//! packet (done before the loop here, as rtc does before `on_rtp`), and `write_rtp`, whose
-//! `marshal()` and SRTP `encrypt_rtp` each return a fresh `BytesMut`.
+//! Not covered, because it is per *received* packet and rtc's: decrypting and parsing the
+//! incoming packet (done before the loop here, as rtc does before `on_rtp`).
 
 // A `#[global_allocator]` must implement the unsafe `GlobalAlloc` trait; this file only
 // forwards to `System` and touches a thread-local flag and counter.
 #![allow(unsafe_code)]
 
 use rtc::rtp::Packet;
-use rtc::shared::marshal::Marshal;
+use rtc::srtp::protection_profile::ProtectionProfile;
 use sfu::core::cache::RetransmitCache;
 use sfu::core::codec::Codec;
 use sfu::core::forward_to;
 use sfu::core::forwarder::{DropReason, Forwarder, PacketInfo};
+use sfu::core::ids::SessionId;
 use sfu::core::keyframe::KeyframeRequester;
+use sfu::core::sendpath::{OutPacket, SendPath, SrtpKeys};
 use sfu::core::stats::{BitrateMeter, DownTrackCounters, TrackCounters};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -80,12 +85,13 @@ fn incoming(seq: u16, timestamp: u32, keyframe: bool) -> Packet {
 }
 
 struct Sub {
+    session: SessionId,
     forwarder: Forwarder,
     counters: DownTrackCounters,
     bitrate: BitrateMeter,
 }
 
-/// One track's forwarding state, as `Track` and its `DownTrack`s hold it.
+/// One track's forwarding state, as `Track` and its `DownTrack`s hold it, and the send path.
 struct Track {
     subs: Vec<Sub>,
     cache: RetransmitCache<Packet>,
@@ -93,19 +99,34 @@ struct Track {
     bitrate: BitrateMeter,
     keyframes: KeyframeRequester,
     plis: u64,
-    out: [u8; 1500],
+    send: SendPath,
+    /// Bytes of datagrams "sent", so that the work is not optimised away.
+    wire_bytes: u64,
 }
 
 impl Track {
-    fn new(subscribers: u32) -> Self {
-        Track {
-            subs: (0..subscribers)
-                .map(|i| Sub {
+    fn new(subscribers: u32, now: Instant) -> Self {
+        let mut send = SendPath::new().unwrap();
+        let subs = (0..subscribers)
+            .map(|i| {
+                let session = SessionId(u64::from(i) + 1);
+                let keys = SrtpKeys {
+                    profile: ProtectionProfile::AeadAes128Gcm,
+                    master_key: vec![i as u8; 16],
+                    master_salt: vec![7; 12],
+                };
+                let to = format!("127.0.0.1:{}", 20_000 + i).parse().unwrap();
+                send.handle_connected(session, &keys, to, now).unwrap();
+                Sub {
+                    session,
                     forwarder: Forwarder::new(1000 + i, 90_000, true),
                     counters: DownTrackCounters::default(),
                     bitrate: BitrateMeter::default(),
-                })
-                .collect(),
+                }
+            })
+            .collect();
+        Track {
+            subs,
             cache: RetransmitCache::new(
                 RetransmitCache::<Packet>::DEFAULT_SLOTS,
                 RetransmitCache::<Packet>::DEFAULT_MAX_AGE,
@@ -114,22 +135,37 @@ impl Track {
             bitrate: BitrateMeter::default(),
             keyframes: KeyframeRequester::new(KeyframeRequester::DEFAULT_INTERVAL),
             plis: 0,
-            out: [0; 1500],
+            send,
+            wire_bytes: 0,
         }
     }
 
-    /// The pure part of `Sfu::on_rtp` for one packet, through the same functions.
+    /// What `Sfu::on_rtp` does for one packet, through the same functions, then what the
+    /// media thread does with the datagrams.
     fn on_rtp(&mut self, pkt: Packet, now: Instant) {
         self.counters.packets += 1;
         self.bitrate.record(pkt.payload.len() + 12, now);
         let info = PacketInfo::of(&pkt, Codec::Vp8);
         let mut want_keyframe = false;
         for sub in &mut self.subs {
-            match forward_to(&mut sub.forwarder, &mut sub.counters, &pkt, &info, 96, now) {
+            let decision = forward_to(
+                &mut sub.forwarder,
+                &mut sub.counters,
+                &info,
+                pkt.header.marker,
+                96,
+                now,
+            );
+            match decision {
                 Err(reason) => want_keyframe |= reason == DropReason::WaitingForKeyframe,
-                Ok(out) => {
-                    let n = out.marshal_to(&mut self.out).unwrap();
-                    black_box(&self.out[..n]);
+                Ok(header) => {
+                    let p = OutPacket {
+                        header,
+                        twcc_ext: Some(3),
+                        clock_rate: 90_000,
+                        payload: &pkt.payload,
+                    };
+                    let n = self.send.send(now, sub.session, &p).expect("a link");
                     sub.counters.record_sent(n);
                     sub.bitrate.record(n, now);
                 }
@@ -139,6 +175,10 @@ impl Track {
             self.plis += 1;
         }
         self.cache.insert(pkt.header.sequence_number, now, pkt);
+        while let Some(t) = self.send.poll_transmit() {
+            self.wire_bytes += black_box(&t.data).len() as u64;
+            self.send.recycle(t.data);
+        }
     }
 }
 
@@ -159,8 +199,8 @@ fn forwarding_a_packet_allocates_nothing() {
     // Start near the top of the sequence space, so the run crosses the wrap.
     const FIRST_SEQ: u16 = 60_000;
 
-    let mut track = Track::new(SUBSCRIBERS);
     let t0 = Instant::now();
+    let mut track = Track::new(SUBSCRIBERS, t0);
     // A keyframe every 300 packets (10 s of 30 packets/s), 3,000 ticks per packet.
     let packets: Vec<Packet> = (0..WARM_UP + PACKETS)
         .map(|i| incoming(FIRST_SEQ.wrapping_add(i), u32::from(i) * 3000, i % 300 == 0))
@@ -194,6 +234,9 @@ fn forwarding_a_packet_allocates_nothing() {
         u64::from(SUBSCRIBERS) * u64::from(WARM_UP + PACKETS) - waiting
     );
     assert!(track.plis >= 1);
+    // Each datagram is the 20-byte header (with the transport-wide number), the 1,100-byte
+    // payload and the 16-byte GCM tag.
+    assert_eq!(track.wire_bytes, forwarded * (20 + PAYLOAD_LEN as u64 + 16));
     assert_eq!(
         allocs, 0,
         "{allocs} heap allocations while forwarding {PACKETS} packets to {SUBSCRIBERS} subscribers"

@@ -123,6 +123,7 @@ mod tests {
             id: id.into(),
             state: TransportState::Connected,
             rtt_ms: None,
+            feedback: None,
             joined_at: SystemTime::UNIX_EPOCH,
             published: vec![published(publishes)],
             subscribed: receives.iter().map(|&(t, n)| subscribed(t, n)).collect(),

@@ -21,6 +21,7 @@ mod outbox;
 pub mod report;
 mod rooms;
 mod routes;
+pub mod sendpath;
 pub mod seq;
 pub mod session;
 mod sessions;
@@ -33,5 +34,5 @@ pub mod track;
 mod tracks;
 
 pub use api::{Event, IceCandidate, Output, Transmit};
-pub use downtrack::{forward_to, rewritten};
+pub use downtrack::{Negotiated, forward_to};
 pub use sfu::{Sfu, SfuConfig};

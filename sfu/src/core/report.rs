@@ -2,6 +2,7 @@
 //! are declared once, in [`crate::core::stats`], and appear here as they are.
 
 use crate::core::codec::Kind;
+use crate::core::sendpath::FeedbackCounters;
 use crate::core::session::TransportState;
 use crate::core::stats::{DownTrackCounters, IngressCounters, Tally, TrackCounters};
 use serde::Serialize;
@@ -44,6 +45,8 @@ pub struct TableSizes {
     pub tracks: usize,
     /// Timers set.
     pub timers: usize,
+    /// Transports the send path sends on.
+    pub links: usize,
 }
 
 /// One room.
@@ -68,6 +71,9 @@ pub struct ParticipantStats {
     pub state: TransportState,
     /// Round-trip time from its latest receiver report, in milliseconds.
     pub rtt_ms: Option<f64>,
+    /// What its transport-wide feedback reported about the packets sent to it, once its
+    /// transport is up.
+    pub feedback: Option<FeedbackCounters>,
     /// When it joined.
     pub joined_at: SystemTime,
     /// Tracks it publishes.

@@ -5,11 +5,9 @@
 //! session's output may mark others (a published track needs an offer at every subscriber):
 //! they are drained in the same loop, never from inside another's drain.
 
-use crate::core::ids::{SessionId, TrackId};
-use crate::core::session::{Session, TransportState};
-use crate::core::tracks::Egress;
+use crate::core::ids::SessionId;
+use crate::core::session::Session;
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
 
 /// The sessions of one SFU.
 #[derive(Default)]
@@ -67,28 +65,5 @@ impl Sessions {
         let id = self.dirty.pop()?;
         self.queued.remove(&id);
         Some(id)
-    }
-}
-
-impl Egress for Sessions {
-    fn ready(&self, session: SessionId) -> bool {
-        self.map
-            .get(&session)
-            .is_some_and(|s| s.state == TransportState::Connected)
-    }
-
-    fn send(
-        &mut self,
-        now: Instant,
-        session: SessionId,
-        track: TrackId,
-        pkt: rtc::rtp::Packet,
-    ) -> bool {
-        let sent = self
-            .map
-            .get_mut(&session)
-            .is_some_and(|s| s.send_rtp(now, track, pkt));
-        self.mark(session);
-        sent
     }
 }

@@ -15,6 +15,8 @@ pub(crate) enum TimerOf {
     Session(SessionId),
     /// A track's coalesced keyframe request.
     Track(TrackId),
+    /// A session's sender reports.
+    Reports(SessionId),
 }
 
 /// Every timer of one SFU.

@@ -2,9 +2,10 @@
 //! them kept consistent: a DownTrack is listed by its track exactly while it exists, and a
 //! track that goes takes its DownTracks with it.
 
-use crate::core::downtrack::{DownTrack, DownTrackKey, forward_to, rewritten};
+use crate::core::downtrack::{DownTrack, DownTrackKey, forward_to};
 use crate::core::forwarder::{DropReason, Forwarder, PacketInfo};
 use crate::core::ids::{SessionId, TrackId};
+use crate::core::sendpath::{OutHeader, OutPacket, SendPath};
 use crate::core::stats::Tally;
 use crate::core::track::{NewTrack, Track};
 use rtc::shared::marshal::MarshalSize;
@@ -12,18 +13,22 @@ use slab::Slab;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Where forwarded packets go: the subscribers' sessions.
+/// Where forwarded packets go: the subscribers' transports.
 pub(crate) trait Egress {
     /// Whether `session` can take media now (its transport is up).
     fn ready(&self, session: SessionId) -> bool;
-    /// Sends `pkt` on `session`'s subscription to `track`; false if it could not be sent.
-    fn send(
-        &mut self,
-        now: Instant,
-        session: SessionId,
-        track: TrackId,
-        pkt: rtc::rtp::Packet,
-    ) -> bool;
+    /// Sends `p` to `session`; the bytes it took on the wire, or `None` if it was not sent.
+    fn send(&mut self, now: Instant, session: SessionId, p: &OutPacket<'_>) -> Option<usize>;
+}
+
+impl Egress for SendPath {
+    fn ready(&self, session: SessionId) -> bool {
+        self.is_ready(session)
+    }
+
+    fn send(&mut self, now: Instant, session: SessionId, p: &OutPacket<'_>) -> Option<usize> {
+        SendPath::send(self, now, session, p)
+    }
 }
 
 /// Every track and subscription of one SFU.
@@ -89,7 +94,7 @@ impl Tracks {
         let key = DownTrackKey(self.downtracks.insert(DownTrack {
             session,
             forwarder,
-            out_pt: None,
+            out: None,
             counters: Default::default(),
             bitrate: Default::default(),
         }));
@@ -170,23 +175,38 @@ impl Tracks {
             }
         } else {
             let info = PacketInfo::of(&pkt, t.codec_name);
+            let clock_rate = t.codec.clock_rate;
             for key in &t.subscribers {
                 let Some(dt) = self.downtracks.get_mut(key.0) else {
                     continue;
                 };
-                let Some(pt) = dt.out_pt.filter(|_| egress.ready(dt.session)) else {
+                let Some(out) = dt.out.filter(|_| egress.ready(dt.session)) else {
                     dt.counters.record_drop(DropReason::NotNegotiated);
                     continue;
                 };
-                match forward_to(&mut dt.forwarder, &mut dt.counters, &pkt, &info, pt, now) {
+                let marker = pkt.header.marker;
+                match forward_to(
+                    &mut dt.forwarder,
+                    &mut dt.counters,
+                    &info,
+                    marker,
+                    out.payload_type,
+                    now,
+                ) {
                     Err(reason) => want_keyframe |= reason == DropReason::WaitingForKeyframe,
-                    Ok(out) => {
-                        let sent = out.payload.len() + 12;
-                        if egress.send(now, dt.session, track, out) {
-                            dt.counters.record_sent(sent);
-                            dt.bitrate.record(sent, now);
-                        } else {
-                            dt.counters.record_drop(DropReason::SendFailed);
+                    Ok(header) => {
+                        let p = OutPacket {
+                            header,
+                            twcc_ext: out.twcc_ext,
+                            clock_rate,
+                            payload: &pkt.payload,
+                        };
+                        match egress.send(now, dt.session, &p) {
+                            Some(sent) => {
+                                dt.counters.record_sent(sent);
+                                dt.bitrate.record(sent, now);
+                            }
+                            None => dt.counters.record_drop(DropReason::SendFailed),
                         }
                     }
                 }
@@ -212,7 +232,7 @@ impl Tracks {
         let (Some(t), Some(dt)) = (self.tracks.get_mut(&track), self.downtracks.get(key.0)) else {
             return;
         };
-        let Some(pt) = dt.out_pt else {
+        let Some(out) = dt.out else {
             return;
         };
         for out_seq in out_seqs {
@@ -226,9 +246,19 @@ impl Tracks {
             if orig.header.ssrc != src_ssrc {
                 continue;
             }
-            let ts = dt.forwarder.out_timestamp(orig.header.timestamp);
-            let out = rewritten(orig, pt, dt.forwarder.out_ssrc(), out_seq, ts);
-            if egress.send(now, session, track, out) {
+            let p = OutPacket {
+                header: OutHeader {
+                    ssrc: dt.forwarder.out_ssrc(),
+                    seq: out_seq,
+                    timestamp: dt.forwarder.out_timestamp(orig.header.timestamp),
+                    payload_type: out.payload_type,
+                    marker: orig.header.marker,
+                },
+                twcc_ext: out.twcc_ext,
+                clock_rate: t.codec.clock_rate,
+                payload: &orig.payload,
+            };
+            if egress.send(now, session, &p).is_some() {
                 t.counters.retransmits += 1;
             }
         }

@@ -3,6 +3,7 @@
 
 use super::recycle;
 use crate::core::Transmit;
+use bytes::BytesMut;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
 use std::io::IoSlice;
 use std::os::fd::RawFd;
@@ -38,9 +39,10 @@ impl SendBatch {
         self.items.len() >= BATCH
     }
 
-    /// Sends everything queued on `fd`. Returns how many datagrams could not be sent: a
-    /// full socket buffer drops the rest of the batch, as it would drop a single send.
-    pub fn flush(&mut self, fd: RawFd) -> usize {
+    /// Sends everything queued on `fd`, then hands each datagram's buffer to `reuse`. Returns
+    /// how many datagrams could not be sent: a full socket buffer drops the rest of the
+    /// batch, as it would drop a single send.
+    pub fn flush(&mut self, fd: RawFd, mut reuse: impl FnMut(BytesMut)) -> usize {
         let mut failed = 0;
         let mut slices: Vec<[IoSlice<'_>; 1]> = recycle(std::mem::take(&mut self.spare));
         slices.extend(self.items.iter().map(|t| [IoSlice::new(&t.data)]));
@@ -70,7 +72,9 @@ impl SendBatch {
         }
         slices.clear();
         self.spare = recycle(slices);
-        self.items.clear();
+        for t in self.items.drain(..) {
+            reuse(t.data);
+        }
         self.addrs.clear();
         failed
     }
@@ -79,7 +83,6 @@ impl SendBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
     use std::os::fd::AsRawFd;
 
     #[test]
@@ -95,10 +98,10 @@ mod tests {
                 data: BytesMut::from(&i.to_be_bytes()[..]),
             });
             if full {
-                assert_eq!(batch.flush(tx.as_raw_fd()), 0);
+                assert_eq!(batch.flush(tx.as_raw_fd(), drop), 0);
             }
         }
-        assert_eq!(batch.flush(tx.as_raw_fd()), 0);
+        assert_eq!(batch.flush(tx.as_raw_fd(), drop), 0);
         let mut buf = [0u8; 8];
         for i in 0..(BATCH + 3) as u32 {
             let n = rx.recv(&mut buf).unwrap();

@@ -108,7 +108,8 @@ fn run(
             match sfu.poll_output() {
                 Output::Transmit(t) => {
                     if batch.push(t) {
-                        note_failures(&mut send_errors, batch.flush(fd));
+                        let failed = batch.flush(fd, |buf| sfu.recycle(buf));
+                        note_failures(&mut send_errors, failed);
                     }
                 }
                 Output::Event(e) => {
@@ -118,7 +119,8 @@ fn run(
                 Output::Timeout(t) => break t,
             }
         };
-        note_failures(&mut send_errors, batch.flush(fd));
+        let failed = batch.flush(fd, |buf| sfu.recycle(buf));
+        note_failures(&mut send_errors, failed);
         let wait = if readable {
             Some(std::time::Duration::ZERO)
         } else {

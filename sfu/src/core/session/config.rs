@@ -1,8 +1,8 @@
 //! The codecs, header extensions and RTCP features every session negotiates.
 
 use rtc::interceptor::{
-    Attribute, Interceptor, NackGeneratorBuilder, Packet, ReceiverReportBuilder, Registry,
-    SenderReportBuilder, Slot, StreamInfo, TaggedPacket,
+    Attribute, Interceptor, NackGeneratorBuilder, Packet, ReceiverReportBuilder, Registry, Slot,
+    StreamInfo, TaggedPacket,
 };
 use rtc::peer_connection::configuration::interceptor_registry::configure_twcc_receiver_only;
 use rtc::peer_connection::configuration::media_engine::{
@@ -11,6 +11,7 @@ use rtc::peer_connection::configuration::media_engine::{
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
@@ -123,13 +124,13 @@ pub fn add_host_candidate(
 }
 
 /// The interceptor chain of a server session: receiver reports and TWCC feedback for the
-/// publisher's send-rate control, NACKs towards the publisher for upstream loss, and sender
-/// reports to subscribers. NACKs *from* subscribers are answered by the SFU's own cache.
+/// publisher's send-rate control, and NACKs towards the publisher for upstream loss. What
+/// goes to subscribers is the SFU's own send path's: it answers their NACKs from its cache,
+/// and makes their sender reports, since the forwarded packets never pass this chain.
 pub fn registry(media_engine: &mut MediaEngine) -> Result<Registry, rtc::shared::error::Error> {
     let registry = Registry::new()
         .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
         .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
-        .with(Slot::SenderReport, SenderReportBuilder::new().build())
         .with(FEEDBACK_TAP_SLOT, FeedbackTap::default());
     configure_twcc_receiver_only(registry, media_engine)
 }
@@ -166,13 +167,14 @@ impl FeedbackTap {
     }
 }
 
-/// PLI, FIR and NACK, which an SFU acts on itself, and reception reports, which give it the
-/// round-trip time to the peer.
+/// PLI, FIR and NACK, which an SFU acts on itself, transport-wide feedback, which its send
+/// path reads, and reception reports, which give it the round-trip time to the peer.
 pub fn is_feedback(p: &dyn rtc::rtcp::Packet) -> bool {
     let any = p.as_any();
     any.is::<PictureLossIndication>()
         || any.is::<FullIntraRequest>()
         || any.is::<TransportLayerNack>()
+        || any.is::<TransportLayerCc>()
         || any
             .downcast_ref::<ReceiverReport>()
             .is_some_and(|rr| !rr.reports.is_empty())

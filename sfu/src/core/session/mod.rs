@@ -14,9 +14,11 @@ pub mod offers;
 use crate::core::api::{IceCandidate, Transmit};
 use crate::core::codec::CodecParams;
 use crate::core::codec::Kind;
+use crate::core::downtrack::Negotiated;
 use crate::core::error::{SfuError, rtc_err};
 use crate::core::forwarder::Forwarder;
 use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::core::sendpath::SrtpKeys;
 use crate::core::throttle::Throttle;
 use negotiation::{Negotiation, Sender};
 use offers::ANSWER_TIMEOUT;
@@ -25,7 +27,7 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::peer_connection::transport::{RTCDtlsTransport, RTCIceCandidateInit};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
@@ -449,21 +451,59 @@ impl Session {
         self.subscriptions.keys().copied()
     }
 
-    /// The payload type a subscription sends with, once both sides have agreed that its
-    /// m-section sends: `None` while that exchange is still under way.
-    pub(crate) fn negotiated_pt(&mut self, track: TrackId, codec: &CodecParams) -> Option<u8> {
+    /// What a subscription sends with (payload type, header extensions), once both sides
+    /// have agreed that its m-section sends: `None` while that exchange is still under way.
+    pub(crate) fn negotiated(&mut self, track: TrackId, codec: &CodecParams) -> Option<Negotiated> {
         let sender = self.subscriptions.get(&track)?;
-        negotiation::negotiated_pt(&mut self.pc, sender, codec)
+        negotiation::negotiated(&mut self.pc, sender, codec)
     }
 
-    /// Sends a forwarded packet on the subscription to `track`. False if the stack refused.
-    pub(crate) fn send_rtp(&mut self, now: Instant, track: TrackId, pkt: rtc::rtp::Packet) -> bool {
-        let Some(sender) = self.subscriptions.get(&track) else {
+    /// Sends RTCP about what the session sends (sender reports) through the WebRTC stack,
+    /// which protects it with the session's SRTCP context. False if no sender could carry it.
+    pub(crate) fn send_rtcp(
+        &mut self,
+        now: Instant,
+        packets: Vec<Box<dyn rtc::rtcp::Packet>>,
+    ) -> bool {
+        let sending = self.subscriptions.values().find_map(|sender| {
+            let id = RTCRtpSenderId::from(sender.transceiver);
+            self.pc.rtp_sender(id).is_some().then_some(id)
+        });
+        let Some(id) = sending else {
             return false;
         };
         self.pc
-            .rtp_sender(RTCRtpSenderId::from(sender.transceiver))
-            .is_some_and(|mut s| s.write_rtp(now, pkt).is_ok())
+            .rtp_sender(id)
+            .is_some_and(|mut s| s.write_rtcp(now, packets).is_ok())
+    }
+
+    /// What the send path needs once the transport is up: the SRTP keys DTLS derived for
+    /// what the SFU sends, and the address of the selected ICE pair.
+    pub(crate) fn send_transport(&mut self) -> Option<(SrtpKeys, SocketAddr)> {
+        self.with_transport(|t| {
+            let keys = t.local_srtp_keys()?;
+            let keys = SrtpKeys {
+                profile: keys.profile,
+                master_key: keys.master_key.clone(),
+                master_salt: keys.master_salt.clone(),
+            };
+            Some((keys, selected_remote(t)?))
+        })
+    }
+
+    /// The remote address of the selected ICE pair: where the participant's media goes.
+    pub(crate) fn destination(&mut self) -> Option<SocketAddr> {
+        self.with_transport(selected_remote)
+    }
+
+    /// Calls `f` with the session's (bundled) DTLS transport, reached through any
+    /// negotiated transceiver.
+    fn with_transport<T>(&mut self, f: impl Fn(&RTCDtlsTransport<'_>) -> Option<T>) -> Option<T> {
+        let transceivers: Vec<_> = self.pc.get_transceivers().collect();
+        transceivers.into_iter().find_map(|id| {
+            let receiver = self.pc.rtp_receiver(RTCRtpReceiverId::from(id))?;
+            f(&receiver.transport()?)
+        })
     }
 
     /// Asks the publisher of the track arriving on `receiver` (SSRC `media_ssrc`) for a
@@ -486,6 +526,14 @@ impl Session {
             debug!(participant = %self.participant, "close: {e}");
         }
     }
+}
+
+/// The remote address of the transport's selected ICE candidate pair.
+fn selected_remote(t: &RTCDtlsTransport<'_>) -> Option<SocketAddr> {
+    let pair = t.ice_transport().get_selected_candidate_pair()?;
+    let remote = pair.remote();
+    let ip: std::net::IpAddr = remote.address.parse().ok()?;
+    Some(SocketAddr::new(ip, remote.port))
 }
 
 /// The SFU's description of a negotiated codec.

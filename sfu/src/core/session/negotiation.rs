@@ -10,6 +10,7 @@
 use super::offers::Offers;
 use crate::core::codec::CodecParams;
 use crate::core::codec::Kind;
+use crate::core::downtrack::Negotiated;
 use crate::core::error::{SfuError, rtc_err};
 use crate::core::forwarder::Forwarder;
 use crate::core::ids::{ParticipantId, TrackId};
@@ -297,11 +298,11 @@ impl Negotiation {
 
 /// The payload type `sender` sends `codec` with, once both sides have agreed that its
 /// m-section sends: `None` while that exchange is still under way.
-pub(crate) fn negotiated_pt(
+pub(crate) fn negotiated(
     pc: &mut RTCPeerConnection,
     sender: &Sender,
     codec: &CodecParams,
-) -> Option<u8> {
+) -> Option<Negotiated> {
     let sending = pc
         .rtp_transceiver(sender.transceiver)
         .is_some_and(|t| t.current_direction().has_send());
@@ -309,16 +310,26 @@ pub(crate) fn negotiated_pt(
         return None;
     }
     let mut s = pc.rtp_sender(RTCRtpSenderId::from(sender.transceiver))?;
-    let codecs = &s.get_parameters().rtp_parameters.codecs;
+    let params = &s.get_parameters().rtp_parameters;
+    let codecs = &params.codecs;
     let same_mime = |c: &&rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters| {
         c.rtp_codec.mime_type.eq_ignore_ascii_case(&codec.mime_type)
     };
-    codecs
+    let payload_type = codecs
         .iter()
         .filter(same_mime)
         .find(|c| c.rtp_codec.sdp_fmtp_line == codec.fmtp)
         .or_else(|| codecs.iter().find(same_mime))
-        .map(|c| c.payload_type)
+        .map(|c| c.payload_type)?;
+    let twcc_ext = params
+        .header_extensions
+        .iter()
+        .find(|h| h.uri == rtc::sdp::extmap::TRANSPORT_CC_URI)
+        .and_then(|h| u8::try_from(h.id).ok());
+    Some(Negotiated {
+        payload_type,
+        twcc_ext,
+    })
 }
 
 fn set_direction(

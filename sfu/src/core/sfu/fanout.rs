@@ -17,7 +17,7 @@ impl Sfu {
             self.ingress.unknown_ssrc += 1;
             return;
         };
-        if self.tracks.forward(tid, pkt, now, &mut self.sessions) {
+        if self.tracks.forward(tid, pkt, now, &mut self.sendpath) {
             self.request_keyframe(tid, now);
         }
     }

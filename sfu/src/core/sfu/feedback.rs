@@ -1,5 +1,6 @@
 //! Feedback from subscribers: keyframe requests go to the publisher, NACKs are answered from
-//! the track's retransmission cache, and receiver reports give the round-trip time.
+//! the track's retransmission cache, transport-wide feedback goes to the send path, and
+//! receiver reports give the round-trip time.
 
 use super::Sfu;
 use crate::core::ids::SessionId;
@@ -7,6 +8,7 @@ use crate::core::stats::{ntp_time, rtt_from_report};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use std::time::Instant;
 
@@ -21,6 +23,12 @@ impl Sfu {
         now: Instant,
     ) {
         self.note_rtt(id, packets, now);
+        for fb in packets
+            .iter()
+            .filter_map(|p| p.as_any().downcast_ref::<TransportLayerCc>())
+        {
+            self.sendpath.handle_feedback(id, fb);
+        }
         let Some(tid) = self
             .sessions
             .get(id)
@@ -35,7 +43,7 @@ impl Sfu {
             } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                 let seqs = nack.nacks.iter().flat_map(|pair| *pair);
                 self.tracks
-                    .retransmit(id, tid, seqs, now, &mut self.sessions);
+                    .retransmit(id, tid, seqs, now, &mut self.sendpath);
             }
         }
     }

@@ -45,6 +45,9 @@ impl Sfu {
             debug!(participant = %s.participant, "rejected datagram: {e}");
         }
         self.sessions.mark(id);
+        if kind == PacketKind::Stun {
+            self.refresh_destination(id);
+        }
         self.run(now);
     }
 

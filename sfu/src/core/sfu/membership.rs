@@ -95,6 +95,7 @@ impl Sfu {
         };
         self.routes.remove(id);
         self.timers.set(TimerOf::Session(id), None);
+        self.stop_sending(id);
         for tid in session.subscriptions().collect::<Vec<_>>() {
             if let Some(dt) = self.tracks.unsubscribe(id, tid) {
                 self.retired.add_downtrack(&dt.counters);

@@ -6,6 +6,7 @@
 //! [`Outbox`]. Each `handle_*` call gives input to one part, then drains the sessions it made
 //! dirty in a plain loop ([`Sfu::run`]), acting on what each produced.
 
+mod egress;
 mod fanout;
 mod feedback;
 mod ingress;
@@ -19,6 +20,7 @@ use crate::core::keyframe::KeyframeRequester;
 use crate::core::outbox::Outbox;
 use crate::core::rooms::Rooms;
 use crate::core::routes::Routes;
+use crate::core::sendpath::SendPath;
 use crate::core::session::{SessionOutput, TransportState};
 use crate::core::sessions::Sessions;
 use crate::core::stats::{IngressCounters, Tally};
@@ -65,6 +67,8 @@ pub struct Sfu {
     tracks: Tracks,
     timers: Timers,
     outbox: Outbox,
+    /// The subscribers' transports, for forwarded RTP.
+    sendpath: SendPath,
     ingress: IngressCounters,
     /// Counters of tracks and DownTracks that are gone, so that totals never go backwards.
     retired: Tally,
@@ -88,6 +92,8 @@ impl Sfu {
             tracks,
             timers: Timers::default(),
             outbox: Outbox::default(),
+            // rtc is built with its default crypto provider (ring): there always is one.
+            sendpath: SendPath::new().expect("rtc has a built-in crypto provider"),
             ingress: IngressCounters::default(),
             retired: Tally::default(),
             last_now,
@@ -121,6 +127,7 @@ impl Sfu {
                         self.sessions.mark(id);
                     }
                 }
+                TimerOf::Reports(id) => self.send_reports(id, now),
                 TimerOf::Track(tid) => {
                     let due = self
                         .tracks
@@ -140,10 +147,19 @@ impl Sfu {
         if let Some(t) = self.outbox.pop_transmit() {
             return Output::Transmit(t);
         }
+        if let Some(t) = self.sendpath.poll_transmit() {
+            return Output::Transmit(t);
+        }
         if let Some(e) = self.outbox.pop_event() {
             return Output::Event(e);
         }
         Output::Timeout(self.timers.next().unwrap_or(self.last_now + MAX_IDLE))
+    }
+
+    /// Hands back the buffer of a datagram that [`Sfu::poll_output`] gave and the IO layer
+    /// has sent, so that the next forwarded packet reuses it instead of allocating.
+    pub fn recycle(&mut self, data: bytes::BytesMut) {
+        self.sendpath.recycle(data);
     }
 
     /// Drains every dirty session, one after another, until none is left; then sets its
@@ -192,6 +208,10 @@ impl Sfu {
         let participant = s.participant.clone();
         match state {
             TransportState::Connected => {
+                self.start_sending(id, now);
+                let Some(s) = self.sessions.get(id) else {
+                    return;
+                };
                 self.outbox.event(Event::Connected {
                     participant,
                     session: id,
@@ -202,18 +222,22 @@ impl Sfu {
                     .filter(|&tid| {
                         self.tracks
                             .downtrack(id, tid)
-                            .is_some_and(|dt| dt.out_pt.is_some())
+                            .is_some_and(|dt| dt.out.is_some())
                     })
                     .collect();
                 for tid in negotiated {
                     self.request_keyframe(tid, now);
                 }
             }
-            TransportState::Failed => self.outbox.event(Event::TransportFailed {
-                participant,
-                session: id,
-            }),
-            TransportState::New | TransportState::Closed => {}
+            TransportState::Failed => {
+                self.stop_sending(id);
+                self.outbox.event(Event::TransportFailed {
+                    participant,
+                    session: id,
+                });
+            }
+            TransportState::Closed => self.stop_sending(id),
+            TransportState::New => {}
         }
     }
 }

@@ -105,7 +105,7 @@ impl Sfu {
             .filter(|&tid| {
                 self.tracks
                     .downtrack(id, tid)
-                    .is_some_and(|dt| dt.out_pt.is_none())
+                    .is_some_and(|dt| dt.out.is_none())
             })
             .collect();
         let mut started = Vec::new();
@@ -113,10 +113,10 @@ impl Sfu {
             let Some(track) = self.tracks.get(tid) else {
                 continue;
             };
-            if let Some(pt) = s.negotiated_pt(tid, &track.codec)
+            if let Some(out) = s.negotiated(tid, &track.codec)
                 && let Some(dt) = self.tracks.downtrack_mut(id, tid)
             {
-                dt.out_pt = Some(pt);
+                dt.out = Some(out);
                 started.push(tid);
             }
         }

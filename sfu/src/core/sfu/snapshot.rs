@@ -62,6 +62,7 @@ impl Sfu {
             addresses: routes.addresses,
             tracks: self.tracks.len(),
             timers: self.timers.len(),
+            links: self.sendpath.len(),
         }
     }
 
@@ -89,6 +90,7 @@ impl Sfu {
             id: s.participant.0.clone(),
             state: s.state,
             rtt_ms: s.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            feedback: self.sendpath.feedback(s.id),
             joined_at: self.config.wall_clock(s.joined_at),
             published: s
                 .published()
