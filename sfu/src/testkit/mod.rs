@@ -68,6 +68,25 @@ pub struct PeerStats {
     pub offer_sizes: Vec<(usize, usize)>,
     /// RTCP received, by packet type name (for diagnostics).
     pub rtcp: HashMap<String, u64>,
+    /// Media received, per SSRC.
+    pub streams: HashMap<u32, StreamSeen>,
+    /// The latest sender report of each SSRC, and when it arrived.
+    pub sender_reports: HashMap<u32, (rtc::rtcp::sender_report::SenderReport, std::time::Instant)>,
+}
+
+/// What arrived on one SSRC.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSeen {
+    /// Audio or video.
+    pub kind: u8,
+    /// The publisher's index.
+    pub publisher: u8,
+    /// Packets received.
+    pub packets: u64,
+    /// Payload octets received.
+    pub octets: u64,
+    /// The newest RTP timestamp, and when its first packet arrived.
+    pub newest: (u32, std::time::Instant),
 }
 
 impl PeerStats {

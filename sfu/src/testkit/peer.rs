@@ -17,6 +17,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -55,6 +56,8 @@ pub struct PeerCore {
     sabotage: Arc<Mutex<VecDeque<Sabotage>>>,
     /// The SSRC each publisher's packets last came with, by publisher index.
     from_ssrc: HashMap<u8, u32>,
+    /// Media stopped by the test.
+    paused: bool,
 }
 
 impl PeerCore {
@@ -121,6 +124,7 @@ impl PeerCore {
             stats,
             sabotage,
             from_ssrc: HashMap::new(),
+            paused: false,
         })
     }
 
@@ -227,8 +231,9 @@ impl PeerCore {
         while let Some(m) = self.pc.poll_read() {
             match m.message {
                 RTCMessage::RtpPacket(_, pkt) => {
-                    if let Some((publisher, _)) = record(&self.stats, &pkt.payload) {
+                    if let Some((publisher, kind)) = record(&self.stats, &pkt.payload) {
                         self.from_ssrc.insert(publisher, pkt.header.ssrc);
+                        note_stream(&self.stats, &pkt, publisher, kind, m.now);
                     }
                 }
                 RTCMessage::RtcpPacket(_, pkts) => {
@@ -236,6 +241,9 @@ impl PeerCore {
                         let name = format!("{:?}", p.header().packet_type);
                         let mut st = lock(&self.stats);
                         *st.rtcp.entry(name).or_default() += 1;
+                        if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
+                            st.sender_reports.insert(sr.ssrc, (sr.clone(), m.now));
+                        }
                         if p.as_any().is::<PictureLossIndication>() {
                             st.plis += 1;
                             self.want_keyframe = true;
@@ -264,9 +272,14 @@ impl PeerCore {
         Ok(())
     }
 
+    /// Stops or resumes sending media, as a muted camera and microphone would.
+    pub fn set_publishing(&mut self, on: bool) {
+        self.paused = !on;
+    }
+
     /// Sends one packet of each kind, if connected: a keyframe when one was asked for.
     pub fn tick(&mut self, now: Instant) -> Result<(), PeerError> {
-        if !lock(&self.stats).connected {
+        if !lock(&self.stats).connected || self.paused {
             return Ok(());
         }
         // Keyframes only when asked: a late joiner's video proves the PLI path.
@@ -407,6 +420,32 @@ fn payload(video: VideoCodec, index: u8, kind: u8, counter: u32, keyframe: bool)
     p.extend_from_slice(&counter.to_be_bytes());
     p.resize(if kind == VIDEO { 1000 } else { 120 }, 0xab);
     Bytes::from(p)
+}
+
+/// Counts a packet of ours on its SSRC.
+fn note_stream(
+    stats: &Arc<Mutex<PeerStats>>,
+    pkt: &rtc::rtp::Packet,
+    publisher: u8,
+    kind: u8,
+    now: Instant,
+) {
+    let mut st = lock(stats);
+    let s = st
+        .streams
+        .entry(pkt.header.ssrc)
+        .or_insert_with(|| super::StreamSeen {
+            kind,
+            publisher,
+            packets: 0,
+            octets: 0,
+            newest: (pkt.header.timestamp, now),
+        });
+    s.packets += 1;
+    s.octets += pkt.payload.len() as u64;
+    if (pkt.header.timestamp.wrapping_sub(s.newest.0) as i32) > 0 {
+        s.newest = (pkt.header.timestamp, now);
+    }
 }
 
 /// Records a received payload; returns its publisher's index and kind, if it is one of ours.

@@ -220,6 +220,11 @@ impl Sim {
         asked
     }
 
+    /// Stops or resumes the peer's media.
+    pub fn set_publishing(&mut self, i: usize, on: bool) {
+        self.peers[i].core.set_publishing(on);
+    }
+
     /// Loses the SFU's next `n` offers to the peer on their way: it never sees them.
     pub fn lose_next_offers(&mut self, i: usize, n: u32) {
         self.peers[i].lose_offers += n;
