@@ -42,6 +42,7 @@ pub use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub use crate::core::report::{
     ParticipantStats, PublishedStats, RoomStats, SfuStats, SfuSummary, SubscribedStats, TableSizes,
 };
+pub use crate::core::sendpath::FeedbackCounters;
 pub use crate::core::session::TransportState;
 pub use crate::core::stats::{DownTrackCounters, IngressCounters, Tally, TrackCounters};
 pub use crate::core::{Event, IceCandidate};

@@ -193,7 +193,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     paths(list_rooms, get_room, close_room, remove_participant, openapi),
     components(schemas(RoomSummary, RoomDetail, ParticipantView, TransportView,
         sfu::PublishedStats, sfu::SubscribedStats, sfu::Tally, sfu::TrackCounters,
-        sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, Removed, ErrorBody, ErrorDetail,
+        sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, sfu::FeedbackCounters, Removed,
+        ErrorBody, ErrorDetail,
         Mode)),
     modifiers(&BearerScheme)
 )]

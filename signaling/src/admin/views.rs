@@ -3,7 +3,10 @@
 
 use crate::rooms::{Mode, RoomView};
 use serde::Serialize;
-use sfu::{ParticipantStats, PublishedStats, RoomStats, SubscribedStats, Tally, TransportState};
+use sfu::{
+    FeedbackCounters, ParticipantStats, PublishedStats, RoomStats, SubscribedStats, Tally,
+    TransportState,
+};
 use std::time::SystemTime;
 use utoipa::ToSchema;
 
@@ -66,6 +69,9 @@ pub struct TransportView {
     pub state: TransportState,
     /// Round-trip time from its latest receiver report, once it has sent one.
     pub rtt_ms: Option<f64>,
+    /// What its transport-wide congestion-control feedback reported about the packets the
+    /// SFU sent it, once its transport is up.
+    pub feedback: Option<FeedbackCounters>,
 }
 
 /// Participants an administrator removed.
@@ -136,6 +142,7 @@ impl ParticipantView {
             transport: TransportView {
                 state,
                 rtt_ms: stats.and_then(|s| s.rtt_ms),
+                feedback: stats.and_then(|s| s.feedback),
             },
             published: stats.map_or_else(Vec::new, |s| s.published.clone()),
             subscribed: stats.map_or_else(Vec::new, |s| s.subscribed.clone()),
