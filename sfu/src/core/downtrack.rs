@@ -2,6 +2,7 @@
 
 use crate::core::forwarder::{Decision, DropReason, Forwarder, PacketInfo};
 use crate::core::ids::SessionId;
+use crate::core::resend::ResendGuard;
 use crate::core::sendpath::OutHeader;
 use crate::core::stats::{BitrateMeter, DownTrackCounters};
 use std::time::Instant;
@@ -29,6 +30,8 @@ pub struct DownTrack {
     pub(crate) out: Option<Negotiated>,
     pub(crate) counters: DownTrackCounters,
     pub(crate) bitrate: BitrateMeter,
+    /// Holds back repeated NACK answers.
+    pub(crate) resend: ResendGuard,
 }
 
 /// One subscriber's share of forwarding a packet: its forwarder's decision, and the header

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod keyframe;
 mod outbox;
 pub mod report;
+pub mod resend;
 mod rooms;
 mod routes;
 pub mod sendpath;

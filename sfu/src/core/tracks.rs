@@ -97,6 +97,7 @@ impl Tracks {
             out: None,
             counters: Default::default(),
             bitrate: Default::default(),
+            resend: Default::default(),
         }));
         t.subscribers.push(key);
         self.by_subscriber.insert((session, track), key);
@@ -217,7 +218,7 @@ impl Tracks {
     }
 
     /// Re-sends to `session` the packets of `track` it NACKed, as numbered in what it got,
-    /// from the track's cache.
+    /// from the track's cache; a packet re-sent within the last interval is not sent again.
     pub(crate) fn retransmit(
         &mut self,
         session: SessionId,
@@ -229,7 +230,8 @@ impl Tracks {
         let Some(&key) = self.by_subscriber.get(&(session, track)) else {
             return;
         };
-        let (Some(t), Some(dt)) = (self.tracks.get_mut(&track), self.downtracks.get(key.0)) else {
+        let (Some(t), Some(dt)) = (self.tracks.get_mut(&track), self.downtracks.get_mut(key.0))
+        else {
             return;
         };
         let Some(out) = dt.out else {
@@ -243,7 +245,7 @@ impl Tracks {
             let Some(orig) = t.cache.get(src_seq, now) else {
                 continue;
             };
-            if orig.header.ssrc != src_ssrc {
+            if orig.header.ssrc != src_ssrc || !dt.resend.allow(out_seq, now) {
                 continue;
             }
             let p = OutPacket {

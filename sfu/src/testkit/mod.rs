@@ -87,6 +87,8 @@ pub struct StreamSeen {
     pub octets: u64,
     /// The newest RTP timestamp, and when its first packet arrived.
     pub newest: (u32, std::time::Instant),
+    /// The latest sequence number received.
+    pub last_seq: u16,
 }
 
 impl PeerStats {

@@ -329,6 +329,16 @@ impl PeerCore {
             .is_some_and(|mut r| r.write_rtcp(now, vec![Box::new(pli)]).is_ok())
     }
 
+    /// Sends `bytes` as one RTCP compound, exactly as given (SRTCP-protected like any other):
+    /// for tests of what the SFU makes of malformed or hostile feedback.
+    pub fn send_raw_rtcp(&mut self, now: Instant, bytes: &[u8]) -> bool {
+        let raw = rtc::rtcp::raw_packet::RawPacket(Bytes::copy_from_slice(bytes));
+        let receiver = self.pc.get_receivers().next();
+        receiver
+            .and_then(|r| self.pc.rtp_receiver(r))
+            .is_some_and(|mut r| r.write_rtcp(now, vec![Box::new(raw)]).is_ok())
+    }
+
     /// Closes the session; what it still has to send stays in its output.
     pub fn close(&mut self) {
         let _ = self.pc.close();
@@ -440,8 +450,10 @@ fn note_stream(
             packets: 0,
             octets: 0,
             newest: (pkt.header.timestamp, now),
+            last_seq: pkt.header.sequence_number,
         });
     s.packets += 1;
+    s.last_seq = pkt.header.sequence_number;
     s.octets += pkt.payload.len() as u64;
     if (pkt.header.timestamp.wrapping_sub(s.newest.0) as i32) > 0 {
         s.newest = (pkt.header.timestamp, now);

@@ -220,6 +220,13 @@ impl Sim {
         asked
     }
 
+    /// Has the peer send `bytes` as an RTCP compound, as they are.
+    pub fn send_raw_rtcp(&mut self, i: usize, bytes: &[u8]) -> bool {
+        let sent = self.peers[i].core.send_raw_rtcp(self.now, bytes);
+        self.pump();
+        sent
+    }
+
     /// Stops or resumes the peer's media.
     pub fn set_publishing(&mut self, i: usize, on: bool) {
         self.peers[i].core.set_publishing(on);
