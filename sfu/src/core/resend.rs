@@ -18,8 +18,11 @@ const SLOTS: usize = 512;
 /// NACK: most DownTracks never get one.
 #[derive(Debug, Default)]
 pub struct ResendGuard {
-    slots: Option<Box<[Option<(u16, Instant)>]>>,
+    slots: Option<Box<[Resent]>>,
 }
+
+/// A slot: the packet last re-sent through it, and when.
+type Resent = Option<(u16, Instant)>;
 
 impl ResendGuard {
     /// Whether the packet numbered `seq` may be re-sent at `now`; if so, notes it as re-sent.
