@@ -97,7 +97,7 @@ fn malformed_and_hostile_feedback_harms_no_one() {
     let (audio, _, _) = *received.iter().find(|(_, k, _)| *k == AUDIO).unwrap();
     let totals_before = sim.sfu.stats(sim.now()).totals;
 
-    let mut batch: Vec<Vec<u8>> = vec![
+    let batch: Vec<Vec<u8>> = vec![
         // Truncated, or claiming more than they hold: refused before the core sees them.
         rtcp(1, 206, &be32(SENDER_SSRC), None),
         rtcp(1, 206, &[be32(SENDER_SSRC), be32(video)].concat(), Some(40)),
