@@ -114,6 +114,19 @@ impl PeerCore {
                     ts: rand::random(),
                 });
             }
+        } else {
+            // Like a browser with nothing to send: receive-only m-lines, so the offer
+            // carries ICE and DTLS parameters.
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                pc.add_transceiver_from_kind(
+                    kind,
+                    Some(rtc::rtp_transceiver::RTCRtpTransceiverInit {
+                        direction: rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly,
+                        streams: vec![],
+                        send_encodings: vec![],
+                    }),
+                )?;
+            }
         }
         Ok(PeerCore {
             index,

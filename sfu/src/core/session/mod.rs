@@ -497,12 +497,20 @@ impl Session {
     }
 
     /// Calls `f` with the session's (bundled) DTLS transport, reached through any
-    /// negotiated transceiver.
+    /// negotiated transceiver that receives or sends: rtc offers no other way to it. A
+    /// session whose every m-section is inactive has none yet.
     fn with_transport<T>(&mut self, f: impl Fn(&RTCDtlsTransport<'_>) -> Option<T>) -> Option<T> {
         let transceivers: Vec<_> = self.pc.get_transceivers().collect();
         transceivers.into_iter().find_map(|id| {
-            let receiver = self.pc.rtp_receiver(RTCRtpReceiverId::from(id))?;
-            f(&receiver.transport()?)
+            if let Some(found) = self
+                .pc
+                .rtp_receiver(RTCRtpReceiverId::from(id))
+                .and_then(|r| f(&r.transport()?))
+            {
+                return Some(found);
+            }
+            let sender = self.pc.rtp_sender(RTCRtpSenderId::from(id))?;
+            f(&sender.transport()?)
         })
     }
 

@@ -15,12 +15,15 @@ const REPORTS_PER_COMPOUND: usize = 30;
 
 impl Sfu {
     /// The session's transport is up: its subscriptions are sent on the SFU's own path.
+    /// Called again once an m-section sends, if the transport could not be reached before.
     pub(super) fn start_sending(&mut self, id: SessionId, now: Instant) {
         let Some(s) = self.sessions.get_mut(id) else {
             return;
         };
         let Some((keys, to)) = s.send_transport() else {
-            warn!(participant = %s.participant, "connected, but without SRTP keys or a selected pair: nothing can be forwarded to it");
+            // Every m-section is inactive (a member that only watches, before its first
+            // subscription): the next one that sends brings the send path up.
+            debug!(participant = %s.participant, "connected; the send path waits for an m-section that sends");
             return;
         };
         if let Err(e) = self.sendpath.handle_connected(id, &keys, to, now) {

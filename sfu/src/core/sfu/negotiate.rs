@@ -132,6 +132,11 @@ impl Sfu {
             .get(id)
             .is_some_and(|s| s.state == TransportState::Connected);
         if connected {
+            if !started.is_empty() && !self.sendpath.is_ready(id) {
+                // The transport came up while every m-section was inactive, so the send path
+                // could not reach it then; now one sends.
+                self.start_sending(id, now);
+            }
             for tid in started {
                 self.request_keyframe(tid, now);
             }
