@@ -107,6 +107,11 @@ impl Link {
             .collect()
     }
 
+    /// Protects an RTCP compound of the SFU's about this subscriber's streams, in place.
+    pub fn protect_rtcp(&mut self, buf: &mut BytesMut) -> Result<(), SrtpError> {
+        self.srtp.protect_rtcp(buf)
+    }
+
     /// Reads a transport-wide feedback from the subscriber.
     pub fn handle_feedback(
         &mut self,

@@ -8,9 +8,10 @@
 //! back. It keeps, per subscriber, what the subscriber's transport-wide feedback needs and
 //! what its sender reports say.
 //!
-//! WebRTC's stack keeps ICE, DTLS, negotiation, and all RTCP, which the core hands it (the
-//! reports built here included). This module never names the peer connection: it is given
-//! the keys and the destination when a session's transport comes up.
+//! It also sends each stream's RTCP sender reports, protected with the same keys (SRTCP),
+//! since only it knows what was sent. WebRTC's stack keeps ICE, DTLS, negotiation and the
+//! RTCP towards publishers. This module never names the peer connection: it is given the
+//! keys and the destination when a session's transport comes up.
 
 mod link;
 pub mod pool;
@@ -27,7 +28,7 @@ pub use twcc::FeedbackCounters;
 use crate::core::api::Transmit;
 use crate::core::ids::SessionId;
 use pool::BufferPool;
-use rtc::rtcp::sender_report::SenderReport;
+use rtc::shared::marshal::{Marshal, MarshalSize};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -119,18 +120,37 @@ impl SendPath {
         }
     }
 
-    /// The sender reports due for `session`'s streams at `now`, whose wall-clock time in NTP
-    /// format is `ntp`.
-    pub fn sender_reports(
-        &mut self,
-        session: SessionId,
-        now: Instant,
-        ntp: u64,
-    ) -> Vec<SenderReport> {
-        self.links
-            .get_mut(&session)
-            .map(|l| l.sender_reports(now, ntp))
-            .unwrap_or_default()
+    /// Queues the sender reports of `session`'s streams at `now`, whose wall-clock time in
+    /// NTP format is `ntp`: one SRTCP datagram per stream, as browsers send theirs. Returns
+    /// how many were queued.
+    pub fn send_reports(&mut self, session: SessionId, now: Instant, ntp: u64) -> usize {
+        let Some(link) = self.links.get_mut(&session) else {
+            return 0;
+        };
+        let mut queued = 0;
+        for report in link.sender_reports(now, ntp) {
+            let mut buf = self.pool.take();
+            buf.resize(report.marshal_size(), 0);
+            let protected = report
+                .marshal_to(&mut buf[..])
+                .map_err(|e| SrtpError::Crypto(e.to_string()))
+                .and_then(|_| link.protect_rtcp(&mut buf));
+            match protected {
+                Ok(()) => {
+                    self.queue.push_back(Transmit {
+                        to: link.destination(),
+                        data: buf,
+                    });
+                    queued += 1;
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    debug!(session = session.0, "cannot protect a sender report: {e}");
+                    self.pool.put(buf);
+                }
+            }
+        }
+        queued
     }
 
     /// Reads a transport-wide feedback from `session`.

@@ -56,8 +56,8 @@ impl std::fmt::Debug for SrtpKeys {
     }
 }
 
-/// The cipher of a profile, keyed with the session keys.
-enum Cipher {
+/// One cipher of a profile (for RTP, or for RTCP), keyed with its session keys.
+enum Keyed {
     Gcm {
         aead: Box<dyn AeadCipher>,
         salt: [u8; 12],
@@ -66,21 +66,88 @@ enum Cipher {
         ctr: Box<dyn StreamCipher>,
         mac: Box<dyn Mac>,
         salt: [u8; 14],
-        tag_len: usize,
     },
+}
+
+/// The key derivation labels of one direction's cipher (RFC 3711 §4.3.1).
+struct Labels {
+    encryption: u8,
+    auth: u8,
+    salt: u8,
+}
+
+const RTP_LABELS: Labels = Labels {
+    encryption: 0x00,
+    auth: 0x01,
+    salt: 0x02,
+};
+const RTCP_LABELS: Labels = Labels {
+    encryption: 0x03,
+    auth: 0x04,
+    salt: 0x05,
+};
+
+impl Keyed {
+    fn new(profile: ProtectionProfile, kdf: &Kdf<'_>, labels: &Labels) -> Result<Keyed, SrtpError> {
+        let crypto = kdf.crypto;
+        match profile {
+            ProtectionProfile::AeadAes128Gcm | ProtectionProfile::AeadAes256Gcm => {
+                let algorithm = if matches!(profile, ProtectionProfile::AeadAes128Gcm) {
+                    AeadAlgorithm::Aes128Gcm
+                } else {
+                    AeadAlgorithm::Aes256Gcm
+                };
+                let mut session_key = vec![0; kdf.key.len()];
+                kdf.derive(labels.encryption, &mut session_key)?;
+                let mut salt = [0; 12];
+                kdf.derive(labels.salt, &mut salt)?;
+                let aead = crypto
+                    .new_aead(algorithm, &session_key)
+                    .map_err(crypto_err)?;
+                session_key.fill(0);
+                Ok(Keyed::Gcm { aead, salt })
+            }
+            ProtectionProfile::Aes128CmHmacSha1_80 | ProtectionProfile::Aes128CmHmacSha1_32 => {
+                let mut session_key = [0; 16];
+                kdf.derive(labels.encryption, &mut session_key)?;
+                let mut auth_key = [0; 20];
+                kdf.derive(labels.auth, &mut auth_key)?;
+                let mut salt = [0; 14];
+                kdf.derive(labels.salt, &mut salt)?;
+                let ctr = crypto
+                    .new_stream_cipher(StreamCipherAlgorithm::Aes128Ctr, &session_key)
+                    .map_err(crypto_err)?;
+                let mac = crypto
+                    .new_hmac(HmacAlgorithm::Sha1, &auth_key)
+                    .map_err(crypto_err)?;
+                session_key.fill(0);
+                auth_key.fill(0);
+                Ok(Keyed::CmHmacSha1 { ctr, mac, salt })
+            }
+            other => Err(SrtpError::UnsupportedProfile(other)),
+        }
+    }
 }
 
 /// The largest tag any profile appends: what a buffer must leave room for.
 pub const MAX_TAG_LEN: usize = 16;
 
-/// The sending side of one SRTP session: the cipher and, per SSRC, the rollover counter.
+/// What SRTCP appends besides the tag: the E flag and the 31-bit SRTCP index.
+pub const SRTCP_INDEX_LEN: usize = 4;
+
+/// The sending side of one SRTP session: the ciphers, and per SSRC the rollover counter of
+/// its RTP and the index of its RTCP.
 pub struct SrtpSender {
-    cipher: Cipher,
+    rtp: Keyed,
+    rtcp: Keyed,
+    rtp_tag_len: usize,
+    rtcp_tag_len: usize,
     rocs: HashMap<u32, Rollover>,
+    rtcp_indexes: HashMap<u32, u32>,
 }
 
 impl SrtpSender {
-    /// Keys the cipher of `keys.profile` with the session keys derived from the master key
+    /// Keys the ciphers of `keys.profile` with the session keys derived from the master key
     /// and salt (RFC 3711 §4.3, with a key derivation rate of zero as RFC 5764 requires).
     pub fn new(keys: &SrtpKeys, crypto: &dyn RTCCrypto) -> Result<SrtpSender, SrtpError> {
         let profile = keys.profile;
@@ -94,59 +161,25 @@ impl SrtpSender {
             key: &keys.master_key,
             salt: &keys.master_salt,
         };
-        let cipher = match profile {
-            ProtectionProfile::AeadAes128Gcm | ProtectionProfile::AeadAes256Gcm => {
-                let algorithm = if matches!(profile, ProtectionProfile::AeadAes128Gcm) {
-                    AeadAlgorithm::Aes128Gcm
-                } else {
-                    AeadAlgorithm::Aes256Gcm
-                };
-                let mut session_key = vec![0; keys.master_key.len()];
-                kdf.derive(LABEL_ENCRYPTION, &mut session_key)?;
-                let mut salt = [0; 12];
-                kdf.derive(LABEL_SALT, &mut salt)?;
-                let aead = crypto
-                    .new_aead(algorithm, &session_key)
-                    .map_err(crypto_err)?;
-                session_key.fill(0);
-                Cipher::Gcm { aead, salt }
-            }
-            ProtectionProfile::Aes128CmHmacSha1_80 | ProtectionProfile::Aes128CmHmacSha1_32 => {
-                let mut session_key = [0; 16];
-                kdf.derive(LABEL_ENCRYPTION, &mut session_key)?;
-                let mut auth_key = [0; 20];
-                kdf.derive(LABEL_AUTH, &mut auth_key)?;
-                let mut salt = [0; 14];
-                kdf.derive(LABEL_SALT, &mut salt)?;
-                let ctr = crypto
-                    .new_stream_cipher(StreamCipherAlgorithm::Aes128Ctr, &session_key)
-                    .map_err(crypto_err)?;
-                let mac = crypto
-                    .new_hmac(HmacAlgorithm::Sha1, &auth_key)
-                    .map_err(crypto_err)?;
-                session_key.fill(0);
-                auth_key.fill(0);
-                Cipher::CmHmacSha1 {
-                    ctr,
-                    mac,
-                    salt,
-                    tag_len: profile.rtp_auth_tag_len(),
-                }
-            }
-            other => return Err(SrtpError::UnsupportedProfile(other)),
+        let rtp = Keyed::new(profile, &kdf, &RTP_LABELS)?;
+        let rtcp = Keyed::new(profile, &kdf, &RTCP_LABELS)?;
+        let (rtp_tag_len, rtcp_tag_len) = match rtp {
+            Keyed::Gcm { .. } => (16, 16),
+            Keyed::CmHmacSha1 { .. } => (profile.rtp_auth_tag_len(), profile.rtcp_auth_tag_len()),
         };
         Ok(SrtpSender {
-            cipher,
+            rtp,
+            rtcp,
+            rtp_tag_len,
+            rtcp_tag_len,
             rocs: HashMap::new(),
+            rtcp_indexes: HashMap::new(),
         })
     }
 
-    /// Bytes the tag adds to each packet.
+    /// Bytes the tag adds to each RTP packet.
     pub fn tag_len(&self) -> usize {
-        match &self.cipher {
-            Cipher::Gcm { .. } => 16,
-            Cipher::CmHmacSha1 { tag_len, .. } => *tag_len,
-        }
+        self.rtp_tag_len
     }
 
     /// Protects the RTP packet in `packet` in place: its first `header_len` bytes are the
@@ -163,43 +196,87 @@ impl SrtpSender {
         let seq = u16::from_be_bytes([packet[2], packet[3]]);
         let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
         let roc = self.rocs.entry(ssrc).or_default().index_of(seq);
-        match &mut self.cipher {
-            Cipher::Gcm { aead, salt } => {
+        match &mut self.rtp {
+            Keyed::Gcm { aead, salt } => {
+                // RFC 7714 §8.1: 00 00 | SSRC | ROC | SEQ, XORed with the salt.
                 let mut nonce = [0u8; 12];
                 nonce[2..6].copy_from_slice(&ssrc.to_be_bytes());
                 nonce[6..10].copy_from_slice(&roc.to_be_bytes());
                 nonce[10..12].copy_from_slice(&seq.to_be_bytes());
-                for (n, s) in nonce.iter_mut().zip(salt.iter()) {
-                    *n ^= s;
-                }
+                xor(&mut nonce, salt);
                 let mut tag = [0u8; 16];
                 let (aad, payload) = packet.split_at_mut(header_len);
                 aead.seal_in_place(&nonce, aad, payload, &mut tag)
                     .map_err(crypto_err)?;
                 packet.extend_from_slice(&tag);
             }
-            Cipher::CmHmacSha1 {
-                ctr,
-                mac,
-                salt,
-                tag_len,
-            } => {
+            Keyed::CmHmacSha1 { ctr, mac, salt } => {
+                // RFC 3711 §4.1.1: the salt, the SSRC and the packet index, as a counter.
                 let mut iv = [0u8; 16];
                 iv[4..8].copy_from_slice(&ssrc.to_be_bytes());
                 iv[8..12].copy_from_slice(&roc.to_be_bytes());
                 iv[12..14].copy_from_slice(&seq.to_be_bytes());
-                for (v, s) in iv.iter_mut().zip(salt.iter()) {
-                    *v ^= s;
-                }
+                xor(&mut iv, salt);
                 ctr.apply_keystream(&iv, &mut packet[header_len..])
                     .map_err(crypto_err)?;
                 let mut tag = [0u8; 20];
                 mac.sign(&[&packet[..], &roc.to_be_bytes()], &mut tag)
                     .map_err(crypto_err)?;
-                packet.extend_from_slice(&tag[..*tag_len]);
+                packet.extend_from_slice(&tag[..self.rtp_tag_len]);
             }
         }
         Ok(())
+    }
+
+    /// Protects the RTCP compound in `packet` in place (RFC 3711 §3.4, RFC 7714 §9): all but
+    /// its first 8 octets encrypted, the E flag and the sender's next SRTCP index appended,
+    /// then the tag.
+    pub fn protect_rtcp(&mut self, packet: &mut bytes::BytesMut) -> Result<(), SrtpError> {
+        if packet.len() < 8 {
+            return Err(SrtpError::Malformed);
+        }
+        let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+        let index = self.rtcp_indexes.entry(ssrc).or_insert(0);
+        // The first index is 1, as rtc numbers them; 2^31 - 1 wraps to 0.
+        *index = (*index + 1) & 0x7fff_ffff;
+        let e_index = (1u32 << 31 | *index).to_be_bytes();
+        match &mut self.rtcp {
+            Keyed::Gcm { aead, salt } => {
+                // RFC 7714 §9.1: 00 00 | SSRC | 00 00 | 0 | index, XORed with the salt; the
+                // first 8 octets and the E flag with the index are the AAD.
+                let mut nonce = [0u8; 12];
+                nonce[2..6].copy_from_slice(&ssrc.to_be_bytes());
+                nonce[8..12].copy_from_slice(&index.to_be_bytes());
+                xor(&mut nonce, salt);
+                let mut aad = [0u8; 12];
+                aad[..8].copy_from_slice(&packet[..8]);
+                aad[8..].copy_from_slice(&e_index);
+                let mut tag = [0u8; 16];
+                aead.seal_in_place(&nonce, &aad, &mut packet[8..], &mut tag)
+                    .map_err(crypto_err)?;
+                packet.extend_from_slice(&tag);
+                packet.extend_from_slice(&e_index);
+            }
+            Keyed::CmHmacSha1 { ctr, mac, salt } => {
+                let mut iv = [0u8; 16];
+                iv[4..8].copy_from_slice(&ssrc.to_be_bytes());
+                iv[10..14].copy_from_slice(&index.to_be_bytes());
+                xor(&mut iv, salt);
+                ctr.apply_keystream(&iv, &mut packet[8..])
+                    .map_err(crypto_err)?;
+                packet.extend_from_slice(&e_index);
+                let mut tag = [0u8; 20];
+                mac.sign(&[&packet[..]], &mut tag).map_err(crypto_err)?;
+                packet.extend_from_slice(&tag[..self.rtcp_tag_len]);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn xor(out: &mut [u8], salt: &[u8]) {
+    for (o, s) in out.iter_mut().zip(salt) {
+        *o ^= s;
     }
 }
 
@@ -239,10 +316,6 @@ impl Rollover {
         }
     }
 }
-
-const LABEL_ENCRYPTION: u8 = 0x00;
-const LABEL_AUTH: u8 = 0x01;
-const LABEL_SALT: u8 = 0x02;
 
 /// The AES-CM key derivation function of RFC 3711 §4.3.3, with a key derivation rate of zero.
 struct Kdf<'a> {
@@ -299,13 +372,13 @@ mod tests {
             salt: &salt,
         };
         let mut cipher_key = [0; 16];
-        kdf.derive(LABEL_ENCRYPTION, &mut cipher_key).unwrap();
+        kdf.derive(RTP_LABELS.encryption, &mut cipher_key).unwrap();
         assert_eq!(cipher_key.to_vec(), hex("C61E7A93744F39EE10734AFE3FF7A087"));
         let mut cipher_salt = [0; 14];
-        kdf.derive(LABEL_SALT, &mut cipher_salt).unwrap();
+        kdf.derive(RTP_LABELS.salt, &mut cipher_salt).unwrap();
         assert_eq!(cipher_salt.to_vec(), hex("30CBBC08863D8C85D49DB34A9AE1"));
         let mut auth_key = [0; 20];
-        kdf.derive(LABEL_AUTH, &mut auth_key).unwrap();
+        kdf.derive(RTP_LABELS.auth, &mut auth_key).unwrap();
         assert_eq!(
             auth_key.to_vec(),
             hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4")
@@ -375,6 +448,48 @@ mod tests {
                     .decrypt_rtp(&buf)
                     .unwrap_or_else(|e| panic!("{profile:?} seq {seq}: {e}"));
                 assert_eq!(&opened[..], &plain[..], "{profile:?} seq {seq}");
+            }
+        }
+    }
+
+    /// The same for RTCP: a sender report, protected here, opened by rtc, many times over.
+    #[test]
+    fn rtc_decrypts_the_rtcp_it_protects() {
+        for profile in [
+            ProtectionProfile::AeadAes128Gcm,
+            ProtectionProfile::AeadAes256Gcm,
+            ProtectionProfile::Aes128CmHmacSha1_80,
+            ProtectionProfile::Aes128CmHmacSha1_32,
+        ] {
+            let k = keys(profile);
+            let provider = crypto();
+            let mut ours = SrtpSender::new(&k, provider.crypto()).unwrap();
+            let mut theirs = rtc::srtp::context::Context::new(
+                &k.master_key,
+                &k.master_salt,
+                profile,
+                None,
+                None,
+                provider.crypto(),
+            )
+            .unwrap();
+            for i in 0..300u32 {
+                let sr = rtc::rtcp::sender_report::SenderReport {
+                    ssrc: 0xCAFE + i % 3,
+                    ntp_time: u64::from(i) << 32,
+                    rtp_time: i * 960,
+                    packet_count: i,
+                    octet_count: i * 100,
+                    ..Default::default()
+                };
+                let plain = sr.marshal().unwrap();
+                let mut buf = BytesMut::with_capacity(256);
+                buf.extend_from_slice(&plain);
+                ours.protect_rtcp(&mut buf).unwrap();
+                let opened = theirs
+                    .decrypt_rtcp(&buf)
+                    .unwrap_or_else(|e| panic!("{profile:?} report {i}: {e}"));
+                assert_eq!(&opened[..], &plain[..], "{profile:?} report {i}");
             }
         }
     }

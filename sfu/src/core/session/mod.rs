@@ -458,25 +458,6 @@ impl Session {
         negotiation::negotiated(&mut self.pc, sender, codec)
     }
 
-    /// Sends RTCP about what the session sends (sender reports) through the WebRTC stack,
-    /// which protects it with the session's SRTCP context. False if no sender could carry it.
-    pub(crate) fn send_rtcp(
-        &mut self,
-        now: Instant,
-        packets: Vec<Box<dyn rtc::rtcp::Packet>>,
-    ) -> bool {
-        let sending = self.subscriptions.values().find_map(|sender| {
-            let id = RTCRtpSenderId::from(sender.transceiver);
-            self.pc.rtp_sender(id).is_some().then_some(id)
-        });
-        let Some(id) = sending else {
-            return false;
-        };
-        self.pc
-            .rtp_sender(id)
-            .is_some_and(|mut s| s.write_rtcp(now, packets).is_ok())
-    }
-
     /// What the send path needs once the transport is up: the SRTP keys DTLS derived for
     /// what the SFU sends, and the address of the selected ICE pair.
     pub(crate) fn send_transport(&mut self) -> Option<(SrtpKeys, SocketAddr)> {

@@ -1,6 +1,5 @@
 //! The send path's links to the sessions' transports: made when a transport comes up, moved
-//! when its selected ICE pair moves, and fed the sender reports it makes, which go out through
-//! the session's own SRTCP.
+//! when its selected ICE pair moves, and woken to send its sender reports.
 
 use super::Sfu;
 use crate::core::ids::SessionId;
@@ -9,9 +8,6 @@ use crate::core::stats::ntp_time;
 use crate::core::timers::TimerOf;
 use std::time::Instant;
 use tracing::{debug, warn};
-
-/// Sender reports per RTCP compound: 28 octets each, so a compound stays well under an MTU.
-const REPORTS_PER_COMPOUND: usize = 30;
 
 impl Sfu {
     /// The session's transport is up: its subscriptions are sent on the SFU's own path.
@@ -58,21 +54,7 @@ impl Sfu {
             return;
         }
         let ntp = ntp_time(self.config.wall_clock(now));
-        let mut reports = self.sendpath.sender_reports(id, now, ntp);
-        if let Some(s) = self.sessions.get_mut(id) {
-            while !reports.is_empty() {
-                let rest = reports.split_off(reports.len().min(REPORTS_PER_COMPOUND));
-                let compound = std::mem::replace(&mut reports, rest)
-                    .into_iter()
-                    .map(|r| Box::new(r) as Box<dyn rtc::rtcp::Packet>)
-                    .collect();
-                if !s.send_rtcp(now, compound) {
-                    debug!(participant = %s.participant, "sender reports not sent: no sending m-section");
-                    break;
-                }
-            }
-            self.sessions.mark(id);
-        }
+        self.sendpath.send_reports(id, now, ntp);
         self.timers
             .set(TimerOf::Reports(id), Some(now + REPORT_INTERVAL));
     }
