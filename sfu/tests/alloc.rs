@@ -20,7 +20,7 @@
 
 use rtc::rtp::Packet;
 use rtc::srtp::protection_profile::ProtectionProfile;
-use sfu::core::cache::RetransmitCache;
+use sfu::core::cache::{CachedPacket, RetransmitCache};
 use sfu::core::codec::Codec;
 use sfu::core::forward_to;
 use sfu::core::forwarder::{DropReason, Forwarder, PacketInfo};
@@ -94,7 +94,7 @@ struct Sub {
 /// One track's forwarding state, as `Track` and its `DownTrack`s hold it, and the send path.
 struct Track {
     subs: Vec<Sub>,
-    cache: RetransmitCache<Packet>,
+    cache: RetransmitCache<CachedPacket>,
     counters: TrackCounters,
     bitrate: BitrateMeter,
     keyframes: KeyframeRequester,
@@ -128,8 +128,8 @@ impl Track {
         Track {
             subs,
             cache: RetransmitCache::new(
-                RetransmitCache::<Packet>::DEFAULT_SLOTS,
-                RetransmitCache::<Packet>::DEFAULT_MAX_AGE,
+                RetransmitCache::<()>::DEFAULT_SLOTS,
+                RetransmitCache::<()>::DEFAULT_MAX_AGE,
             ),
             counters: TrackCounters::default(),
             bitrate: BitrateMeter::default(),
@@ -174,7 +174,8 @@ impl Track {
         if want_keyframe && self.keyframes.handle_request(now) {
             self.plis += 1;
         }
-        self.cache.insert(pkt.header.sequence_number, now, pkt);
+        self.cache
+            .insert(pkt.header.sequence_number, now, CachedPacket::of(pkt));
         while let Some(t) = self.send.poll_transmit() {
             self.wire_bytes += black_box(&t.data).len() as u64;
             self.send.recycle(t.data);

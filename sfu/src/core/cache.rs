@@ -5,7 +5,35 @@
 //! maximum age are released as the ring goes round, so a low-rate track does not pin a whole
 //! ring of payloads (at 114 packets/s, 2,048 slots would hold 18 s of video for nothing).
 
+use bytes::Bytes;
 use std::time::{Duration, Instant};
+
+/// What a retransmission needs of a packet: the fields its rewritten header comes from, and
+/// the payload, shared with whatever else holds it. A fifth of an rtc packet's size, so an
+/// empty ring costs 144 kB per video track rather than 280 kB.
+#[derive(Debug, Clone)]
+pub struct CachedPacket {
+    /// The publisher's SSRC, so that a packet of an earlier source is not sent as this one.
+    pub ssrc: u32,
+    /// The publisher's timestamp.
+    pub timestamp: u32,
+    /// The marker bit.
+    pub marker: bool,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+impl CachedPacket {
+    /// Takes what a retransmission needs of `pkt`.
+    pub fn of(pkt: rtc::rtp::Packet) -> CachedPacket {
+        CachedPacket {
+            ssrc: pkt.header.ssrc,
+            timestamp: pkt.header.timestamp,
+            marker: pkt.header.marker,
+            payload: pkt.payload,
+        }
+    }
+}
 
 /// Recently received packets of one track, by sequence number.
 #[derive(Debug)]

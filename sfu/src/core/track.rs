@@ -1,6 +1,6 @@
 //! Track: the published side of a stream, as it arrives from its publisher.
 
-use crate::core::cache::RetransmitCache;
+use crate::core::cache::{CachedPacket, RetransmitCache};
 use crate::core::codec::{Codec, CodecParams, Kind};
 use crate::core::downtrack::DownTrackKey;
 use crate::core::ids::{ParticipantId, SessionId, TrackId};
@@ -24,8 +24,9 @@ pub(crate) struct Track {
     pub(crate) ssrc: u32,
     /// Where the publisher's session receives it, for keyframe requests.
     pub(crate) receiver: Receiver,
-    /// Recent packets, for answering subscribers' NACKs.
-    pub(crate) cache: RetransmitCache<rtc::rtp::Packet>,
+    /// Recent packets, for answering subscribers' NACKs; none for audio, which no
+    /// subscriber NACKs (Opus is negotiated without `nack`).
+    pub(crate) cache: Option<RetransmitCache<CachedPacket>>,
     /// Debounces keyframe requests towards the publisher.
     pub(crate) keyframes: KeyframeRequester,
     pub(crate) counters: TrackCounters,
@@ -59,10 +60,12 @@ impl Track {
             codec: new.codec,
             ssrc: new.ssrc,
             receiver: new.receiver,
-            cache: RetransmitCache::new(
-                RetransmitCache::<()>::DEFAULT_SLOTS,
-                RetransmitCache::<()>::DEFAULT_MAX_AGE,
-            ),
+            cache: (new.kind == Kind::Video).then(|| {
+                RetransmitCache::new(
+                    RetransmitCache::<()>::DEFAULT_SLOTS,
+                    RetransmitCache::<()>::DEFAULT_MAX_AGE,
+                )
+            }),
             keyframes: KeyframeRequester::new(keyframe_interval),
             counters: TrackCounters::default(),
             bitrate: BitrateMeter::default(),

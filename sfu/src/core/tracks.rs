@@ -2,6 +2,7 @@
 //! them kept consistent: a DownTrack is listed by its track exactly while it exists, and a
 //! track that goes takes its DownTracks with it.
 
+use crate::core::cache::CachedPacket;
 use crate::core::downtrack::{DownTrack, DownTrackKey, forward_to};
 use crate::core::forwarder::{DropReason, Forwarder, PacketInfo};
 use crate::core::ids::{SessionId, TrackId};
@@ -213,7 +214,9 @@ impl Tracks {
                 }
             }
         }
-        t.cache.insert(pkt.header.sequence_number, now, pkt);
+        if let Some(cache) = &mut t.cache {
+            cache.insert(pkt.header.sequence_number, now, CachedPacket::of(pkt));
+        }
         want_keyframe
     }
 
@@ -242,19 +245,19 @@ impl Tracks {
             let Some((src_ssrc, src_seq)) = dt.forwarder.source_seq(out_seq) else {
                 continue;
             };
-            let Some(orig) = t.cache.get(src_seq, now) else {
+            let Some(orig) = t.cache.as_ref().and_then(|c| c.get(src_seq, now)) else {
                 continue;
             };
-            if orig.header.ssrc != src_ssrc || !dt.resend.allow(out_seq, now) {
+            if orig.ssrc != src_ssrc || !dt.resend.allow(out_seq, now) {
                 continue;
             }
             let p = OutPacket {
                 header: OutHeader {
                     ssrc: dt.forwarder.out_ssrc(),
                     seq: out_seq,
-                    timestamp: dt.forwarder.out_timestamp(orig.header.timestamp),
+                    timestamp: dt.forwarder.out_timestamp(orig.timestamp),
                     payload_type: out.payload_type,
-                    marker: orig.header.marker,
+                    marker: orig.marker,
                 },
                 twcc_ext: out.twcc_ext,
                 clock_rate: t.codec.clock_rate,
