@@ -97,12 +97,13 @@ impl Link {
     }
 
     /// The sender reports of every stream that is still sending, for the wall-clock instant
-    /// `ntp` (NTP format) of `now`. Streams silent for long are forgotten.
-    pub fn sender_reports(&mut self, now: Instant, ntp: u64) -> Vec<SenderReport> {
-        self.streams
-            .retain(|_, s| now.saturating_duration_since(s.last_sent) < SENDER_TIMEOUT);
+    /// `ntp` (NTP format) of `now`. A stream silent for long gets none, but keeps its counts
+    /// for when it sends again (an m-section keeps its SSRC when its track changes, so the
+    /// streams are as many as the m-sections).
+    pub fn sender_reports(&self, now: Instant, ntp: u64) -> Vec<SenderReport> {
         self.streams
             .iter()
+            .filter(|(_, s)| now.saturating_duration_since(s.last_sent) < SENDER_TIMEOUT)
             .filter_map(|(&ssrc, s)| s.clock.report(ssrc, now, ntp))
             .collect()
     }

@@ -100,14 +100,17 @@ impl Sfu {
         let Some(s) = self.sessions.get_mut(id) else {
             return;
         };
-        let pending: Vec<TrackId> = s
-            .subscriptions()
-            .filter(|&tid| {
-                self.tracks
-                    .downtrack(id, tid)
-                    .is_some_and(|dt| dt.out.is_none())
-            })
-            .collect();
+        let waiting = |tid: &TrackId| {
+            self.tracks
+                .downtrack(id, *tid)
+                .is_some_and(|dt| dt.out.is_none())
+        };
+        // Most calls come with media, when nothing waits: no list is made for them.
+        let pending: Vec<TrackId> = if s.subscriptions().any(|t| waiting(&t)) {
+            s.subscriptions().filter(waiting).collect()
+        } else {
+            Vec::new()
+        };
         let mut started = Vec::new();
         for tid in pending {
             let Some(track) = self.tracks.get(tid) else {
