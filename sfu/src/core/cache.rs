@@ -1,9 +1,9 @@
 //! The per-track retransmission cache that answers NACKs.
 //!
-//! A ring indexed by sequence number, allocated once when the track is published: storing a
-//! packet moves it into a slot, so the hot path allocates nothing. Packets older than the
-//! maximum age are released as the ring goes round, so a low-rate track does not pin a whole
-//! ring of payloads (at 114 packets/s, 2,048 slots would hold 18 s of video for nothing).
+//! A ring indexed by sequence number, sized to the stream: storing a packet moves it into a
+//! slot, so the hot path allocates nothing once the ring has grown to the stream's rate.
+//! Packets older than the maximum age are released as the ring goes round, so a low-rate
+//! track does not pin a whole ring of payloads.
 
 use bytes::Bytes;
 use std::time::{Duration, Instant};
@@ -39,6 +39,7 @@ impl CachedPacket {
 #[derive(Debug)]
 pub struct RetransmitCache<T> {
     slots: Vec<Option<Slot<T>>>,
+    max_slots: usize,
     max_age: Duration,
     /// Where the sweep for expired packets continues.
     sweep: usize,
@@ -52,17 +53,22 @@ struct Slot<T> {
 }
 
 impl<T> RetransmitCache<T> {
-    /// Enough slots for one second of 2,000 packets/s (about 16 Mbit/s of video), kept up to
-    /// two seconds: more than the one second a NACK round trip needs.
+    /// At most enough slots for one second of 2,000 packets/s (about 16 Mbit/s of video),
+    /// kept up to two seconds: more than the one second a NACK round trip needs.
     pub const DEFAULT_SLOTS: usize = 2048;
     /// How long a packet stays eligible for retransmission.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2);
+    /// Slots a new ring starts with: two seconds of a 128 packets/s stream. It doubles when
+    /// the stream is faster, so a camera's track does not pay for a screen share's ring.
+    const FIRST_SLOTS: usize = 256;
 
-    /// A cache of `slots` packets (rounded up to a power of two), each kept at most `max_age`.
+    /// A cache of up to `slots` packets (rounded up to a power of two), each kept at most
+    /// `max_age`.
     pub fn new(slots: usize, max_age: Duration) -> Self {
-        let n = slots.clamp(1, 1 << 15).next_power_of_two();
+        let max = slots.clamp(1, 1 << 15).next_power_of_two();
         RetransmitCache {
-            slots: (0..n).map(|_| None).collect(),
+            slots: (0..Self::FIRST_SLOTS.min(max)).map(|_| None).collect(),
+            max_slots: max,
             max_age,
             sweep: 0,
         }
@@ -74,7 +80,16 @@ impl<T> RetransmitCache<T> {
 
     /// Stores a packet, replacing whatever shared its slot, and releases up to two expired
     /// ones: the sweep moves faster than the inserts, so it keeps up with the oldest packet.
+    /// A packet that would push out one still young enough to be asked for doubles the ring
+    /// first, up to its largest size: the only allocation, while a stream speeds up.
     pub fn insert(&mut self, seq: u16, now: Instant, item: T) {
+        while self.slots.len() < self.max_slots
+            && self.slots[self.index(seq)].as_ref().is_some_and(|s| {
+                s.seq != seq && now.saturating_duration_since(s.at) <= self.max_age
+            })
+        {
+            self.grow();
+        }
         let i = self.index(seq);
         self.slots[i] = Some(Slot { seq, at: now, item });
         let mask = self.slots.len() - 1;
@@ -89,6 +104,23 @@ impl<T> RetransmitCache<T> {
             }
             self.sweep = (j + 1) & mask;
         }
+    }
+
+    /// Doubles the ring. Each packet moves to the slot its sequence number picks in the
+    /// larger ring; two packets from distinct slots never meet in one.
+    fn grow(&mut self) {
+        let larger = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, (0..larger).map(|_| None).collect());
+        for s in old.into_iter().flatten() {
+            let i = self.index(s.seq);
+            self.slots[i] = Some(s);
+        }
+        self.sweep = 0;
+    }
+
+    /// Slots allocated.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
     }
 
     /// Packets held.
@@ -145,6 +177,33 @@ mod tests {
         let now = t0 + every * 3419;
         assert_eq!(c.get(3419, now), Some(&3419));
         assert_eq!(c.get(3419 - 200, now), Some(&(3419 - 200)));
+    }
+
+    #[test]
+    fn the_ring_grows_only_as_far_as_the_stream_needs() {
+        let t0 = Instant::now();
+        let new = || -> RetransmitCache<u32> {
+            RetransmitCache::new(
+                RetransmitCache::<u32>::DEFAULT_SLOTS,
+                RetransmitCache::<u32>::DEFAULT_MAX_AGE,
+            )
+        };
+        // 10 s of a camera at 114 packets/s: two seconds fit the first ring.
+        let mut camera = new();
+        let every = Duration::from_micros(1_000_000 / 114);
+        for i in 0..1140u32 {
+            camera.insert(i as u16, t0 + every * i, i);
+        }
+        assert_eq!(camera.capacity(), 256);
+        // A screen share at 900 packets/s doubles it, to what two seconds of it need.
+        let mut share = new();
+        let every = Duration::from_micros(1_000_000 / 900);
+        for i in 0..9000u32 {
+            share.insert(i as u16, t0 + every * i, i);
+        }
+        assert_eq!(share.capacity(), 2048);
+        let now = t0 + every * 8999;
+        assert_eq!(share.get(8999 - 1500, now), Some(&(8999 - 1500)));
     }
 
     #[test]
