@@ -338,7 +338,7 @@ impl Session {
     /// costliest part of a wake-up. Its handlers must not run early: the session's timer may
     /// be the negotiation's.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        if !self.stack_deadline.is_some_and(|t| t <= now) {
+        if self.stack_deadline.is_none_or(|t| t > now) {
             return;
         }
         self.last_tick = Some(now);
