@@ -51,6 +51,14 @@ impl Rooms {
         r
     }
 
+    /// A copy of `room`'s members (none if it does not exist), for loops that change the SFU.
+    pub(crate) fn members_of(&self, room: &RoomId) -> Vec<SessionId> {
+        self.rooms
+            .get(room)
+            .map(|r| r.members.clone())
+            .unwrap_or_default()
+    }
+
     /// Takes `session` out of `room`; the room goes when it is empty.
     pub(crate) fn leave(&mut self, room: &RoomId, session: SessionId) {
         if let Some(r) = self.rooms.get_mut(room) {

@@ -392,6 +392,23 @@ mod tests {
             .collect()
     }
 
+    /// This module's sender and rtc's context, on the same keys.
+    fn ours_and_rtcs(profile: ProtectionProfile) -> (SrtpSender, rtc::srtp::context::Context) {
+        let k = keys(profile);
+        let provider = crypto();
+        let ours = SrtpSender::new(&k, provider.crypto()).unwrap();
+        let theirs = rtc::srtp::context::Context::new(
+            &k.master_key,
+            &k.master_salt,
+            profile,
+            None,
+            None,
+            provider.crypto(),
+        )
+        .unwrap();
+        (ours, theirs)
+    }
+
     fn keys(profile: ProtectionProfile) -> SrtpKeys {
         SrtpKeys {
             profile,
@@ -427,18 +444,7 @@ mod tests {
             ProtectionProfile::Aes128CmHmacSha1_80,
             ProtectionProfile::Aes128CmHmacSha1_32,
         ] {
-            let k = keys(profile);
-            let provider = crypto();
-            let mut ours = SrtpSender::new(&k, provider.crypto()).unwrap();
-            let mut theirs = rtc::srtp::context::Context::new(
-                &k.master_key,
-                &k.master_salt,
-                profile,
-                None,
-                None,
-                provider.crypto(),
-            )
-            .unwrap();
+            let (mut ours, mut theirs) = ours_and_rtcs(profile);
             for seq in (65_500..=u16::MAX).chain(0..40) {
                 let plain = packet(0xCAFE, seq, 300);
                 let mut buf = plain.clone();
@@ -461,18 +467,7 @@ mod tests {
             ProtectionProfile::Aes128CmHmacSha1_80,
             ProtectionProfile::Aes128CmHmacSha1_32,
         ] {
-            let k = keys(profile);
-            let provider = crypto();
-            let mut ours = SrtpSender::new(&k, provider.crypto()).unwrap();
-            let mut theirs = rtc::srtp::context::Context::new(
-                &k.master_key,
-                &k.master_salt,
-                profile,
-                None,
-                None,
-                provider.crypto(),
-            )
-            .unwrap();
+            let (mut ours, mut theirs) = ours_and_rtcs(profile);
             for i in 0..300u32 {
                 let sr = rtc::rtcp::sender_report::SenderReport {
                     ssrc: 0xCAFE + i % 3,

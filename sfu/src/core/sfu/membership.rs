@@ -142,11 +142,7 @@ impl Sfu {
             kind,
         });
         self.rooms.add_track(&room, tid);
-        let members = self
-            .rooms
-            .get(&room)
-            .map(|r| r.members().to_vec())
-            .unwrap_or_default();
+        let members = self.rooms.members_of(&room);
         for member in members {
             if member != id {
                 self.subscribe(member, tid, now);
@@ -171,11 +167,7 @@ impl Sfu {
         let room = self.sessions.get(track.owner).map(|s| s.room.clone());
         if let Some(room) = room {
             self.rooms.remove_track(&room, tid);
-            let members = self
-                .rooms
-                .get(&room)
-                .map(|r| r.members().to_vec())
-                .unwrap_or_default();
+            let members = self.rooms.members_of(&room);
             // Sessions still waiting for their first negotiation had it kept for later.
             for member in members {
                 if let Some(s) = self.sessions.get_mut(member) {
