@@ -68,6 +68,12 @@ pub struct Engine {
 #[error("the engine thread is gone")]
 pub struct EngineGone;
 
+impl From<EngineGone> for PeerError {
+    fn from(_: EngineGone) -> PeerError {
+        PeerError::EngineGone
+    }
+}
+
 fn new_histogram() -> Histogram<u64> {
     // 1 µs to 60 s at 3 significant digits; the bounds are valid constants.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")

@@ -34,8 +34,8 @@ pub enum PeerError {
     #[error("not a WebRTC peer")]
     NotRtc,
     /// The engine thread that runs the peer is gone.
-    #[error(transparent)]
-    Engine(#[from] crate::engine::EngineGone),
+    #[error("the engine thread is gone")]
+    EngineGone,
 }
 
 /// What a peer does.

@@ -6,7 +6,6 @@ use crate::janus::{self, api::Session};
 use crate::media::Clock;
 use crate::peer::Role;
 use crate::procstat::{self, ProcSample};
-use crate::report::Measurement;
 use crate::signal::{self, Member};
 use crate::target::{ServerProcess, Target};
 use hdrhistogram::Histogram;
@@ -49,6 +48,49 @@ pub struct RunOptions {
     pub progress: bool,
     /// Use this server instead of starting one (required for Janus).
     pub server: Option<ServerProcess>,
+}
+
+/// Everything one run measured over its steady-state window.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Measurement {
+    /// SFU or relay.
+    pub target: Target,
+    /// The load.
+    pub scenario: Scenario,
+    /// Length of the window.
+    pub window_secs: f64,
+    /// Media packets the subscribers should have received.
+    pub expected_packets: u64,
+    /// Media packets they received.
+    pub delivered_packets: u64,
+    /// Delivered packets per second.
+    pub delivered_pps: f64,
+    /// Delivered payload, Mbit/s.
+    pub delivered_mbps: f64,
+    /// Packets not delivered, percent.
+    pub loss_pct: f64,
+    /// One-way latency publisher→subscriber through the server, median, ms.
+    pub latency_p50_ms: f64,
+    /// 95th percentile, ms.
+    pub latency_p95_ms: f64,
+    /// 99th percentile, ms.
+    pub latency_p99_ms: f64,
+    /// Server CPU time over the window, in cores.
+    pub server_cpu_cores: f64,
+    /// Server CPU microseconds per delivered packet.
+    pub server_cpu_us_per_packet: f64,
+    /// Delivered packets per second of server CPU time.
+    pub pps_per_core: f64,
+    /// Server resident memory at the end, MB.
+    pub server_rss_mb: f64,
+    /// Server memory growth from idle, per participant, kB.
+    pub rss_per_participant_kb: f64,
+    /// Datagrams the generator could not send in the window (its socket buffers were full):
+    /// nonzero means part of the loss is the generator's.
+    pub generator_send_errors: u64,
+    /// The generator's own CPU use, in cores (near 1.0 per engine thread means it may be
+    /// the bottleneck).
+    pub generator_cpu_cores: f64,
 }
 
 /// Runs `scenario` against `target` and measures it.

@@ -99,7 +99,7 @@ pub async fn join(
                         tracing::warn!("sfu-answer: {e}");
                     }
                 }
-                Err(PeerError::Engine(_)) => return,
+                Err(PeerError::EngineGone) => return,
                 Err(e) => tracing::warn!("cannot answer the SFU's offer: {e}"),
             }
         }
