@@ -28,6 +28,7 @@ pub mod session;
 mod sessions;
 mod sfu;
 pub mod skips;
+pub mod speaker;
 pub mod stats;
 pub mod throttle;
 mod timers;
