@@ -55,13 +55,14 @@ export async function startServer(args = [], { http = '127.0.0.1:0' } = {}) {
 }
 
 // One server (started with `args` and `opts`, as `startServer`) and one browser for a test
-// file, started before its tests and stopped after them. Their handles are on the returned
+// file (with `opts.browserArgs` added to its flags), started before its tests and stopped
+// after them. Their handles are on the returned
 // object once started; a test that restarts the server puts the new one there.
 export function serverAndBrowser(args = [], opts = {}) {
   const ctx = { server: null, browser: null };
   before(async () => {
     ctx.server = await startServer(args, opts);
-    ctx.browser = await launch();
+    ctx.browser = await launch(opts.browserArgs);
   });
   after(async () => {
     await ctx.browser?.close();
@@ -108,7 +109,7 @@ export async function openFirefoxPage(browser, url, room, name) {
   return page;
 }
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -125,6 +126,7 @@ export async function launch() {
       '--disable-component-update',
       '--disable-sync',
       '--autoplay-policy=no-user-gesture-required',
+      ...extraArgs,
     ],
   });
 }

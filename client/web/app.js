@@ -76,6 +76,7 @@ function connect() {
   socket.on('mode', ({ mode }) => switchMode(mode));
   socket.on('sfu-offer', ({ sdp }) => state.sfu?.handleOffer(sdp));
   socket.on('sfu-failed', mediaFailed);
+  socket.on('active-speaker', ({ speaker }) => showActiveSpeaker(speaker));
   socket.on('media-state', ({ id, audio, video }) => {
     const p = state.peers.get(id);
     if (p) {
@@ -320,9 +321,18 @@ function setMode(mode) {
   $('mode').textContent = mode === 'p2p' ? 'P2P' : 'SFU';
 }
 
+// The server's choice of who has the floor (SFU mode): their name tag is highlighted.
+function showActiveSpeaker(id) {
+  for (const t of document.querySelectorAll('.tile.active-speaker')) t.classList.remove('active-speaker');
+  const tile = id === state.me ? document.querySelector('.tile.local') : state.peers.get(id)?.tile;
+  tile?.classList.add('active-speaker');
+}
+
 async function switchMode(mode) {
   if (mode === state.mode) return;
   setMode(mode);
+  // In P2P the server hears nobody, so its last choice would go stale.
+  if (mode !== 'sfu') showActiveSpeaker(null);
   if (mode === 'sfu') {
     // Make: publish to the SFU and wait for its media. Break: then close the P2P links.
     await state.sfu?.setSending(true);

@@ -102,7 +102,7 @@ impl Server {
 }
 
 /// Hands the SFU's offers and transport failures to the right socket: the participant's,
-/// for the session it has now. What a session replaced since (`sfu-restart`) had in flight
+/// for the session it has now, and the active speaker to the whole room. What a session replaced since (`sfu-restart`) had in flight
 /// is dropped: the client has left that session behind.
 async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: SocketIo) {
     while let Some(event) = events.recv().await {
@@ -116,6 +116,16 @@ async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: Socket
                 participant,
                 session,
             } => (participant, session, "sfu-failed", json!({})),
+            Event::ActiveSpeaker {
+                room,
+                speaker,
+                ranked,
+            } => {
+                let ranked: Vec<&str> = ranked.iter().map(|p| p.0.as_str()).collect();
+                let payload = json!({ "speaker": speaker.0, "ranked": ranked });
+                deliver::emit_room(&io, &room.0, None, "active-speaker", &payload);
+                continue;
+            }
             Event::Connected { .. } | Event::TrackPublished { .. } => continue,
         };
         match socket_of(&io, &participant.0) {

@@ -136,6 +136,7 @@ mod tests {
             created_at: SystemTime::UNIX_EPOCH,
             totals: Tally::default(),
             participants,
+            active_speaker: None,
         }
     }
 

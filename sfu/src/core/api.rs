@@ -2,7 +2,7 @@
 //! wake-up times, and candidates from clients. A leaf: it depends on nothing above it.
 
 use crate::core::codec::Kind;
-use crate::core::ids::{ParticipantId, SessionId};
+use crate::core::ids::{ParticipantId, RoomId, SessionId};
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -61,6 +61,16 @@ pub enum Event {
         track: crate::core::ids::TrackId,
         /// Audio or video.
         kind: Kind,
+    },
+    /// Who is speaking in a room changed: the dominant speaker, or the ranking. At most
+    /// once per [`crate::core::speaker::DECISION_INTERVAL`] per room.
+    ActiveSpeaker {
+        /// The room.
+        room: RoomId,
+        /// Who has the floor.
+        speaker: ParticipantId,
+        /// Everyone heard lately, the speaker first, then by how much they spoke.
+        ranked: Vec<ParticipantId>,
     },
 }
 

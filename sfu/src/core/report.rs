@@ -60,6 +60,8 @@ pub struct RoomStats {
     pub totals: Tally,
     /// Its sessions.
     pub participants: Vec<ParticipantStats>,
+    /// The participant id of who has the floor, once anyone has spoken.
+    pub active_speaker: Option<String>,
 }
 
 /// One session.

@@ -2,8 +2,9 @@
 //! SFU forwards between them. A room exists while it has a member.
 
 use crate::core::ids::{RoomId, SessionId, TrackId};
+use crate::core::speaker::{SpeakerDetector, Speakers};
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// A room's members and tracks.
 pub(crate) struct Room {
@@ -13,6 +14,8 @@ pub(crate) struct Room {
     /// Whether media is forwarded. Off while the members talk peer to peer: their sessions
     /// stay connected, so the move to the SFU needs no new handshake.
     forwarding: bool,
+    /// Who is speaking, from the levels on the members' audio.
+    speakers: SpeakerDetector<SessionId>,
 }
 
 impl Room {
@@ -30,6 +33,11 @@ impl Room {
     pub(crate) fn forwarding(&self) -> bool {
         self.forwarding
     }
+
+    /// Who has the floor, once anyone has spoken.
+    pub(crate) fn dominant_speaker(&self) -> Option<SessionId> {
+        self.speakers.dominant()
+    }
 }
 
 /// Every room of one SFU.
@@ -46,6 +54,7 @@ impl Rooms {
             members: Vec::new(),
             tracks: Vec::new(),
             forwarding: true,
+            speakers: SpeakerDetector::default(),
         });
         r.members.push(session);
         r
@@ -59,10 +68,25 @@ impl Rooms {
             .unwrap_or_default()
     }
 
+    /// An audio level from `session`, a member of `room`: the room's speakers if they
+    /// changed, including on an earlier departure.
+    pub(crate) fn handle_level(
+        &mut self,
+        room: &RoomId,
+        session: SessionId,
+        level: u8,
+        now: Instant,
+    ) -> Option<Speakers<SessionId>> {
+        let r = self.rooms.get_mut(room)?;
+        r.speakers.handle_level(session, level, now);
+        r.speakers.poll_speakers()
+    }
+
     /// Takes `session` out of `room`; the room goes when it is empty.
     pub(crate) fn leave(&mut self, room: &RoomId, session: SessionId) {
         if let Some(r) = self.rooms.get_mut(room) {
             r.members.retain(|&s| s != session);
+            r.speakers.remove(session);
             if r.members.is_empty() {
                 self.rooms.remove(room);
             }

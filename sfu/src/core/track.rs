@@ -35,6 +35,8 @@ pub(crate) struct Track {
     pub(crate) subscribers: Vec<DownTrackKey>,
     /// A copy of the room's flag, so the media path need not look the room up.
     pub(crate) forwarding: bool,
+    /// The id of the audio-level header extension on its packets, if the publisher sends it.
+    pub(crate) audio_level_ext: Option<u8>,
     highest_seq: Option<u16>,
 }
 
@@ -47,6 +49,7 @@ pub(crate) struct NewTrack {
     pub(crate) ssrc: u32,
     pub(crate) receiver: Receiver,
     pub(crate) forwarding: bool,
+    pub(crate) audio_level_ext: Option<u8>,
 }
 
 impl Track {
@@ -71,6 +74,7 @@ impl Track {
             bitrate: BitrateMeter::default(),
             subscribers: Vec::new(),
             forwarding: new.forwarding,
+            audio_level_ext: new.audio_level_ext,
             highest_seq: None,
         }
     }

@@ -163,6 +163,9 @@ pub struct PeerOptions {
     /// Reach the SFU (first address) through another (second; a lossy shim): the SFU's
     /// candidate in every description is rewritten to it.
     pub via: Option<(SocketAddr, SocketAddr)>,
+    /// Stamps its audio with the levels of speech (syllables, and pauses between words),
+    /// rather than those of a quiet room.
+    pub talking: bool,
 }
 
 impl Default for PeerOptions {
@@ -171,6 +174,7 @@ impl Default for PeerOptions {
             publish: true,
             video: VideoCodec::Vp8,
             via: None,
+            talking: false,
         }
     }
 }

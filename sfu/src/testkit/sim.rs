@@ -227,6 +227,11 @@ impl Sim {
         sent
     }
 
+    /// Starts or stops the peer's talking (the audio level on its packets).
+    pub fn set_talking(&mut self, i: usize, on: bool) {
+        self.peers[i].core.set_talking(on);
+    }
+
     /// Stops or resumes the peer's media.
     pub fn set_publishing(&mut self, i: usize, on: bool) {
         self.peers[i].core.set_publishing(on);

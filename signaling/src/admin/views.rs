@@ -43,6 +43,9 @@ pub struct RoomDetail {
     /// Media counters of its current members. In P2P mode the server forwards nothing,
     /// and these show it.
     pub totals: Tally,
+    /// The id of the member who has the floor, from the audio levels the SFU receives;
+    /// absent until someone has spoken through the SFU.
+    pub active_speaker: Option<String>,
 }
 
 /// A member.
@@ -128,6 +131,7 @@ impl RoomDetail {
             created_at: rfc3339(media.map_or_else(SystemTime::now, |m| m.created_at)),
             participants,
             totals,
+            active_speaker: media.and_then(|m| m.active_speaker.clone()),
         }
     }
 }

@@ -14,7 +14,7 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -89,7 +89,8 @@ pub fn video_codecs() -> Vec<RTCRtpCodecParameters> {
     ]
 }
 
-/// Opus; VP8, VP9, H.264 and AV1, with NACK, PLI, FIR and transport-wide CC. No RTX: the SFU
+/// Opus with its audio level; VP8, VP9, H.264 and AV1, with NACK, PLI, FIR and transport-wide
+/// CC. No RTX: the SFU
 /// answers NACKs itself by re-sending on the original SSRC, which every browser accepts.
 pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
     let mut m = MediaEngine::default();
@@ -99,6 +100,14 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
     for c in video_codecs() {
         m.register_codec(c, RtpCodecKind::Video)?;
     }
+    // The audio level on each packet, for the active speaker (RFC 6464).
+    m.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: rtc::sdp::extmap::AUDIO_LEVEL_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
     Ok(m)
 }
 

@@ -79,6 +79,8 @@ pub(crate) struct OpenedTrack {
     pub(crate) kind: Kind,
     pub(crate) codec: CodecParams,
     pub(crate) receiver: Receiver,
+    /// The id of the audio-level header extension (RFC 6464) on its packets, if negotiated.
+    pub(crate) audio_level_ext: Option<u8>,
 }
 
 /// What a session produced, for the core to act on.
@@ -272,7 +274,14 @@ impl Session {
                 if self.published.contains_key(&init.track_id) {
                     return None;
                 }
-                let receiver = self.pc.rtp_receiver(init.receiver_id)?;
+                let mut receiver = self.pc.rtp_receiver(init.receiver_id)?;
+                let audio_level_ext = receiver
+                    .get_parameters()
+                    .rtp_parameters
+                    .header_extensions
+                    .iter()
+                    .find(|h| h.uri == rtc::sdp::extmap::AUDIO_LEVEL_URI)
+                    .and_then(|h| u8::try_from(h.id).ok());
                 let track = receiver.track();
                 let kind = Kind::from_rtc(track.kind());
                 let Some(codec) = track
@@ -288,6 +297,7 @@ impl Session {
                     kind,
                     codec: codec_params(codec),
                     receiver: Receiver(init.receiver_id),
+                    audio_level_ext,
                 }))
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(local_id)) => {

@@ -1,8 +1,10 @@
 //! The media path: each publisher packet to every DownTrack, and keyframe requests upstream.
 
 use super::Sfu;
+use crate::core::Event;
 use crate::core::codec::Kind;
 use crate::core::ids::{SessionId, TrackId};
+use crate::core::speaker::audio_level;
 use crate::core::timers::TimerOf;
 use std::time::Instant;
 use tracing::debug;
@@ -17,9 +19,38 @@ impl Sfu {
             self.ingress.unknown_ssrc += 1;
             return;
         };
+        if let Some(ext) = self.tracks.get(tid).and_then(|t| t.audio_level_ext)
+            && let Some(level) = audio_level(&pkt.header, ext)
+        {
+            self.on_audio_level(id, level, now);
+        }
         if self.tracks.forward(tid, pkt, now, &mut self.sendpath) {
             self.request_keyframe(tid, now);
         }
+    }
+
+    /// Feeds the room's speaker detector; tells signaling when the speakers change.
+    fn on_audio_level(&mut self, id: SessionId, level: u8, now: Instant) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        let Some(speakers) = self.rooms.handle_level(&s.room, id, level, now) else {
+            return;
+        };
+        let participant = |k| self.sessions.get(k).map(|s| s.participant.clone());
+        let Some(speaker) = participant(speakers.dominant) else {
+            return;
+        };
+        let ranked = speakers
+            .ranked
+            .iter()
+            .filter_map(|&k| participant(k))
+            .collect();
+        self.outbox.event(Event::ActiveSpeaker {
+            room: s.room.clone(),
+            speaker,
+            ranked,
+        });
     }
 
     /// Asks the track's publisher for a keyframe, at most once per interval (a request within

@@ -131,6 +131,7 @@ impl Sfu {
             ssrc: opened.ssrc,
             receiver: opened.receiver,
             forwarding,
+            audio_level_ext: opened.audio_level_ext,
         });
         info!(%participant, track = %tid, ?kind, codec = opened.codec.codec().as_str(), ssrc = opened.ssrc, "published");
         if let Some(s) = self.sessions.get_mut(id) {

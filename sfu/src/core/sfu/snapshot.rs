@@ -77,6 +77,10 @@ impl Sfu {
             created_at: room.created_at,
             totals,
             participants: members().map(|s| self.participant_report(s, now)).collect(),
+            active_speaker: room
+                .dominant_speaker()
+                .and_then(|k| self.sessions.get(k))
+                .map(|s| s.participant.0.clone()),
         }
     }
 
