@@ -69,6 +69,9 @@ pub struct Args {
     /// cap (behind a reverse proxy, which makes every client one address).
     #[arg(long, env = "SFU_MAX_CONNS_PER_IP")]
     pub max_conns_per_ip: Option<usize>,
+    /// Last-N: forward video only from each room's N most recent speakers; 0 for everyone.
+    #[arg(long, env = "SFU_LAST_N")]
+    pub last_n: Option<usize>,
 }
 
 /// The settings a file may hold: the same as the flags.
@@ -88,6 +91,7 @@ struct FileConfig {
     p2p: Option<P2pPolicy>,
     hold_down_secs: Option<f64>,
     max_conns_per_ip: Option<usize>,
+    last_n: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -119,6 +123,8 @@ pub struct Config {
     pub hold_down: Duration,
     /// Most HTTP connections per client address; 0 for no cap.
     pub max_conns_per_ip: usize,
+    /// Last-N: video from each room's N most recent speakers only; 0 for everyone's.
+    pub last_n: usize,
 }
 
 /// Why the configuration could not be loaded.
@@ -228,6 +234,7 @@ impl Config {
                 .or(file.max_conns_per_ip)
                 .or(base.max_conns_per_ip)
                 .unwrap_or(256),
+            last_n: args.last_n.or(file.last_n).or(base.last_n).unwrap_or(0),
         };
         if config.admin_token.is_none() && !config.admin_http.ip().is_loopback() {
             return Err(invalid(
@@ -279,6 +286,7 @@ mod tests {
         assert_eq!(c.p2p, P2pPolicy::Auto);
         assert_eq!(c.hold_down, Duration::from_secs(10));
         assert_eq!(c.max_conns_per_ip, 256);
+        assert_eq!(c.last_n, 0);
         assert_eq!(c.ice_servers(), serde_json::json!([]));
     }
 
@@ -289,7 +297,7 @@ mod tests {
         let path = dir.join("c.toml");
         std::fs::write(
             &path,
-            "max_room_size = 4\np2p = \"off\"\nstun = [\"stun:a:3478\"]\n",
+            "max_room_size = 4\np2p = \"off\"\nstun = [\"stun:a:3478\"]\nlast_n = 3\n",
         )
         .unwrap();
         let args = Args::parse_from([
@@ -308,6 +316,7 @@ mod tests {
         let c = Config::load(args).unwrap();
         assert_eq!(c.max_room_size, 6);
         assert_eq!(c.p2p, P2pPolicy::Off);
+        assert_eq!(c.last_n, 3);
         assert_eq!(
             c.ice_servers(),
             serde_json::json!([{"urls": ["stun:a:3478"]}, {"urls": ["turn:t:3478"], "username": "u", "credential": "p"}])

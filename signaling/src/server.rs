@@ -33,6 +33,7 @@ impl Server {
     pub async fn start(config: Config) -> std::io::Result<Server> {
         let mut opts = SfuOptions::new(config.udp);
         opts.announce_ip = config.announce_ip;
+        opts.last_n = config.last_n;
         let (sfu, events) = SfuHandle::start(opts)?;
         let state = AppState::new(config.clone(), sfu.clone());
         let (router, io) = app(state.clone());

@@ -54,17 +54,20 @@ pub enum DropReason {
     SendFailed,
     /// The room is not forwarding: its members talk peer to peer.
     Paused,
+    /// Last-N: the publisher is not among the room's N most recent speakers.
+    NotSpeaking,
 }
 
 impl DropReason {
     /// Every reason, for iterating counters.
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::WaitingForKeyframe,
         DropReason::Stale,
         DropReason::Padding,
         DropReason::NotNegotiated,
         DropReason::SendFailed,
         DropReason::Paused,
+        DropReason::NotSpeaking,
     ];
 
     /// A short stable name, used in stats and metrics labels.
@@ -76,6 +79,7 @@ impl DropReason {
             DropReason::NotNegotiated => "not_negotiated",
             DropReason::SendFailed => "send_failed",
             DropReason::Paused => "paused",
+            DropReason::NotSpeaking => "not_speaking",
         }
     }
 

@@ -16,6 +16,8 @@ pub(crate) struct Room {
     forwarding: bool,
     /// Who is speaking, from the levels on the members' audio.
     speakers: SpeakerDetector<SessionId>,
+    /// Members who have had the floor, the latest first.
+    recent: Vec<SessionId>,
 }
 
 impl Room {
@@ -32,6 +34,13 @@ impl Room {
     /// Whether media is forwarded.
     pub(crate) fn forwarding(&self) -> bool {
         self.forwarding
+    }
+
+    /// Last-N: the `n` members whose video is forwarded. The most recent speakers first,
+    /// then those who have not spoken, in joining order.
+    pub(crate) fn last_n(&self, n: usize) -> Vec<SessionId> {
+        let silent = self.members.iter().filter(|m| !self.recent.contains(m));
+        self.recent.iter().chain(silent).take(n).copied().collect()
     }
 
     /// Who has the floor, once anyone has spoken.
@@ -55,6 +64,7 @@ impl Rooms {
             tracks: Vec::new(),
             forwarding: true,
             speakers: SpeakerDetector::default(),
+            recent: Vec::new(),
         });
         r.members.push(session);
         r
@@ -79,7 +89,12 @@ impl Rooms {
     ) -> Option<Speakers<SessionId>> {
         let r = self.rooms.get_mut(room)?;
         r.speakers.handle_level(session, level, now);
-        r.speakers.poll_speakers()
+        let speakers = r.speakers.poll_speakers()?;
+        if r.recent.first() != Some(&speakers.dominant) {
+            r.recent.retain(|&s| s != speakers.dominant);
+            r.recent.insert(0, speakers.dominant);
+        }
+        Some(speakers)
     }
 
     /// Takes `session` out of `room`; the room goes when it is empty.
@@ -87,6 +102,7 @@ impl Rooms {
         if let Some(r) = self.rooms.get_mut(room) {
             r.members.retain(|&s| s != session);
             r.speakers.remove(session);
+            r.recent.retain(|&s| s != session);
             if r.members.is_empty() {
                 self.rooms.remove(room);
             }

@@ -37,6 +37,8 @@ pub(crate) struct Track {
     pub(crate) forwarding: bool,
     /// The id of the audio-level header extension on its packets, if the publisher sends it.
     pub(crate) audio_level_ext: Option<u8>,
+    /// Last-N: its video is held back, the publisher not being a recent speaker.
+    pub(crate) hidden: bool,
     highest_seq: Option<u16>,
 }
 
@@ -75,6 +77,7 @@ impl Track {
             subscribers: Vec::new(),
             forwarding: new.forwarding,
             audio_level_ext: new.audio_level_ext,
+            hidden: false,
             highest_seq: None,
         }
     }

@@ -128,6 +128,28 @@ impl Tracks {
         self.downtracks.get_mut(key.0)
     }
 
+    /// Holds back (Last-N) or releases a track's video. Released, each subscriber's stream
+    /// carries on from its last packet, from the next keyframe: returns whether one must be
+    /// asked for.
+    pub(crate) fn set_hidden(&mut self, track: TrackId, hidden: bool) -> bool {
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return false;
+        };
+        if t.hidden == hidden {
+            return false;
+        }
+        t.hidden = hidden;
+        if hidden {
+            return false;
+        }
+        for key in &t.subscribers {
+            if let Some(dt) = self.downtracks.get_mut(key.0) {
+                dt.forwarder.reassign();
+            }
+        }
+        true
+    }
+
     /// Sets the forwarding flag of these tracks.
     pub(crate) fn set_forwarding(&mut self, tracks: &[TrackId], forwarding: bool) {
         for id in tracks {
@@ -169,10 +191,15 @@ impl Tracks {
         let len = pkt.header.marshal_size() + pkt.payload.len();
         t.record_incoming(pkt.header.sequence_number, len, now);
         let mut want_keyframe = false;
-        if !t.forwarding {
+        if !t.forwarding || t.hidden {
+            let reason = if t.forwarding {
+                DropReason::NotSpeaking
+            } else {
+                DropReason::Paused
+            };
             for key in &t.subscribers {
                 if let Some(dt) = self.downtracks.get_mut(key.0) {
-                    dt.counters.record_drop(DropReason::Paused);
+                    dt.counters.record_drop(reason);
                 }
             }
         } else {

@@ -20,6 +20,8 @@ pub struct SfuOptions {
     pub announce_ip: Option<IpAddr>,
     /// At most one keyframe request per track in this interval.
     pub keyframe_interval: Duration,
+    /// Last-N: video from each room's N most recent speakers only (0: from everyone).
+    pub last_n: usize,
 }
 
 impl SfuOptions {
@@ -29,6 +31,7 @@ impl SfuOptions {
             bind,
             announce_ip: None,
             keyframe_interval: crate::core::keyframe::KeyframeRequester::DEFAULT_INTERVAL,
+            last_n: 0,
         }
     }
 }
@@ -64,6 +67,7 @@ impl SfuHandle {
         let mut config = SfuConfig::new(local_addr, (Instant::now(), SystemTime::now()));
         config.announce_addr = announce_addr;
         config.keyframe_interval = opts.keyframe_interval;
+        config.last_n = opts.last_n;
         let (events_tx, events_rx) = tmpsc::unbounded_channel();
         let (tx, waker) = worker::spawn(socket, config, events_tx)?;
         Ok((

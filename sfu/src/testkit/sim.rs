@@ -115,9 +115,16 @@ pub struct Sim {
 impl Sim {
     /// An SFU with no peers; `seed` drives every link's randomness.
     pub fn new(seed: u64) -> Sim {
+        Sim::with_config(seed, |_| {})
+    }
+
+    /// A simulation whose SFU runs with the configuration `configure` makes of the default.
+    pub fn with_config(seed: u64, configure: impl FnOnce(&mut SfuConfig)) -> Sim {
         let start = Instant::now();
         let sfu_addr = SocketAddr::from(([192, 0, 2, 1], 3478));
-        let sfu = Sfu::new(SfuConfig::new(sfu_addr, (start, SystemTime::now())));
+        let mut config = SfuConfig::new(sfu_addr, (start, SystemTime::now()));
+        configure(&mut config);
+        let sfu = Sfu::new(config);
         Sim {
             sfu,
             sfu_addr,

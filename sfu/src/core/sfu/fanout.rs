@@ -3,7 +3,7 @@
 use super::Sfu;
 use crate::core::Event;
 use crate::core::codec::Kind;
-use crate::core::ids::{SessionId, TrackId};
+use crate::core::ids::{RoomId, SessionId, TrackId};
 use crate::core::speaker::audio_level;
 use crate::core::timers::TimerOf;
 use std::time::Instant;
@@ -46,11 +46,34 @@ impl Sfu {
             .iter()
             .filter_map(|&k| participant(k))
             .collect();
+        let room = s.room.clone();
         self.outbox.event(Event::ActiveSpeaker {
-            room: s.room.clone(),
+            room: room.clone(),
             speaker,
             ranked,
         });
+        self.apply_last_n(&room, now);
+    }
+
+    /// Last-N: holds back the video of members who are not among the room's N most recent
+    /// speakers, and releases the others' (from a keyframe).
+    pub(super) fn apply_last_n(&mut self, room: &RoomId, now: Instant) {
+        let n = self.config.last_n;
+        let Some(r) = self.rooms.get(room).filter(|_| n > 0) else {
+            return;
+        };
+        let shown = r.last_n(n);
+        let tracks = r.tracks().to_vec();
+        for tid in tracks {
+            let Some(t) = self.tracks.get(tid).filter(|t| t.kind == Kind::Video) else {
+                continue;
+            };
+            let hidden = !shown.contains(&t.owner);
+            if self.tracks.set_hidden(tid, hidden) {
+                debug!(track = %tid, "last-N: shown again");
+                self.request_keyframe(tid, now);
+            }
+        }
     }
 
     /// Asks the track's publisher for a keyframe, at most once per interval (a request within

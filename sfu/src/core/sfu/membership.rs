@@ -105,6 +105,7 @@ impl Sfu {
             self.unpublish(tid, now);
         }
         self.rooms.leave(&session.room, id);
+        self.apply_last_n(&session.room, now);
         session.close();
         while let Some(out) = session.poll_output() {
             if let crate::core::session::SessionOutput::Transmit(t) = out {
@@ -143,6 +144,7 @@ impl Sfu {
             kind,
         });
         self.rooms.add_track(&room, tid);
+        self.apply_last_n(&room, now);
         let members = self.rooms.members_of(&room);
         for member in members {
             if member != id {

@@ -40,6 +40,8 @@ pub struct SfuConfig {
     pub keyframe_interval: Duration,
     /// A pair of clock readings taken together, to turn `Instant`s into wall-clock times.
     pub epoch: (Instant, SystemTime),
+    /// Last-N: forward video only from the room's N most recent speakers (0: from everyone).
+    pub last_n: usize,
 }
 
 impl SfuConfig {
@@ -50,6 +52,7 @@ impl SfuConfig {
             announce_addr: local_addr,
             keyframe_interval: KeyframeRequester::DEFAULT_INTERVAL,
             epoch,
+            last_n: 0,
         }
     }
 
