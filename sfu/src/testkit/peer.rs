@@ -323,13 +323,10 @@ impl PeerCore {
                 ..Default::default()
             };
             if let Some(mut sender) = self.pc.rtp_sender(s.id) {
-                let level_ext = sender
-                    .get_parameters()
-                    .rtp_parameters
-                    .header_extensions
-                    .iter()
-                    .find(|h| h.uri == rtc::sdp::extmap::AUDIO_LEVEL_URI)
-                    .and_then(|h| u8::try_from(h.id).ok());
+                let level_ext = crate::core::session::config::extension_id(
+                    &sender.get_parameters().rtp_parameters,
+                    rtc::sdp::extmap::AUDIO_LEVEL_URI,
+                );
                 if let Some(id) = level_ext.filter(|_| s.kind == AUDIO) {
                     header.set_extension(id, bytes::Bytes::copy_from_slice(&[level]))?;
                 }

@@ -14,7 +14,8 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability,
+    RTCRtpParameters, RtpCodecKind,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -109,6 +110,15 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
         None,
     )?;
     Ok(m)
+}
+
+/// The id that `parameters` give the header extension `uri`, if it was negotiated.
+pub fn extension_id(parameters: &RTCRtpParameters, uri: &str) -> Option<u8> {
+    parameters
+        .header_extensions
+        .iter()
+        .find(|h| h.uri == uri)
+        .and_then(|h| u8::try_from(h.id).ok())
 }
 
 /// Gives `pc` a host candidate at `addr`: the SFU's one announced address, or a test

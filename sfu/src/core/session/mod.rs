@@ -275,13 +275,10 @@ impl Session {
                     return None;
                 }
                 let mut receiver = self.pc.rtp_receiver(init.receiver_id)?;
-                let audio_level_ext = receiver
-                    .get_parameters()
-                    .rtp_parameters
-                    .header_extensions
-                    .iter()
-                    .find(|h| h.uri == rtc::sdp::extmap::AUDIO_LEVEL_URI)
-                    .and_then(|h| u8::try_from(h.id).ok());
+                let audio_level_ext = config::extension_id(
+                    &receiver.get_parameters().rtp_parameters,
+                    rtc::sdp::extmap::AUDIO_LEVEL_URI,
+                );
                 let track = receiver.track();
                 let kind = Kind::from_rtc(track.kind());
                 let Some(codec) = track

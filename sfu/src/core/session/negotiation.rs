@@ -321,11 +321,7 @@ pub(crate) fn negotiated(
         .find(|c| c.rtp_codec.sdp_fmtp_line == codec.fmtp)
         .or_else(|| codecs.iter().find(same_mime))
         .map(|c| c.payload_type)?;
-    let twcc_ext = params
-        .header_extensions
-        .iter()
-        .find(|h| h.uri == rtc::sdp::extmap::TRANSPORT_CC_URI)
-        .and_then(|h| u8::try_from(h.id).ok());
+    let twcc_ext = super::config::extension_id(params, rtc::sdp::extmap::TRANSPORT_CC_URI);
     Some(Negotiated {
         payload_type,
         twcc_ext,
