@@ -7,6 +7,7 @@ import { SfuSession } from './sfu.js';
 import { P2pLink } from './p2p.js';
 import { Chat } from './chat.js';
 import { SpeakingMeter } from './speaking.js';
+import { ViewReporter } from './view.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -132,6 +133,7 @@ async function join() {
     onFailed: mediaFailed,
     // A new session brings every track anew.
     onRestart: () => {
+      views.resend();
       for (const p of state.peers.values()) {
         p.sfu = null;
         p.sfuLive = false;
@@ -182,6 +184,7 @@ function addPeer({ id, name }) {
   $('grid').append(tile);
   const p = { id, name, tile, videos, placeholder, p2p: null, sfu: null, link: null, videoOn: true, publishes: true };
   state.peers.set(id, p);
+  views.watch(id, tile);
   render(p);
 }
 
@@ -214,6 +217,7 @@ function removePeer(id) {
   const p = state.peers.get(id);
   if (!p) return;
   p.link?.close();
+  views.unwatch(id);
   p.tile.remove();
   state.peers.delete(id);
 }
@@ -462,6 +466,9 @@ async function getMedia() {
 
 const chat = new Chat({ messages: $('messages'), typing: $('typing'), form: $('chat-form'), input: $('chat-input') });
 const speaking = new SpeakingMeter();
+const views = new ViewReporter((payload) => {
+  if (state.joined) call('view', payload).catch(() => {});
+});
 
 async function start(room, name) {
   state.room = room;

@@ -250,6 +250,31 @@ pub struct MediaStateRequest {
     pub video: bool,
 }
 
+/// `view {peer, width, height, visible}`: how the sender shows a member's video.
+#[derive(Debug, Deserialize)]
+pub struct ViewRequest {
+    /// The member whose video it is.
+    pub peer: String,
+    /// The tile's size in device pixels (for choosing a layer once there are layers).
+    pub width: u32,
+    /// See `width`.
+    pub height: u32,
+    /// Whether the tile is on screen, in a visible tab.
+    pub visible: bool,
+}
+
+/// The largest tile side accepted, in device pixels (an 8K screen is 7,680 wide).
+pub const MAX_TILE_SIDE: u32 = 16_384;
+
+impl Request for ViewRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.width > MAX_TILE_SIDE || self.height > MAX_TILE_SIDE {
+            return Err(ApiError::bad_request("width and height are at most 16384"));
+        }
+        Ok(())
+    }
+}
+
 impl Request for TypingRequest {}
 impl Request for MediaStateRequest {}
 

@@ -110,6 +110,7 @@ mod tests {
         SubscribedStats {
             track_id,
             publisher_id: String::new(),
+            kind: Kind::Video,
             bitrate_bps: 0,
             counters: sfu::DownTrackCounters {
                 packets,

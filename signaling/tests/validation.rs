@@ -155,6 +155,58 @@ async fn bad_requests_get_error_codes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_names_a_member_of_your_room_and_a_sane_size() {
+    let s = server().await;
+    let mut a = Client::connect(&s).await;
+    let mut b = Client::connect(&s).await;
+    let mut c = Client::connect(&s).await;
+    let view = |peer: &str, width: u64| json!({ "peer": peer, "width": width, "height": 360, "visible": false });
+
+    assert_eq!(code(&a.call("view", view("x", 640)).await), "not-joined");
+    let a_id = a.join("v1", "Ada").await["id"].as_str().unwrap().to_owned();
+    let b_id = b.join("v1", "Bob").await["id"].as_str().unwrap().to_owned();
+    let c_id = c.join("v2", "Cat").await["id"].as_str().unwrap().to_owned();
+
+    assert_eq!(a.call("view", view(&b_id, 640)).await, json!({}));
+    assert_eq!(
+        a.call(
+            "view",
+            json!({ "peer": b_id, "width": 640, "height": 360, "visible": true })
+        )
+        .await,
+        json!({})
+    );
+    // Someone in another room, yourself, or no one: not in your room.
+    assert_eq!(code(&a.call("view", view(&c_id, 640)).await), "not-in-room");
+    assert_eq!(code(&a.call("view", view(&a_id, 640)).await), "not-in-room");
+    assert_eq!(
+        code(&a.call("view", view("nobody", 640)).await),
+        "not-in-room"
+    );
+    // Sizes past any screen, and payloads of the wrong shape.
+    assert_eq!(
+        code(&a.call("view", view(&b_id, 100_000)).await),
+        "bad-request"
+    );
+    assert_eq!(
+        code(&a.call("view", json!({ "peer": b_id })).await),
+        "bad-request"
+    );
+    assert_eq!(
+        code(
+            &a.call(
+                "view",
+                json!({ "peer": b_id, "width": -1, "height": 1, "visible": true })
+            )
+            .await
+        ),
+        "bad-request"
+    );
+    // The socket stays usable.
+    assert_eq!(a.call("view", view(&b_id, 320)).await, json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_room_says_so() {
     let mut config = Config::for_tests();
     config.max_room_size = 2;
@@ -198,6 +250,7 @@ async fn every_request_gets_an_ack_whatever_its_payload() {
         "chat",
         "typing",
         "media-state",
+        "view",
         "no-such-event",
     ];
     let payloads: [Vec<Value>; 5] = [

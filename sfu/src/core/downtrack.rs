@@ -32,6 +32,8 @@ pub struct DownTrack {
     pub(crate) bitrate: BitrateMeter,
     /// Holds back repeated NACK answers.
     pub(crate) resend: ResendGuard,
+    /// The subscriber does not show this video: nothing is sent until it does.
+    pub(crate) hidden: bool,
 }
 
 /// One subscriber's share of forwarding a packet: its forwarder's decision, and the header

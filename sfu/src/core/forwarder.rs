@@ -56,11 +56,13 @@ pub enum DropReason {
     Paused,
     /// Last-N: the publisher is not among the room's N most recent speakers.
     NotSpeaking,
+    /// The subscriber does not show this video (its tile is hidden or off screen).
+    NotVisible,
 }
 
 impl DropReason {
     /// Every reason, for iterating counters.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::WaitingForKeyframe,
         DropReason::Stale,
         DropReason::Padding,
@@ -68,6 +70,7 @@ impl DropReason {
         DropReason::SendFailed,
         DropReason::Paused,
         DropReason::NotSpeaking,
+        DropReason::NotVisible,
     ];
 
     /// A short stable name, used in stats and metrics labels.
@@ -80,6 +83,7 @@ impl DropReason {
             DropReason::SendFailed => "send_failed",
             DropReason::Paused => "paused",
             DropReason::NotSpeaking => "not_speaking",
+            DropReason::NotVisible => "not_visible",
         }
     }
 

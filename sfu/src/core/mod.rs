@@ -34,6 +34,7 @@ pub mod throttle;
 mod timers;
 pub mod track;
 mod tracks;
+mod views;
 
 pub use api::{Event, IceCandidate, Output, Transmit};
 pub use downtrack::{Negotiated, forward_to};

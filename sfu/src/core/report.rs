@@ -47,6 +47,8 @@ pub struct TableSizes {
     pub timers: usize,
     /// Transports the send path sends on.
     pub links: usize,
+    /// Hidden (subscriber, publisher) video pairs.
+    pub hidden_views: usize,
 }
 
 /// One room.
@@ -111,6 +113,8 @@ pub struct SubscribedStats {
     pub track_id: u64,
     /// Its publisher.
     pub publisher_id: String,
+    /// Audio or video.
+    pub kind: Kind,
     /// Outgoing bitrate.
     pub bitrate_bps: u64,
     /// Its counters.

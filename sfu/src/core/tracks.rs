@@ -88,7 +88,13 @@ impl Tracks {
     }
 
     /// Adds `session`'s subscription to `track`, fed by `forwarder`.
-    pub(crate) fn subscribe(&mut self, track: TrackId, session: SessionId, forwarder: Forwarder) {
+    pub(crate) fn subscribe(
+        &mut self,
+        track: TrackId,
+        session: SessionId,
+        forwarder: Forwarder,
+        hidden: bool,
+    ) {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
@@ -99,6 +105,7 @@ impl Tracks {
             counters: Default::default(),
             bitrate: Default::default(),
             resend: Default::default(),
+            hidden,
         }));
         t.subscribers.push(key);
         self.by_subscriber.insert((session, track), key);
@@ -148,6 +155,27 @@ impl Tracks {
             }
         }
         true
+    }
+
+    /// Whether `session` shows `track`'s video. Shown again, its stream carries on from its
+    /// last packet, from the next keyframe: returns whether one must be asked for.
+    pub(crate) fn set_visible(
+        &mut self,
+        session: SessionId,
+        track: TrackId,
+        visible: bool,
+    ) -> bool {
+        let Some(dt) = self.downtrack_mut(session, track) else {
+            return false;
+        };
+        if dt.hidden != visible {
+            return false;
+        }
+        dt.hidden = !visible;
+        if visible {
+            dt.forwarder.reassign();
+        }
+        visible
     }
 
     /// Sets the forwarding flag of these tracks.
@@ -209,6 +237,10 @@ impl Tracks {
                 let Some(dt) = self.downtracks.get_mut(key.0) else {
                     continue;
                 };
+                if dt.hidden {
+                    dt.counters.record_drop(DropReason::NotVisible);
+                    continue;
+                }
                 let Some(out) = dt.out.filter(|_| egress.ready(dt.session)) else {
                     dt.counters.record_drop(DropReason::NotNegotiated);
                     continue;

@@ -184,6 +184,22 @@ impl SfuHandle {
         .await
     }
 
+    /// Whether `subscriber` shows `publisher`'s video: hidden, none of it is sent.
+    pub async fn set_view(
+        &self,
+        subscriber: ParticipantId,
+        publisher: ParticipantId,
+        visible: bool,
+    ) -> Result<(), SfuError> {
+        self.call(|reply| Command::SetView {
+            subscriber,
+            publisher,
+            visible,
+            reply,
+        })
+        .await
+    }
+
     /// A snapshot of every counter.
     pub async fn stats(&self) -> Result<SfuStats, SfuError> {
         self.call(|reply| Command::Stats { reply }).await

@@ -63,6 +63,12 @@ pub(crate) enum Command {
         forwarding: bool,
         reply: Reply<()>,
     },
+    SetView {
+        subscriber: ParticipantId,
+        publisher: ParticipantId,
+        visible: bool,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -224,6 +230,14 @@ fn handle_command(sfu: &mut Sfu, cmd: Command, now: Instant) {
             reply,
         } => {
             let _ = reply.send(sfu.set_forwarding(now, &room, forwarding));
+        }
+        Command::SetView {
+            subscriber,
+            publisher,
+            visible,
+            reply,
+        } => {
+            let _ = reply.send(sfu.set_view(now, &subscriber, &publisher, visible));
         }
         Command::Stats { reply } => {
             let _ = reply.send(Ok(sfu.stats(now)));

@@ -3,7 +3,7 @@
 use super::deliver::{self, Delivery};
 use super::{Payload, announce_switch, limit, reply, request};
 use crate::limits::Kind;
-use crate::messages::{ApiError, CandidateMessage, P2pSignal, SdpMessage};
+use crate::messages::{ApiError, CandidateMessage, P2pSignal, SdpMessage, ViewRequest};
 use crate::state::AppState;
 use serde_json::{Value, json};
 use sfu::core::throttle::Throttle;
@@ -208,6 +208,29 @@ pub(super) async fn on_sfu_candidate(
             sdp_mline_index: msg.sdp_mline_index,
         };
         state.sfu.candidate(me, init).await?;
+        Ok(json!({}))
+    }
+    .await;
+    reply(&socket, ack, result);
+}
+
+/// `view`: whether the sender shows a member's video. The SFU sends none of a hidden one.
+pub(super) async fn on_view(
+    socket: SocketRef,
+    TryData(data): Payload,
+    ack: AckSender,
+    State(state): State<AppState>,
+) {
+    let result: Result<Value, ApiError> = async {
+        let req: ViewRequest = request(&state, &socket, Kind::Signaling, data)?;
+        let me = joined(&state, &socket)?;
+        if req.peer == me.0 || !state.rooms.same_room(&me.0, &req.peer) {
+            return Err(ApiError::new("not-in-room", "no such peer in your room"));
+        }
+        state
+            .sfu
+            .set_view(me, ParticipantId(req.peer), req.visible)
+            .await?;
         Ok(json!({}))
     }
     .await;

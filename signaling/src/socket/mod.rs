@@ -35,6 +35,7 @@ pub async fn register_handlers(socket: SocketRef) -> Result<(), std::convert::In
     socket.on("chat", chat::on_chat);
     socket.on("typing", chat::on_typing);
     socket.on("media-state", chat::on_media_state);
+    socket.on("view", media::on_view);
     socket.on_fallback(on_unknown);
     socket.on_disconnect(on_disconnect);
     Ok(())

@@ -2,6 +2,7 @@
 //! media, and the offers they call for.
 
 use super::{Event, Sfu};
+use crate::core::codec::Kind;
 use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::core::session::{OpenedTrack, Session};
@@ -83,6 +84,38 @@ impl Sfu {
         Ok(())
     }
 
+    /// Whether `subscriber` shows `publisher`'s video (its tile is on screen). Hidden, none
+    /// is sent; shown again, it resumes from a keyframe.
+    pub fn set_view(
+        &mut self,
+        now: Instant,
+        subscriber: &ParticipantId,
+        publisher: &ParticipantId,
+        visible: bool,
+    ) -> Result<(), SfuError> {
+        self.observe(now);
+        let sub = self.session_of(subscriber)?;
+        let publishing = self.session_of(publisher)?;
+        if !self.views.set(sub, publisher, visible) {
+            return Ok(());
+        }
+        let tracks: Vec<TrackId> = self
+            .sessions
+            .get(publishing)
+            .map(|s| s.published().collect())
+            .unwrap_or_default();
+        for tid in tracks {
+            if self.tracks.get(tid).is_some_and(|t| t.kind == Kind::Video)
+                && self.tracks.set_visible(sub, tid, visible)
+            {
+                self.request_keyframe(tid, now);
+            }
+        }
+        info!(%subscriber, %publisher, visible, "view");
+        self.run(now);
+        Ok(())
+    }
+
     pub(super) fn session_of(&self, participant: &ParticipantId) -> Result<SessionId, SfuError> {
         self.routes
             .by_participant(participant)
@@ -105,6 +138,7 @@ impl Sfu {
             self.unpublish(tid, now);
         }
         self.rooms.leave(&session.room, id);
+        self.views.forget(id);
         self.apply_last_n(&session.room, now);
         session.close();
         while let Some(out) = session.poll_output() {
@@ -192,9 +226,10 @@ impl Sfu {
             s.defer_subscription(tid);
             return;
         }
+        let hidden = track.kind == Kind::Video && self.views.hides(id, &track.owner_id);
         match s.subscribe(tid, &track.owner_id, track.kind, &track.codec) {
             Ok(forwarder) => {
-                self.tracks.subscribe(tid, id, forwarder);
+                self.tracks.subscribe(tid, id, forwarder, hidden);
                 self.sessions.mark(id);
             }
             Err(e) => warn!(participant = %s.participant, track = %tid, "subscribe: {e}"),

@@ -26,6 +26,7 @@ use crate::core::sessions::Sessions;
 use crate::core::stats::{IngressCounters, Tally};
 use crate::core::timers::{TimerOf, Timers};
 use crate::core::tracks::Tracks;
+use crate::core::views::Views;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -67,6 +68,7 @@ pub struct Sfu {
     routes: Routes,
     sessions: Sessions,
     rooms: Rooms,
+    views: Views,
     tracks: Tracks,
     timers: Timers,
     outbox: Outbox,
@@ -92,6 +94,7 @@ impl Sfu {
             routes: Routes::default(),
             sessions: Sessions::default(),
             rooms: Rooms::default(),
+            views: Views::default(),
             tracks,
             timers: Timers::default(),
             outbox: Outbox::default(),

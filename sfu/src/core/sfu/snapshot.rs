@@ -63,6 +63,7 @@ impl Sfu {
             tracks: self.tracks.len(),
             timers: self.timers.len(),
             links: self.sendpath.len(),
+            hidden_views: self.views.len(),
         }
     }
 
@@ -114,6 +115,7 @@ impl Sfu {
                 .map(|(t, d)| SubscribedStats {
                     track_id: t.id.0,
                     publisher_id: t.owner_id.0.clone(),
+                    kind: t.kind,
                     bitrate_bps: d.bitrate.bps(now),
                     counters: d.counters,
                 })
