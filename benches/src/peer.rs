@@ -3,7 +3,6 @@
 //! receives. Sans-IO apart from its own non-blocking socket; the engine drives it.
 
 use crate::media::{self, Clock, Kind, Stamp};
-use bytes::BytesMut;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
@@ -16,7 +15,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use sfu::core::session::config::udp_datagram;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -315,16 +314,7 @@ impl LoadPeer {
             match &mut self.transport {
                 Transport::Rtc { pc, .. } => {
                     // A datagram the stack rejects (a stray, a late retransmit) is not fatal.
-                    let _ = pc.handle_read(TaggedBytesMut {
-                        now,
-                        transport: TransportContext {
-                            local_addr: self.local,
-                            peer_addr: from,
-                            ecn: None,
-                            transport_protocol: TransportProtocol::UDP,
-                        },
-                        message: BytesMut::from(&buf[..n]),
-                    });
+                    let _ = pc.handle_read(udp_datagram(now, self.local, from, &buf[..n]));
                     self.rtc_timeout = None;
                 }
                 Transport::Plain { .. } => {

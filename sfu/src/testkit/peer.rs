@@ -23,7 +23,6 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -221,16 +220,10 @@ impl PeerCore {
         from: SocketAddr,
         data: &[u8],
     ) -> Result<(), PeerError> {
-        self.pc.handle_read(TaggedBytesMut {
-            now,
-            transport: TransportContext {
-                local_addr: local,
-                peer_addr: from,
-                ecn: None,
-                transport_protocol: TransportProtocol::UDP,
-            },
-            message: BytesMut::from(data),
-        })?;
+        self.pc
+            .handle_read(crate::core::session::config::udp_datagram(
+                now, local, from, data,
+            ))?;
         Ok(())
     }
 

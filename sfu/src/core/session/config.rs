@@ -112,6 +112,25 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
     Ok(m)
 }
 
+/// A UDP datagram from `from`, received on `local` at `now`, as rtc's peer connection reads it.
+pub fn udp_datagram(
+    now: Instant,
+    local: std::net::SocketAddr,
+    from: std::net::SocketAddr,
+    data: &[u8],
+) -> rtc::shared::TaggedBytesMut {
+    rtc::shared::TaggedBytesMut {
+        now,
+        transport: rtc::shared::TransportContext {
+            local_addr: local,
+            peer_addr: from,
+            ecn: None,
+            transport_protocol: rtc::shared::TransportProtocol::UDP,
+        },
+        message: bytes::BytesMut::from(data),
+    }
+}
+
 /// The id that `parameters` give the header extension `uri`, if it was negotiated.
 pub fn extension_id(parameters: &RTCRtpParameters, uri: &str) -> Option<u8> {
     parameters
