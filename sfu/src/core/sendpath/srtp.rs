@@ -392,6 +392,14 @@ mod tests {
             .collect()
     }
 
+    /// Every profile the sender supports.
+    const PROFILES: [ProtectionProfile; 4] = [
+        ProtectionProfile::AeadAes128Gcm,
+        ProtectionProfile::AeadAes256Gcm,
+        ProtectionProfile::Aes128CmHmacSha1_80,
+        ProtectionProfile::Aes128CmHmacSha1_32,
+    ];
+
     /// This module's sender and rtc's context, on the same keys.
     fn ours_and_rtcs(profile: ProtectionProfile) -> (SrtpSender, rtc::srtp::context::Context) {
         let k = keys(profile);
@@ -438,12 +446,7 @@ mod tests {
     /// packet, for every profile, across a wrap of the sequence numbers.
     #[test]
     fn rtc_decrypts_what_it_protects() {
-        for profile in [
-            ProtectionProfile::AeadAes128Gcm,
-            ProtectionProfile::AeadAes256Gcm,
-            ProtectionProfile::Aes128CmHmacSha1_80,
-            ProtectionProfile::Aes128CmHmacSha1_32,
-        ] {
+        for profile in PROFILES {
             let (mut ours, mut theirs) = ours_and_rtcs(profile);
             for seq in (65_500..=u16::MAX).chain(0..40) {
                 let plain = packet(0xCAFE, seq, 300);
@@ -461,12 +464,7 @@ mod tests {
     /// The same for RTCP: a sender report, protected here, opened by rtc, many times over.
     #[test]
     fn rtc_decrypts_the_rtcp_it_protects() {
-        for profile in [
-            ProtectionProfile::AeadAes128Gcm,
-            ProtectionProfile::AeadAes256Gcm,
-            ProtectionProfile::Aes128CmHmacSha1_80,
-            ProtectionProfile::Aes128CmHmacSha1_32,
-        ] {
+        for profile in PROFILES {
             let (mut ours, mut theirs) = ours_and_rtcs(profile);
             for i in 0..300u32 {
                 let sr = rtc::rtcp::sender_report::SenderReport {
