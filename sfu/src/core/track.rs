@@ -3,6 +3,7 @@
 use crate::core::cache::{CachedPacket, RetransmitCache};
 use crate::core::codec::{Codec, CodecParams, Kind};
 use crate::core::downtrack::DownTrackKey;
+use crate::core::forwarder::DropReason;
 use crate::core::ids::{ParticipantId, SessionId, TrackId};
 use crate::core::keyframe::KeyframeRequester;
 use crate::core::seq::seq_newer;
@@ -37,8 +38,8 @@ pub(crate) struct Track {
     pub(crate) forwarding: bool,
     /// The id of the audio-level header extension on its packets, if the publisher sends it.
     pub(crate) audio_level_ext: Option<u8>,
-    /// Last-N: its video is held back, the publisher not being a recent speaker.
-    pub(crate) hidden: bool,
+    /// Last-N holds its video back: the publisher is not a recent speaker.
+    pub(crate) last_n_held: bool,
     highest_seq: Option<u16>,
 }
 
@@ -55,6 +56,18 @@ pub(crate) struct NewTrack {
 }
 
 impl Track {
+    /// Why none of its packets go out now, if none do: the room talks peer to peer, or
+    /// Last-N holds its video back.
+    pub(crate) fn held_back(&self) -> Option<DropReason> {
+        if !self.forwarding {
+            Some(DropReason::Paused)
+        } else if self.last_n_held {
+            Some(DropReason::NotSpeaking)
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn new(id: TrackId, new: NewTrack, keyframe_interval: Duration) -> Track {
         Track {
             id,
@@ -77,7 +90,7 @@ impl Track {
             subscribers: Vec::new(),
             forwarding: new.forwarding,
             audio_level_ext: new.audio_level_ext,
-            hidden: false,
+            last_n_held: false,
             highest_seq: None,
         }
     }

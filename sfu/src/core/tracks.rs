@@ -138,15 +138,15 @@ impl Tracks {
     /// Holds back (Last-N) or releases a track's video. Released, each subscriber's stream
     /// carries on from its last packet, from the next keyframe: returns whether one must be
     /// asked for.
-    pub(crate) fn set_hidden(&mut self, track: TrackId, hidden: bool) -> bool {
+    pub(crate) fn set_last_n_held(&mut self, track: TrackId, held: bool) -> bool {
         let Some(t) = self.tracks.get_mut(&track) else {
             return false;
         };
-        if t.hidden == hidden {
+        if t.last_n_held == held {
             return false;
         }
-        t.hidden = hidden;
-        if hidden {
+        t.last_n_held = held;
+        if held {
             return false;
         }
         for key in &t.subscribers {
@@ -219,12 +219,7 @@ impl Tracks {
         let len = pkt.header.marshal_size() + pkt.payload.len();
         t.record_incoming(pkt.header.sequence_number, len, now);
         let mut want_keyframe = false;
-        if !t.forwarding || t.hidden {
-            let reason = if t.forwarding {
-                DropReason::NotSpeaking
-            } else {
-                DropReason::Paused
-            };
+        if let Some(reason) = t.held_back() {
             for key in &t.subscribers {
                 if let Some(dt) = self.downtracks.get_mut(key.0) {
                     dt.counters.record_drop(reason);

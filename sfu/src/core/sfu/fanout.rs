@@ -68,8 +68,8 @@ impl Sfu {
             let Some(t) = self.tracks.get(tid).filter(|t| t.kind == Kind::Video) else {
                 continue;
             };
-            let hidden = !shown.contains(&t.owner);
-            if self.tracks.set_hidden(tid, hidden) {
+            let held = !shown.contains(&t.owner);
+            if self.tracks.set_last_n_held(tid, held) {
                 debug!(track = %tid, "last-N: shown again");
                 self.request_keyframe(tid, now);
             }
