@@ -13,7 +13,7 @@ export class ViewReporter {
     this.timer = null;
     this.io = new IntersectionObserver((entries) => {
       for (const e of entries) {
-        const v = this.entryOf(e.target);
+        const v = this.tiles.get(e.target.dataset.peerId);
         if (v) v.onScreen = e.isIntersecting;
       }
       this.schedule();
@@ -22,6 +22,7 @@ export class ViewReporter {
     document.addEventListener('visibilitychange', () => this.schedule());
   }
 
+  // Follows `tile`, which carries the member's id as `data-peer-id`.
   watch(id, tile) {
     this.tiles.set(id, { tile, onScreen: true, sent: null });
     this.io.observe(tile);
@@ -40,11 +41,6 @@ export class ViewReporter {
   resend() {
     for (const v of this.tiles.values()) v.sent = null;
     this.schedule();
-  }
-
-  entryOf(tile) {
-    for (const v of this.tiles.values()) if (v.tile === tile) return v;
-    return null;
   }
 
   schedule() {
