@@ -73,50 +73,51 @@ fn video_follows_the_two_most_recent_speakers() {
     // Cat talks: she has the floor within 2 s, and her video reaches everyone; Bob, now the
     // one furthest from having spoken, is held back (Ada joined first, so she stays).
     sim.set_talking(CAT, true);
-    let before = snapshot(&sim);
-    assert!(
-        sim.run_until(Duration::from_secs(3), |s| others_see(
-            s,
-            &[CAT],
-            &before,
-            10
-        )),
-        "Cat's video after she starts talking"
-    );
-    sim.run_for(Duration::from_millis(500));
-    let before = snapshot(&sim);
-    sim.run_for(Duration::from_secs(2));
-    assert!(
-        held_back(&sim, &[BOB, DAN], &before),
-        "Bob and Dan held back"
-    );
-    assert!(
-        others_see(&sim, &[ADA, CAT], &before, 50),
-        "Ada and Cat seen"
+    takes_the_floor(
+        &mut sim,
+        CAT,
+        Duration::from_secs(3),
+        &[ADA, CAT],
+        &[BOB, DAN],
     );
 
     // Dan talks after her: Dan and Cat are the two most recent speakers.
     sim.set_talking(CAT, false);
     sim.set_talking(DAN, true);
-    let before = snapshot(&sim);
+    takes_the_floor(
+        &mut sim,
+        DAN,
+        Duration::from_secs(4),
+        &[CAT, DAN],
+        &[ADA, BOB],
+    );
+}
+
+const NAMES: [&str; 4] = ["Ada", "Bob", "Cat", "Dan"];
+
+/// `talker`, who has just started talking, is seen by everyone within `within`; then, over
+/// 2 s, every member of `shown` is seen and none of `held` is.
+fn takes_the_floor(
+    sim: &mut Sim,
+    talker: usize,
+    within: Duration,
+    shown: &[usize],
+    held: &[usize],
+) {
+    let names = |who: &[usize]| who.iter().map(|&i| NAMES[i]).collect::<Vec<_>>();
+    let before = snapshot(sim);
     assert!(
-        sim.run_until(Duration::from_secs(4), |s| others_see(
-            s,
-            &[DAN],
-            &before,
-            10
-        )),
-        "Dan's video after he starts talking"
+        sim.run_until(within, |s| others_see(s, &[talker], &before, 10)),
+        "{}'s video after they start talking",
+        NAMES[talker]
     );
     sim.run_for(Duration::from_millis(500));
-    let before = snapshot(&sim);
+    let before = snapshot(sim);
     sim.run_for(Duration::from_secs(2));
+    assert!(held_back(sim, held, &before), "{:?} held back", names(held));
     assert!(
-        held_back(&sim, &[ADA, BOB], &before),
-        "Ada and Bob held back"
-    );
-    assert!(
-        others_see(&sim, &[CAT, DAN], &before, 50),
-        "Cat and Dan seen"
+        others_see(sim, shown, &before, 50),
+        "{:?} seen",
+        names(shown)
     );
 }
