@@ -22,7 +22,9 @@ fn a_hidden_tile_gets_no_video_and_a_shown_one_gets_it_back() {
     // Ada hides Bob.
     let (ada_id, bob_id) = (sim.peer(ada).id.clone(), sim.peer(bob).id.clone());
     let now = sim.now();
-    sim.sfu.set_view(now, &ada_id, &bob_id, false).unwrap();
+    sim.sfu
+        .set_view(now, &ada_id, &bob_id, false, (640, 360))
+        .unwrap();
     sim.run_for(Duration::from_millis(200));
     let before = (
         got(&sim, ada, bob, VIDEO),
@@ -48,7 +50,9 @@ fn a_hidden_tile_gets_no_video_and_a_shown_one_gets_it_back() {
 
     // Shown again: Bob's video comes back (the SFU asks him for a keyframe to start on).
     let now = sim.now();
-    sim.sfu.set_view(now, &ada_id, &bob_id, true).unwrap();
+    sim.sfu
+        .set_view(now, &ada_id, &bob_id, true, (640, 360))
+        .unwrap();
     let resumed = got(&sim, ada, bob, VIDEO);
     assert!(
         sim.run_until(Duration::from_secs(2), |s| got(s, ada, bob, VIDEO)
@@ -60,7 +64,7 @@ fn a_hidden_tile_gets_no_video_and_a_shown_one_gets_it_back() {
     let now = sim.now();
     assert!(
         sim.sfu
-            .set_view(now, &ada_id, &"nobody".into(), false)
+            .set_view(now, &ada_id, &"nobody".into(), false, (640, 360))
             .is_err()
     );
 }

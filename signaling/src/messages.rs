@@ -255,7 +255,7 @@ pub struct MediaStateRequest {
 pub struct ViewRequest {
     /// The member whose video it is.
     pub peer: String,
-    /// The tile's size in device pixels (for choosing a layer once there are layers).
+    /// The tile's size in device pixels: no larger simulcast layer is sent.
     pub width: u32,
     /// See `width`.
     pub height: u32,
@@ -265,6 +265,14 @@ pub struct ViewRequest {
 
 /// The largest tile side accepted, in device pixels (an 8K screen is 7,680 wide).
 pub const MAX_TILE_SIDE: u32 = 16_384;
+
+impl ViewRequest {
+    /// The tile's size, within the sides that `validate` accepts.
+    pub fn tile(&self) -> (u16, u16) {
+        let side = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+        (side(self.width), side(self.height))
+    }
+}
 
 impl Request for ViewRequest {
     fn validate(&self) -> Result<(), ApiError> {

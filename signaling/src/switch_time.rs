@@ -102,6 +102,7 @@ mod tests {
             codec: "VP8",
             ssrc: 1,
             bitrate_bps: 0,
+            layers: Vec::new(),
             counters: Default::default(),
         }
     }
@@ -112,6 +113,8 @@ mod tests {
             publisher_id: String::new(),
             kind: Kind::Video,
             bitrate_bps: 0,
+            layer: Some(0),
+            target_layer: 0,
             counters: sfu::DownTrackCounters {
                 packets,
                 ..Default::default()
@@ -125,6 +128,7 @@ mod tests {
             state: TransportState::Connected,
             rtt_ms: None,
             feedback: None,
+            bandwidth_estimate_bps: None,
             joined_at: SystemTime::UNIX_EPOCH,
             published: vec![published(publishes)],
             subscribed: receives.iter().map(|&(t, n)| subscribed(t, n)).collect(),

@@ -59,16 +59,21 @@ pub fn is_keyframe(codec: Codec, payload: &[u8]) -> bool {
 
 /// RFC 7741: the payload descriptor, then the VP8 frame header whose P bit is 0 on keyframes.
 fn vp8_keyframe(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
+    vp8_frame_start(p).is_some_and(|i| p.get(i).is_some_and(|h| h & 0x01 == 0))
+}
+
+/// Where the VP8 frame header starts in `p`, if `p` starts the first partition of a frame.
+fn vp8_frame_start(p: &[u8]) -> Option<usize> {
+    let &b0 = p.first()?;
     let start = b0 & 0x10 != 0;
     let pid = b0 & 0x07;
     let mut i = 1;
     if b0 & 0x80 != 0 {
-        let Some(&x) = p.get(i) else { return false };
+        let &x = p.get(i)?;
         i += 1;
         if x & 0x80 != 0 {
             // PictureID: 7 or 15 bits.
-            let Some(&m) = p.get(i) else { return false };
+            let &m = p.get(i)?;
             i += if m & 0x80 != 0 { 2 } else { 1 };
         }
         if x & 0x40 != 0 {
@@ -78,7 +83,20 @@ fn vp8_keyframe(p: &[u8]) -> bool {
             i += 1; // TID/Y/KEYIDX
         }
     }
-    start && pid == 0 && p.get(i).is_some_and(|h| h & 0x01 == 0)
+    (start && pid == 0).then_some(i)
+}
+
+/// The width and height a VP8 keyframe's header gives (RFC 6386 §9.1), if `p` starts one:
+/// what a simulcast layer shows, without asking the publisher.
+pub fn vp8_size(p: &[u8]) -> Option<(u16, u16)> {
+    let i = vp8_frame_start(p)?;
+    let h = p.get(i..i + 10)?;
+    if h[0] & 0x01 != 0 || h[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([h[6], h[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([h[8], h[9]]) & 0x3fff;
+    (width > 0 && height > 0).then_some((width, height))
 }
 
 /// RFC 9628 (draft-ietf-payload-vp9): not inter-predicted (P=0) and the start of a frame (B=1).
@@ -148,6 +166,23 @@ impl CodecParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vp8_keyframe_gives_its_size() {
+        // Extended descriptor with a 15-bit picture id, then a 640x360 keyframe header.
+        let key = [
+            0x90, 0x80, 0x81, 0x23, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01,
+        ];
+        assert_eq!(vp8_size(&key), Some((640, 360)));
+        assert!(vp8_keyframe(&key));
+        let mut delta = key;
+        delta[4] |= 0x01;
+        assert_eq!(vp8_size(&delta), None);
+        assert_eq!(vp8_size(&key[..10]), None, "truncated");
+        let mut bad_code = key;
+        bad_code[8] = 0;
+        assert_eq!(vp8_size(&bad_code), None);
+    }
 
     #[test]
     fn vp8_keyframe_and_delta() {

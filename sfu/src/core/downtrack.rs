@@ -34,6 +34,18 @@ pub struct DownTrack {
     pub(crate) resend: ResendGuard,
     /// The subscriber does not show this video: nothing is sent until it does.
     pub(crate) hidden: bool,
+    /// The layer of the track it forwards now, once one has started.
+    pub(crate) layer: Option<usize>,
+    /// The layer the allocator chose; forwarding moves to it on its next keyframe.
+    pub(crate) target: usize,
+}
+
+impl DownTrack {
+    /// Whether a packet of layer `layer` is this subscriber's: of the layer it forwards, or
+    /// of the one it is moving to.
+    pub(crate) fn takes_layer(&self, layer: usize) -> bool {
+        self.layer == Some(layer) || self.target == layer
+    }
 }
 
 /// One subscriber's share of forwarding a packet: its forwarder's decision, and the header

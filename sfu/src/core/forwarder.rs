@@ -293,6 +293,13 @@ impl Forwarder {
         self.needs_keyframe = self.video;
     }
 
+    /// Lets the source before the current one be switched to again: a simulcast layer that
+    /// was left may be chosen once more. Its late packets are kept out by the caller, which
+    /// passes only the layers it forwards or moves to.
+    pub fn forget_previous(&mut self) {
+        self.previous_ssrc = None;
+    }
+
     /// Asks for the next packet to start on a keyframe (for example after a subscriber's PLI
     /// could not be served, or when the subscription is resumed).
     pub fn request_keyframe(&mut self) {

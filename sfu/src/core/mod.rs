@@ -8,6 +8,7 @@
 //! and [`seq`]), [`codec`] (keyframe detection), [`keyframe`] (request debouncing), [`cache`]
 //! (NACK answers) and [`demux`].
 
+pub mod allocator;
 mod api;
 pub mod cache;
 pub mod codec;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod forwarder;
 pub mod ids;
 pub mod keyframe;
+pub mod layer;
 mod outbox;
 pub mod report;
 pub mod resend;

@@ -78,6 +78,8 @@ pub struct ParticipantStats {
     /// What its transport-wide feedback reported about the packets sent to it, once its
     /// transport is up.
     pub feedback: Option<FeedbackCounters>,
+    /// Its downlink bandwidth estimate, from that feedback, in bits per second.
+    pub bandwidth_estimate_bps: Option<u64>,
     /// When it joined.
     pub joined_at: SystemTime,
     /// Tracks it publishes.
@@ -96,13 +98,33 @@ pub struct PublishedStats {
     pub kind: Kind,
     /// Codec name.
     pub codec: &'static str,
-    /// The publisher's SSRC.
+    /// The publisher's SSRC (of its lowest layer).
     pub ssrc: u32,
     /// Incoming bitrate.
     pub bitrate_bps: u64,
+    /// Its encodings, lowest first: one, or a simulcast camera's several.
+    pub layers: Vec<LayerStats>,
     /// Its counters.
     #[serde(flatten)]
     pub counters: TrackCounters,
+}
+
+/// One encoding of a published track.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LayerStats {
+    /// Its RTP stream id, for a simulcast layer.
+    pub rid: Option<String>,
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// Its bitrate.
+    pub bitrate_bps: u64,
+    /// Its picture width, from its keyframes (VP8), if known.
+    pub width: Option<u16>,
+    /// See `width`.
+    pub height: Option<u16>,
+    /// Whether the publisher is sending it.
+    pub active: bool,
 }
 
 /// A subscription.
@@ -117,6 +139,11 @@ pub struct SubscribedStats {
     pub kind: Kind,
     /// Outgoing bitrate.
     pub bitrate_bps: u64,
+    /// The layer of the track it forwards (an index into the track's `layers`), once one
+    /// has started.
+    pub layer: Option<usize>,
+    /// The layer the allocator chose for it; forwarding moves there on its next keyframe.
+    pub target_layer: usize,
     /// Its counters.
     #[serde(flatten)]
     pub counters: DownTrackCounters,

@@ -113,6 +113,8 @@ pub struct DownTrackCounters {
     /// Packets not sent, by reason.
     #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub dropped: Drops,
+    /// Moves from one simulcast layer to another.
+    pub layer_switches: u64,
 }
 
 impl DownTrackCounters {
@@ -155,6 +157,8 @@ pub struct Tally {
     /// Packets not forwarded, by reason.
     #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, u64>))]
     pub dropped: Drops,
+    /// Moves of subscribers from one simulcast layer to another.
+    pub layer_switches: u64,
 }
 
 impl Tally {
@@ -174,6 +178,7 @@ impl Tally {
         self.bytes_out += c.bytes;
         self.packets_dropped += c.packets_dropped;
         self.dropped.add(&c.dropped);
+        self.layer_switches += c.layer_switches;
     }
 
     /// Adds another tally.
@@ -188,6 +193,7 @@ impl Tally {
         self.bytes_out += o.bytes_out;
         self.packets_dropped += o.packets_dropped;
         self.dropped.add(&o.dropped);
+        self.layer_switches += o.layer_switches;
     }
 }
 

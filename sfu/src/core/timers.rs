@@ -17,6 +17,8 @@ pub(crate) enum TimerOf {
     Track(TrackId),
     /// A session's sender reports.
     Reports(SessionId),
+    /// The next choice of every subscriber's layers.
+    Allocate,
 }
 
 /// Every timer of one SFU.
@@ -39,6 +41,11 @@ impl Timers {
                 self.current.remove(&of);
             }
         }
+    }
+
+    /// Whether `of` has a timer set.
+    pub(crate) fn is_set(&self, of: TimerOf) -> bool {
+        self.current.contains_key(&of)
     }
 
     /// Takes the next timer due at `now`, if any.

@@ -1,12 +1,10 @@
 //! Track: the published side of a stream, as it arrives from its publisher.
 
-use crate::core::cache::{CachedPacket, RetransmitCache};
 use crate::core::codec::{Codec, CodecParams, Kind};
 use crate::core::downtrack::DownTrackKey;
 use crate::core::forwarder::DropReason;
 use crate::core::ids::{ParticipantId, SessionId, TrackId};
-use crate::core::keyframe::KeyframeRequester;
-use crate::core::seq::seq_newer;
+use crate::core::layer::{self, Layer};
 use crate::core::session::Receiver;
 use crate::core::stats::{BitrateMeter, TrackCounters};
 use std::time::{Duration, Instant};
@@ -21,15 +19,10 @@ pub(crate) struct Track {
     pub(crate) codec: CodecParams,
     /// The codec, as far as keyframe detection goes.
     pub(crate) codec_name: Codec,
-    /// SSRC the publisher sends with.
-    pub(crate) ssrc: u32,
+    /// Its encodings, lowest quality first: one, or a simulcast camera's several.
+    pub(crate) layers: Vec<Layer>,
     /// Where the publisher's session receives it, for keyframe requests.
     pub(crate) receiver: Receiver,
-    /// Recent packets, for answering subscribers' NACKs; none for audio, which no
-    /// subscriber NACKs (Opus is negotiated without `nack`).
-    pub(crate) cache: Option<RetransmitCache<CachedPacket>>,
-    /// Debounces keyframe requests towards the publisher.
-    pub(crate) keyframes: KeyframeRequester,
     pub(crate) counters: TrackCounters,
     pub(crate) bitrate: BitrateMeter,
     /// The DownTracks forwarding it.
@@ -40,7 +33,7 @@ pub(crate) struct Track {
     pub(crate) audio_level_ext: Option<u8>,
     /// Last-N holds its video back: the publisher is not a recent speaker.
     pub(crate) last_n_held: bool,
-    highest_seq: Option<u16>,
+    keyframe_interval: Duration,
 }
 
 /// What a new track is, from the session that publishes it.
@@ -50,6 +43,8 @@ pub(crate) struct NewTrack {
     pub(crate) kind: Kind,
     pub(crate) codec: CodecParams,
     pub(crate) ssrc: u32,
+    /// The RTP stream id of its first layer, if it is simulcast.
+    pub(crate) rid: Option<String>,
     pub(crate) receiver: Receiver,
     pub(crate) forwarding: bool,
     pub(crate) audio_level_ext: Option<u8>,
@@ -76,37 +71,72 @@ impl Track {
             kind: new.kind,
             codec_name: new.codec.codec(),
             codec: new.codec,
-            ssrc: new.ssrc,
+            layers: vec![Layer::new(
+                new.rid,
+                new.ssrc,
+                new.kind == Kind::Video,
+                keyframe_interval,
+            )],
             receiver: new.receiver,
-            cache: (new.kind == Kind::Video).then(|| {
-                RetransmitCache::new(
-                    RetransmitCache::<()>::DEFAULT_SLOTS,
-                    RetransmitCache::<()>::DEFAULT_MAX_AGE,
-                )
-            }),
-            keyframes: KeyframeRequester::new(keyframe_interval),
             counters: TrackCounters::default(),
             bitrate: BitrateMeter::default(),
             subscribers: Vec::new(),
             forwarding: new.forwarding,
             audio_level_ext: new.audio_level_ext,
             last_n_held: false,
-            highest_seq: None,
+            keyframe_interval,
         }
     }
 
-    /// Counts an incoming packet and the gap before it, if any.
-    pub(crate) fn record_incoming(&mut self, seq: u16, len: usize, now: Instant) {
+    /// Adds a simulcast layer that has started arriving, in its rank; returns its index, or
+    /// `None` if the track has it already or has all it may have.
+    pub(crate) fn add_layer(&mut self, rid: String, ssrc: u32) -> Option<usize> {
+        if self.layers.len() >= MAX_LAYERS
+            || self
+                .layers
+                .iter()
+                .any(|l| l.ssrc == ssrc || l.rid.as_deref() == Some(&rid))
+        {
+            return None;
+        }
+        let rank = layer::rank(Some(&rid));
+        let at = self
+            .layers
+            .iter()
+            .position(|l| layer::rank(l.rid.as_deref()) > rank)
+            .unwrap_or(self.layers.len());
+        let video = self.kind == Kind::Video;
+        self.layers.insert(
+            at,
+            Layer::new(Some(rid), ssrc, video, self.keyframe_interval),
+        );
+        Some(at)
+    }
+
+    /// The index of the layer arriving with `ssrc`.
+    pub(crate) fn layer_of(&self, ssrc: u32) -> Option<usize> {
+        self.layers.iter().position(|l| l.ssrc == ssrc)
+    }
+
+    /// Counts an incoming packet of layer `layer` and the gap before it, if any.
+    pub(crate) fn record_incoming(&mut self, layer: usize, seq: u16, len: usize, now: Instant) {
         self.counters.packets += 1;
         self.counters.bytes += len as u64;
         self.bitrate.record(len, now);
-        match self.highest_seq {
-            None => self.highest_seq = Some(seq),
-            Some(h) if seq_newer(seq, h) => {
-                self.counters.packets_lost += u64::from(seq.wrapping_sub(h).saturating_sub(1));
-                self.highest_seq = Some(seq);
-            }
-            Some(_) => {}
+        if let Some(l) = self.layers.get_mut(layer) {
+            self.counters.packets_lost += l.record(seq, len, now);
         }
     }
+
+    /// When a coalesced keyframe request of one of its layers is next due.
+    pub(crate) fn keyframe_timeout(&self) -> Option<Instant> {
+        self.layers
+            .iter()
+            .filter_map(|l| l.keyframes.poll_timeout())
+            .min()
+    }
 }
+
+/// The most layers a track takes: browsers send at most three, and a fourth rid would only
+/// cost memory.
+pub(crate) const MAX_LAYERS: usize = 4;

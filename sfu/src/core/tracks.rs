@@ -3,6 +3,7 @@
 //! track that goes takes its DownTracks with it.
 
 use crate::core::cache::CachedPacket;
+use crate::core::codec::{Codec, Kind, vp8_size};
 use crate::core::downtrack::{DownTrack, DownTrackKey, forward_to};
 use crate::core::forwarder::{DropReason, Forwarder, PacketInfo};
 use crate::core::ids::{SessionId, TrackId};
@@ -106,6 +107,8 @@ impl Tracks {
             bitrate: Default::default(),
             resend: Default::default(),
             hidden,
+            layer: None,
+            target: 0,
         }));
         t.subscribers.push(key);
         self.by_subscriber.insert((session, track), key);
@@ -204,34 +207,100 @@ impl Tracks {
         t
     }
 
+    /// Adds a simulcast layer to `track`, keeping its DownTracks on the layers they had
+    /// (their indices move up past the new one). Returns its index.
+    pub(crate) fn add_layer(&mut self, track: TrackId, rid: String, ssrc: u32) -> Option<usize> {
+        let t = self.tracks.get_mut(&track)?;
+        let at = t.add_layer(rid, ssrc)?;
+        for key in &t.subscribers {
+            if let Some(dt) = self.downtracks.get_mut(key.0) {
+                if let Some(l) = dt.layer.as_mut().filter(|l| **l >= at) {
+                    *l += 1;
+                }
+                if dt.target >= at && t.layers.len() > 1 {
+                    dt.target += 1;
+                }
+            }
+        }
+        Some(at)
+    }
+
+    /// The layers (a bit each) of `track` that a subscriber forwards or moves to.
+    pub(crate) fn layers_in_use(&self, track: TrackId) -> u32 {
+        let Some(t) = self.tracks.get(&track) else {
+            return 0;
+        };
+        t.subscribers
+            .iter()
+            .filter_map(|k| self.downtracks.get(k.0))
+            .fold(0, |bits, dt| {
+                bits | (1 << dt.target) | dt.layer.map_or(0, |l| 1 << l)
+            })
+    }
+
+    /// The layer `session` forwards of `track`, or the one it waits for.
+    pub(crate) fn layer_of(&self, session: SessionId, track: TrackId) -> Option<usize> {
+        let dt = self.downtrack(session, track)?;
+        Some(dt.layer.unwrap_or(dt.target))
+    }
+
+    /// Points `session`'s DownTrack of `track` at `layer`. Forwarding moves there on that
+    /// layer's next keyframe: returns whether one must be asked for.
+    pub(crate) fn set_target(&mut self, session: SessionId, track: TrackId, layer: usize) -> bool {
+        let Some(dt) = self.downtrack_mut(session, track) else {
+            return false;
+        };
+        if dt.target == layer {
+            return false;
+        }
+        dt.target = layer;
+        dt.forwarder.forget_previous();
+        dt.layer.is_some_and(|l| l != layer)
+    }
+
     /// Forwards one packet of `track` to every DownTrack of it, each under its own header.
-    /// Returns whether a subscriber waits for a keyframe that should be asked for.
+    /// Returns the layers (a bit each) that a subscriber waits for a keyframe of.
     pub(crate) fn forward(
         &mut self,
         track: TrackId,
         pkt: rtc::rtp::Packet,
         now: Instant,
         egress: &mut impl Egress,
-    ) -> bool {
+    ) -> u32 {
         let Some(t) = self.tracks.get_mut(&track) else {
-            return false;
+            return 0;
+        };
+        let Some(layer) = t.layer_of(pkt.header.ssrc) else {
+            return 0;
         };
         let len = pkt.header.marshal_size() + pkt.payload.len();
-        t.record_incoming(pkt.header.sequence_number, len, now);
-        let mut want_keyframe = false;
+        t.record_incoming(layer, pkt.header.sequence_number, len, now);
+        let info = PacketInfo::of(&pkt, t.codec_name);
+        if info.keyframe
+            && t.codec_name == Codec::Vp8
+            && let Some(size) = vp8_size(&pkt.payload)
+        {
+            t.layers[layer].size = Some(size);
+        }
+        let mut want_keyframe = 0;
         if let Some(reason) = t.held_back() {
             for key in &t.subscribers {
-                if let Some(dt) = self.downtracks.get_mut(key.0) {
+                if let Some(dt) = self.downtracks.get_mut(key.0)
+                    && dt.takes_layer(layer)
+                {
                     dt.counters.record_drop(reason);
                 }
             }
         } else {
-            let info = PacketInfo::of(&pkt, t.codec_name);
             let clock_rate = t.codec.clock_rate;
+            let video = t.kind == Kind::Video;
             for key in &t.subscribers {
                 let Some(dt) = self.downtracks.get_mut(key.0) else {
                     continue;
                 };
+                if !dt.takes_layer(layer) {
+                    continue;
+                }
                 if dt.hidden {
                     dt.counters.record_drop(DropReason::NotVisible);
                     continue;
@@ -240,6 +309,13 @@ impl Tracks {
                     dt.counters.record_drop(DropReason::NotNegotiated);
                     continue;
                 };
+                let switching = dt.layer.is_some_and(|l| l != layer);
+                if switching && video && !info.keyframe {
+                    // The layer it moves to starts on a keyframe; until then the current
+                    // one flows.
+                    want_keyframe |= 1 << layer;
+                    continue;
+                }
                 let marker = pkt.header.marker;
                 match forward_to(
                     &mut dt.forwarder,
@@ -249,8 +325,16 @@ impl Tracks {
                     out.payload_type,
                     now,
                 ) {
-                    Err(reason) => want_keyframe |= reason == DropReason::WaitingForKeyframe,
+                    Err(reason) => {
+                        if reason == DropReason::WaitingForKeyframe {
+                            want_keyframe |= 1 << layer;
+                        }
+                    }
                     Ok(header) => {
+                        if switching {
+                            dt.counters.layer_switches += 1;
+                        }
+                        dt.layer = Some(layer);
                         let p = OutPacket {
                             header,
                             twcc_ext: out.twcc_ext,
@@ -268,7 +352,7 @@ impl Tracks {
                 }
             }
         }
-        if let Some(cache) = &mut t.cache {
+        if let Some(cache) = &mut t.layers[layer].cache {
             cache.insert(pkt.header.sequence_number, now, CachedPacket::of(pkt));
         }
         want_keyframe
@@ -299,7 +383,10 @@ impl Tracks {
             let Some((src_ssrc, src_seq)) = dt.forwarder.source_seq(out_seq) else {
                 continue;
             };
-            let Some(orig) = t.cache.as_ref().and_then(|c| c.get(src_seq, now)) else {
+            let Some(orig) = dt
+                .layer
+                .and_then(|l| t.layers.get(l)?.cache.as_ref()?.get(src_seq, now))
+            else {
                 continue;
             };
             if orig.ssrc != src_ssrc || !dt.resend.allow(out_seq, now) {

@@ -3,15 +3,36 @@
 //! outlives the member's tracks, so that a republished camera stays hidden too.
 
 use crate::core::ids::{ParticipantId, SessionId};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-/// The (subscriber, publisher) pairs whose video is not shown.
+/// The (subscriber, publisher) pairs whose video is not shown, and the size of the tiles
+/// that are.
 #[derive(Default)]
 pub(crate) struct Views {
     hidden: HashSet<(SessionId, ParticipantId)>,
+    tiles: HashMap<(SessionId, ParticipantId), (u16, u16)>,
 }
 
 impl Views {
+    /// Records the size, in device pixels, of the tile `subscriber` shows `publisher` in.
+    pub(crate) fn set_tile(
+        &mut self,
+        subscriber: SessionId,
+        publisher: &ParticipantId,
+        size: (u16, u16),
+    ) {
+        self.tiles.insert((subscriber, publisher.clone()), size);
+    }
+
+    /// The size of the tile `subscriber` shows `publisher` in, if it said.
+    pub(crate) fn tile(
+        &self,
+        subscriber: SessionId,
+        publisher: &ParticipantId,
+    ) -> Option<(u16, u16)> {
+        self.tiles.get(&(subscriber, publisher.clone())).copied()
+    }
+
     /// Records whether `subscriber` shows `publisher`'s video; whether that changed.
     pub(crate) fn set(
         &mut self,
@@ -34,11 +55,12 @@ impl Views {
     /// Forgets a session that has gone, as subscriber.
     pub(crate) fn forget(&mut self, subscriber: SessionId) {
         self.hidden.retain(|(s, _)| *s != subscriber);
+        self.tiles.retain(|(s, _), _| *s != subscriber);
     }
 
     /// Pairs recorded, for the leak checks of the stats.
     pub(crate) fn len(&self) -> usize {
-        self.hidden.len()
+        self.hidden.len() + self.tiles.len()
     }
 }
 
@@ -57,7 +79,11 @@ mod tests {
         assert!(!v.hides(SessionId(2), &bob));
         assert!(!v.hides(SessionId(1), &cat));
         v.set(SessionId(2), &cat, false);
+        v.set_tile(SessionId(1), &cat, (320, 180));
+        assert_eq!(v.tile(SessionId(1), &cat), Some((320, 180)));
+        assert_eq!(v.tile(SessionId(2), &cat), None);
         v.forget(SessionId(1));
+        assert_eq!(v.tile(SessionId(1), &cat), None);
         assert!(!v.hides(SessionId(1), &bob));
         assert!(v.hides(SessionId(2), &cat));
         assert!(v.set(SessionId(2), &cat, true));

@@ -184,17 +184,20 @@ impl SfuHandle {
         .await
     }
 
-    /// Whether `subscriber` shows `publisher`'s video: hidden, none of it is sent.
+    /// How `subscriber` shows `publisher`'s video: whether on screen (hidden, none of it is
+    /// sent), and the tile's size in device pixels (no larger layer is sent).
     pub async fn set_view(
         &self,
         subscriber: ParticipantId,
         publisher: ParticipantId,
         visible: bool,
+        tile: (u16, u16),
     ) -> Result<(), SfuError> {
         self.call(|reply| Command::SetView {
             subscriber,
             publisher,
             visible,
+            tile,
             reply,
         })
         .await

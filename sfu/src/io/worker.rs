@@ -67,6 +67,7 @@ pub(crate) enum Command {
         subscriber: ParticipantId,
         publisher: ParticipantId,
         visible: bool,
+        tile: (u16, u16),
         reply: Reply<()>,
     },
     Shutdown,
@@ -235,9 +236,10 @@ fn handle_command(sfu: &mut Sfu, cmd: Command, now: Instant) {
             subscriber,
             publisher,
             visible,
+            tile,
             reply,
         } => {
-            let _ = reply.send(sfu.set_view(now, &subscriber, &publisher, visible));
+            let _ = reply.send(sfu.set_view(now, &subscriber, &publisher, visible, tile));
         }
         Command::Stats { reply } => {
             let _ = reply.send(Ok(sfu.stats(now)));

@@ -229,7 +229,7 @@ pub(super) async fn on_view(
         }
         state
             .sfu
-            .set_view(me, ParticipantId(req.peer), req.visible)
+            .set_view(me, ParticipantId(req.peer.clone()), req.visible, req.tile())
             .await?;
         Ok(json!({}))
     }

@@ -1,5 +1,6 @@
 //! Link: the SFU's sending side of one subscriber's transport, once its DTLS-SRTP is up.
 
+use super::bwe::Estimator;
 use super::rtp::{OutHeader, header_len, write_header};
 use super::sender_report::SenderClock;
 use super::srtp::{MAX_TAG_LEN, SrtpError, SrtpSender};
@@ -23,6 +24,8 @@ pub struct Link {
     to: SocketAddr,
     srtp: SrtpSender,
     twcc: TransportSeq,
+    /// The subscriber's downlink, as its feedback shows it.
+    estimator: Estimator,
     /// What each outgoing stream sent, by SSRC, for its sender reports.
     streams: HashMap<u32, Stream>,
 }
@@ -53,6 +56,7 @@ impl Link {
             to,
             srtp,
             twcc: TransportSeq::new(now),
+            estimator: Estimator::default(),
             streams: HashMap::new(),
         }
     }
@@ -113,12 +117,19 @@ impl Link {
         self.srtp.protect_rtcp(buf)
     }
 
-    /// Reads a transport-wide feedback from the subscriber.
+    /// Reads a transport-wide feedback from the subscriber, received at `now`.
     pub fn handle_feedback(
         &mut self,
         fb: &rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc,
+        now: Instant,
     ) {
-        self.twcc.handle_feedback(fb);
+        let reports = self.twcc.handle_feedback(fb);
+        self.estimator.handle_reports(now, reports);
+    }
+
+    /// The subscriber's downlink estimate.
+    pub fn estimator(&self) -> &Estimator {
+        &self.estimator
     }
 
     /// What the subscriber's feedback reported.

@@ -13,6 +13,7 @@
 //! RTCP towards publishers. This module never names the peer connection: it is given the
 //! keys and the destination when a session's transport comes up.
 
+pub mod bwe;
 mod link;
 pub mod pool;
 pub mod rtp;
@@ -153,15 +154,21 @@ impl SendPath {
         queued
     }
 
-    /// Reads a transport-wide feedback from `session`.
+    /// Reads a transport-wide feedback from `session`, received at `now`.
     pub fn handle_feedback(
         &mut self,
         session: SessionId,
         fb: &rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc,
+        now: Instant,
     ) {
         if let Some(link) = self.links.get_mut(&session) {
-            link.handle_feedback(fb);
+            link.handle_feedback(fb, now);
         }
+    }
+
+    /// `session`'s downlink estimate, once its transport is up.
+    pub fn estimator(&self, session: SessionId) -> Option<&bwe::Estimator> {
+        self.links.get(&session).map(Link::estimator)
     }
 
     /// What `session`'s transport-wide feedback reported.

@@ -1,9 +1,11 @@
 //! Transport-wide congestion control, sending side: every packet to a subscriber carries the
 //! subscriber's next transport-wide sequence number, and its send time and size are kept, so
 //! that the subscriber's feedback (which packets arrived, and when) can be matched to what was
-//! sent. Bandwidth estimation builds on this; today the feedback gives the loss the
-//! subscriber reports.
+//! sent: each status becomes a report (sent when, arrived when, how big) for the subscriber's
+//! bandwidth estimate.
 
+use rtc::interceptor::PacketReport;
+use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::{
     PacketStatusChunk, SymbolTypeTcc, TransportLayerCc,
 };
@@ -42,19 +44,28 @@ pub struct FeedbackCounters {
 /// The numbering and send history of one subscriber's transport.
 pub struct TransportSeq {
     next: u16,
+    /// How many times the numbering wrapped, for the reports' ever-growing ids.
+    wraps: u64,
     epoch: Instant,
     history: Vec<SentPacket>,
     counters: FeedbackCounters,
+    /// The reports of the latest feedback, kept to reuse their room.
+    reports: Vec<PacketReport>,
 }
+
+/// A TWCC reference time tick (the feedback's base arrival time counts these).
+const REFERENCE_TICK_US: u64 = 64_000;
 
 impl TransportSeq {
     /// Numbering from zero, its clock starting at `now`.
     pub fn new(now: Instant) -> TransportSeq {
         TransportSeq {
             next: 0,
+            wraps: 0,
             epoch: now,
             history: vec![SentPacket::default(); HISTORY],
             counters: FeedbackCounters::default(),
+            reports: Vec::with_capacity(HISTORY),
         }
     }
 
@@ -63,6 +74,9 @@ impl TransportSeq {
     pub fn stamp(&mut self, now: Instant, size: usize) -> u16 {
         let seq = self.next;
         self.next = seq.wrapping_add(1);
+        if self.next == 0 {
+            self.wraps += 1;
+        }
         self.history[usize::from(seq) % HISTORY] = SentPacket {
             seq,
             size: u16::try_from(size).unwrap_or(u16::MAX),
@@ -84,13 +98,23 @@ impl TransportSeq {
         behind >= 1 && usize::from(behind) <= HISTORY
     }
 
-    /// Reads a feedback: each status about a recent packet is counted once. Statuses beyond
-    /// the history are not looked at, so a feedback that claims 65,535 statuses costs no
-    /// more than one that claims [`HISTORY`].
-    pub fn handle_feedback(&mut self, fb: &TransportLayerCc) {
+    /// Reads a feedback: each status about a recent packet is counted once, and becomes a
+    /// report, in send order, which the returned slice holds until the next feedback.
+    /// Statuses beyond the history are not looked at, so a feedback that claims 65,535
+    /// statuses costs no more than one that claims [`HISTORY`].
+    pub fn handle_feedback(&mut self, fb: &TransportLayerCc) -> &[PacketReport] {
         self.counters.feedbacks += 1;
+        self.reports.clear();
         let count = usize::from(fb.packet_status_count).min(HISTORY);
+        let mut arrival_us = i64::from(fb.reference_time) * REFERENCE_TICK_US as i64;
+        let mut deltas = fb.recv_deltas.iter();
         for (i, received) in statuses(fb).take(count).enumerate() {
+            let arrival = if received {
+                arrival_us += deltas.next().map_or(0, |d| d.delta);
+                Some(Duration::from_micros(arrival_us.max(0) as u64))
+            } else {
+                None
+            };
             let seq = fb.base_sequence_number.wrapping_add(i as u16);
             if !self.is_recent(seq) {
                 self.counters.unknown += 1;
@@ -109,7 +133,23 @@ impl TransportSeq {
                 self.counters.reported_lost += 1;
             }
             p.reported = true;
+            // Numbers above the next one were sent before the last wrap.
+            let wraps = self.wraps - u64::from(seq >= self.next && self.wraps > 0);
+            self.reports.push(PacketReport {
+                ssrc: 0,
+                id: (wraps << 16) | u64::from(seq),
+                rtp_sequence_number: 0,
+                is_twcc: true,
+                twcc_sequence_number: seq,
+                size: usize::from(p.size),
+                arrived: received,
+                departure: self.epoch + Duration::from_micros(p.at_us),
+                arrival,
+                ecn: Ecn::default(),
+            });
         }
+        self.reports.sort_unstable_by_key(|r| r.id);
+        &self.reports
     }
 
     /// What the feedback read so far reported.

@@ -91,7 +91,7 @@ pub fn video_codecs() -> Vec<RTCRtpCodecParameters> {
 }
 
 /// Opus with its audio level; VP8, VP9, H.264 and AV1, with NACK, PLI, FIR and transport-wide
-/// CC. No RTX: the SFU
+/// CC, and the mid and rid extensions of simulcast. No RTX: the SFU
 /// answers NACKs itself by re-sending on the original SSRC, which every browser accepts.
 pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
     let mut m = MediaEngine::default();
@@ -109,6 +109,20 @@ pub fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
         RtpCodecKind::Audio,
         None,
     )?;
+    // Simulcast: each layer's packets name their m-section and RTP stream id (RFC 8852),
+    // which is how a layer's SSRC is learnt. No repaired stream id: there is no RTX.
+    for uri in [
+        rtc::sdp::extmap::SDES_MID_URI,
+        rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI,
+    ] {
+        m.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: uri.to_owned(),
+            },
+            RtpCodecKind::Video,
+            None,
+        )?;
+    }
     Ok(m)
 }
 

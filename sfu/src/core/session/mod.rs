@@ -75,11 +75,22 @@ pub(crate) struct OpenedTrack {
     /// The session's own id for it, which it names again when the track closes.
     pub(crate) local_id: String,
     pub(crate) ssrc: u32,
+    /// Its RTP stream id, if it is a simulcast layer.
+    pub(crate) rid: Option<String>,
     pub(crate) kind: Kind,
     pub(crate) codec: CodecParams,
     pub(crate) receiver: Receiver,
     /// The id of the audio-level header extension (RFC 6464) on its packets, if negotiated.
     pub(crate) audio_level_ext: Option<u8>,
+}
+
+/// Another simulcast layer of a track that is open.
+#[derive(Debug)]
+pub(crate) struct OpenedLayer {
+    /// The session's id for the track.
+    pub(crate) local_id: String,
+    pub(crate) rid: String,
+    pub(crate) ssrc: u32,
 }
 
 /// What a session produced, for the core to act on.
@@ -90,6 +101,8 @@ pub(crate) enum SessionOutput {
     State(TransportState),
     /// A track started.
     TrackOpened(OpenedTrack),
+    /// Another layer of a track started.
+    LayerOpened(OpenedLayer),
     /// A track ended (its local id).
     TrackClosed(String),
     /// Media from the participant.
@@ -125,6 +138,8 @@ pub(crate) struct Session {
     pub(crate) joined_at: Instant,
     /// The latest round-trip time its receiver reports gave.
     pub(crate) rtt: Option<Duration>,
+    /// Its video is a screen share, which subscribers' layers favour.
+    pub(crate) screen_share: bool,
     /// Refused offers and answers, for the log.
     refusals: Throttle,
     /// Tracks to subscribe to once the client's first offer has been applied.
@@ -176,6 +191,7 @@ impl Session {
             state: TransportState::New,
             joined_at: now,
             rtt: None,
+            screen_share: false,
             refusals: Throttle::default(),
             deferred: Vec::new(),
             last_tick: None,
@@ -262,7 +278,14 @@ impl Session {
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
                 if self.published.contains_key(&init.track_id) {
-                    return None;
+                    // Another simulcast layer of a track already open.
+                    return init.rid.map(|rid| {
+                        SessionOutput::LayerOpened(OpenedLayer {
+                            local_id: init.track_id,
+                            rid,
+                            ssrc: init.ssrc,
+                        })
+                    });
                 }
                 let mut receiver = self.pc.rtp_receiver(init.receiver_id)?;
                 let audio_level_ext = config::extension_id(
@@ -281,6 +304,7 @@ impl Session {
                 Some(SessionOutput::TrackOpened(OpenedTrack {
                     local_id: init.track_id,
                     ssrc: init.ssrc,
+                    rid: init.rid,
                     kind,
                     codec: codec_params(codec),
                     receiver: Receiver(init.receiver_id),
@@ -298,6 +322,13 @@ impl Session {
     pub(crate) fn add_published(&mut self, opened: &OpenedTrack, track: TrackId) {
         self.published.insert(opened.local_id.clone(), track);
         self.by_ssrc.insert(opened.ssrc, track);
+    }
+
+    /// Records another layer of a published track; which track it is.
+    pub(crate) fn add_layer(&mut self, layer: &OpenedLayer) -> Option<TrackId> {
+        let track = *self.published.get(&layer.local_id)?;
+        self.by_ssrc.insert(layer.ssrc, track);
+        Some(track)
     }
 
     /// Forgets a published track by its local id; returns which it was.

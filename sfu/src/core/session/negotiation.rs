@@ -348,6 +348,11 @@ fn check_sdp_size(sdp: &str) -> Result<(), SfuError> {
 
 /// The SSRCs of `a=ssrc:` lines, so that RTP with any other SSRC can be counted and dropped.
 fn announced_ssrcs(sdp: &str) -> HashSet<u32> {
+    if sdp.lines().any(|l| l.starts_with("a=simulcast:")) {
+        // Simulcast layers are named by their rid, not announced by SSRC: the stack binds
+        // each new SSRC to its layer (or drops it) from the header extensions.
+        return HashSet::new();
+    }
     sdp.lines()
         .filter_map(|l| l.strip_prefix("a=ssrc:"))
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
@@ -364,5 +369,7 @@ mod tests {
         let s = announced_ssrcs(sdp);
         assert_eq!(s.len(), 2);
         assert!(s.contains(&123) && s.contains(&456));
+        let simulcast = format!("{sdp}a=simulcast:send q;h;f\r\n");
+        assert!(announced_ssrcs(&simulcast).is_empty(), "no filter by SSRC");
     }
 }

@@ -24,9 +24,8 @@ impl Sfu {
         {
             self.on_audio_level(id, level, now);
         }
-        if self.tracks.forward(tid, pkt, now, &mut self.sendpath) {
-            self.request_keyframe(tid, now);
-        }
+        let want = self.tracks.forward(tid, pkt, now, &mut self.sendpath);
+        self.request_keyframes(tid, want, now);
     }
 
     /// Feeds the room's speaker detector; tells signaling when the speakers change.
@@ -71,36 +70,59 @@ impl Sfu {
             let held = !shown.contains(&t.owner);
             if self.tracks.set_last_n_held(tid, held) {
                 debug!(track = %tid, "last-N: shown again");
-                self.request_keyframe(tid, now);
+                let layers = self.tracks.layers_in_use(tid);
+                self.request_keyframes(tid, layers, now);
             }
         }
     }
 
-    /// Asks the track's publisher for a keyframe, at most once per interval (a request within
-    /// it is sent when the interval ends).
-    pub(super) fn request_keyframe(&mut self, tid: TrackId, now: Instant) {
+    /// Asks the track's publisher for a keyframe of the layer `session` receives of it.
+    pub(super) fn request_keyframe_for(&mut self, session: SessionId, tid: TrackId, now: Instant) {
+        if let Some(layer) = self.tracks.layer_of(session, tid) {
+            self.request_keyframe(tid, layer, now);
+        }
+    }
+
+    /// Asks the track's publisher for a keyframe of each layer in `layers` (a bit each).
+    pub(super) fn request_keyframes(&mut self, tid: TrackId, layers: u32, now: Instant) {
+        let mut rest = layers;
+        while rest != 0 {
+            let layer = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            self.request_keyframe(tid, layer, now);
+        }
+    }
+
+    /// Asks the track's publisher for a keyframe of one layer, at most once per interval (a
+    /// request within it is sent when the interval ends).
+    pub(super) fn request_keyframe(&mut self, tid: TrackId, layer: usize, now: Instant) {
         let Some(t) = self.tracks.get_mut(tid) else {
             return;
         };
         if t.kind != Kind::Video {
             return;
         }
-        let due = t.keyframes.handle_request(now);
-        let next = t.keyframes.poll_timeout();
-        self.timers.set(TimerOf::Track(tid), next);
+        let Some(l) = t.layers.get_mut(layer) else {
+            return;
+        };
+        let due = l.keyframes.handle_request(now);
+        self.timers.set(TimerOf::Track(tid), t.keyframe_timeout());
         if due {
-            self.send_pli(tid, now);
+            self.send_pli(tid, layer, now);
         }
     }
 
-    pub(super) fn send_pli(&mut self, tid: TrackId, now: Instant) {
+    /// Sends the publisher a PLI about one layer of the track.
+    pub(super) fn send_pli(&mut self, tid: TrackId, layer: usize, now: Instant) {
         let Some(t) = self.tracks.get_mut(tid) else {
             return;
         };
+        let Some(ssrc) = t.layers.get(layer).map(|l| l.ssrc) else {
+            return;
+        };
         t.counters.plis += 1;
-        let (owner, receiver, ssrc) = (t.owner, t.receiver, t.ssrc);
-        let next = t.keyframes.poll_timeout();
-        self.timers.set(TimerOf::Track(tid), next);
+        let (owner, receiver) = (t.owner, t.receiver);
+        self.timers.set(TimerOf::Track(tid), t.keyframe_timeout());
         debug!(track = %tid, ssrc, "PLI to the publisher");
         if let Some(s) = self.sessions.get_mut(owner) {
             s.send_pli(now, receiver, ssrc);

@@ -27,7 +27,7 @@ impl Sfu {
             .iter()
             .filter_map(|p| p.as_any().downcast_ref::<TransportLayerCc>())
         {
-            self.sendpath.handle_feedback(id, fb);
+            self.sendpath.handle_feedback(id, fb, now);
         }
         let Some(tid) = self
             .sessions
@@ -39,7 +39,7 @@ impl Sfu {
         for packet in packets {
             let any = packet.as_any();
             if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
-                self.request_keyframe(tid, now);
+                self.request_keyframe_for(id, tid, now);
             } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                 let seqs = nack.nacks.iter().flat_map(|pair| *pair);
                 self.tracks

@@ -5,11 +5,11 @@ use super::{Event, Sfu};
 use crate::core::codec::Kind;
 use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
-use crate::core::session::{OpenedTrack, Session};
+use crate::core::session::{OpenedLayer, OpenedTrack, Session};
 use crate::core::timers::TimerOf;
 use crate::core::track::NewTrack;
 use std::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 impl Sfu {
     /// Creates a session for `participant` in `room`. Media starts once it sends an offer.
@@ -37,6 +37,7 @@ impl Sfu {
             session.defer_subscription(tid);
         }
         self.sessions.insert(session);
+        self.schedule_allocation(now);
         info!(%room, %participant, "joined the SFU");
         self.run(now);
         Ok(id)
@@ -76,7 +77,8 @@ impl Sfu {
         self.tracks.set_forwarding(&tracks, forwarding);
         if forwarding {
             for tid in tracks {
-                self.request_keyframe(tid, now);
+                let layers = self.tracks.layers_in_use(tid);
+                self.request_keyframes(tid, layers, now);
             }
         }
         info!(%room, forwarding, "room forwarding");
@@ -84,18 +86,21 @@ impl Sfu {
         Ok(())
     }
 
-    /// Whether `subscriber` shows `publisher`'s video (its tile is on screen). Hidden, none
-    /// is sent; shown again, it resumes from a keyframe.
+    /// How `subscriber` shows `publisher`'s video: whether its tile is on screen, and its
+    /// size in device pixels. Hidden, none is sent; shown again, it resumes from a keyframe.
+    /// The allocator sends no layer larger than the tile.
     pub fn set_view(
         &mut self,
         now: Instant,
         subscriber: &ParticipantId,
         publisher: &ParticipantId,
         visible: bool,
+        tile: (u16, u16),
     ) -> Result<(), SfuError> {
         self.observe(now);
         let sub = self.session_of(subscriber)?;
         let publishing = self.session_of(publisher)?;
+        self.views.set_tile(sub, publisher, tile);
         if !self.views.set(sub, publisher, visible) {
             return Ok(());
         }
@@ -108,11 +113,28 @@ impl Sfu {
             if self.tracks.get(tid).is_some_and(|t| t.kind == Kind::Video)
                 && self.tracks.set_visible(sub, tid, visible)
             {
-                self.request_keyframe(tid, now);
+                self.request_keyframe_for(sub, tid, now);
             }
         }
         info!(%subscriber, %publisher, visible, "view");
         self.run(now);
+        Ok(())
+    }
+
+    /// Whether `participant` shares its screen: its video then comes first when subscribers'
+    /// bandwidth is shared out.
+    pub fn set_screen_share(
+        &mut self,
+        now: Instant,
+        participant: &ParticipantId,
+        on: bool,
+    ) -> Result<(), SfuError> {
+        self.observe(now);
+        let id = self.session_of(participant)?;
+        if let Some(s) = self.sessions.get_mut(id) {
+            s.screen_share = on;
+        }
+        info!(%participant, on, "screen share");
         Ok(())
     }
 
@@ -139,6 +161,10 @@ impl Sfu {
         }
         self.rooms.leave(&session.room, id);
         self.views.forget(id);
+        self.up_gates.remove(&id);
+        if self.sessions.len() == 0 {
+            self.timers.set(TimerOf::Allocate, None);
+        }
         self.apply_last_n(&session.room, now);
         session.close();
         while let Some(out) = session.poll_output() {
@@ -164,6 +190,7 @@ impl Sfu {
             kind,
             codec: opened.codec.clone(),
             ssrc: opened.ssrc,
+            rid: opened.rid.clone(),
             receiver: opened.receiver,
             forwarding,
             audio_level_ext: opened.audio_level_ext,
@@ -184,6 +211,19 @@ impl Sfu {
             if member != id {
                 self.subscribe(member, tid, now);
             }
+        }
+    }
+
+    /// Another simulcast layer of a published track started arriving.
+    pub(super) fn add_layer(&mut self, id: SessionId, opened: OpenedLayer) {
+        let Some(tid) = self.sessions.get_mut(id).and_then(|s| s.add_layer(&opened)) else {
+            return;
+        };
+        match self.tracks.add_layer(tid, opened.rid.clone(), opened.ssrc) {
+            Some(at) => {
+                info!(track = %tid, rid = %opened.rid, ssrc = opened.ssrc, at, "layer")
+            }
+            None => debug!(track = %tid, rid = %opened.rid, "a layer too many, or seen already"),
         }
     }
 

@@ -6,6 +6,7 @@
 //! [`Outbox`]. Each `handle_*` call gives input to one part, then drains the sessions it made
 //! dirty in a plain loop ([`Sfu::run`]), acting on what each produced.
 
+mod allocate;
 mod egress;
 mod fanout;
 mod feedback;
@@ -14,6 +15,7 @@ mod membership;
 mod negotiate;
 mod snapshot;
 
+use crate::core::allocator::UpGate;
 use crate::core::api::{Event, IceCandidate, Output};
 use crate::core::ids::{ParticipantId, SessionId};
 use crate::core::keyframe::KeyframeRequester;
@@ -27,6 +29,7 @@ use crate::core::stats::{IngressCounters, Tally};
 use crate::core::timers::{TimerOf, Timers};
 use crate::core::tracks::Tracks;
 use crate::core::views::Views;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -79,6 +82,8 @@ pub struct Sfu {
     retired: Tally,
     /// The latest time the core was handed, so that an idle wake-up is scheduled from it.
     last_now: Instant,
+    /// Each subscriber's brake on moving up a layer.
+    up_gates: HashMap<SessionId, UpGate>,
 }
 
 /// An idle worker still wakes up now and then.
@@ -103,6 +108,7 @@ impl Sfu {
             ingress: IngressCounters::default(),
             retired: Tally::default(),
             last_now,
+            up_gates: HashMap::new(),
         }
     }
 
@@ -134,13 +140,15 @@ impl Sfu {
                     }
                 }
                 TimerOf::Reports(id) => self.send_reports(id, now),
+                TimerOf::Allocate => self.allocate_all(now),
                 TimerOf::Track(tid) => {
-                    let due = self
-                        .tracks
-                        .get_mut(tid)
-                        .is_some_and(|t| t.keyframes.poll_due(now));
-                    if due {
-                        self.send_pli(tid, now);
+                    let due: Vec<usize> = self.tracks.get_mut(tid).map_or(Vec::new(), |t| {
+                        (0..t.layers.len())
+                            .filter(|&i| t.layers[i].keyframes.poll_due(now))
+                            .collect()
+                    });
+                    for layer in due {
+                        self.send_pli(tid, layer, now);
                     }
                 }
             }
@@ -189,6 +197,7 @@ impl Sfu {
                 SessionOutput::Transmit(t) => self.outbox.transmit(t),
                 SessionOutput::State(state) => self.on_state(id, state, now),
                 SessionOutput::TrackOpened(opened) => self.publish(id, opened, now),
+                SessionOutput::LayerOpened(layer) => self.add_layer(id, layer),
                 SessionOutput::TrackClosed(local_id) => {
                     let tid = self
                         .sessions
@@ -232,7 +241,7 @@ impl Sfu {
                     })
                     .collect();
                 for tid in negotiated {
-                    self.request_keyframe(tid, now);
+                    self.request_keyframe_for(id, tid, now);
                 }
             }
             TransportState::Failed => {

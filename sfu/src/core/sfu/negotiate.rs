@@ -141,7 +141,7 @@ impl Sfu {
                 self.start_sending(id, now);
             }
             for tid in started {
-                self.request_keyframe(tid, now);
+                self.request_keyframe_for(id, tid, now);
             }
         }
     }

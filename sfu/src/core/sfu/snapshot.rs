@@ -3,7 +3,8 @@
 use super::Sfu;
 use crate::core::ids::RoomId;
 use crate::core::report::{
-    ParticipantStats, PublishedStats, RoomStats, SfuStats, SfuSummary, SubscribedStats, TableSizes,
+    LayerStats, ParticipantStats, PublishedStats, RoomStats, SfuStats, SfuSummary, SubscribedStats,
+    TableSizes,
 };
 use crate::core::rooms::Room;
 use crate::core::session::Session;
@@ -96,6 +97,7 @@ impl Sfu {
             state: s.state,
             rtt_ms: s.rtt.map(|d| d.as_secs_f64() * 1000.0),
             feedback: self.sendpath.feedback(s.id),
+            bandwidth_estimate_bps: self.sendpath.estimator(s.id).map(|e| e.bps()),
             joined_at: self.config.wall_clock(s.joined_at),
             published: s
                 .published()
@@ -104,8 +106,20 @@ impl Sfu {
                     track_id: t.id.0,
                     kind: t.kind,
                     codec: t.codec_name.as_str(),
-                    ssrc: t.ssrc,
+                    ssrc: t.layers[0].ssrc,
                     bitrate_bps: t.bitrate.bps(now),
+                    layers: t
+                        .layers
+                        .iter()
+                        .map(|l| LayerStats {
+                            rid: l.rid.clone(),
+                            ssrc: l.ssrc,
+                            bitrate_bps: l.bitrate.bps(now),
+                            width: l.size.map(|s| s.0),
+                            height: l.size.map(|s| s.1),
+                            active: l.active(now),
+                        })
+                        .collect(),
                     counters: t.counters,
                 })
                 .collect(),
@@ -117,6 +131,8 @@ impl Sfu {
                     publisher_id: t.owner_id.0.clone(),
                     kind: t.kind,
                     bitrate_bps: d.bitrate.bps(now),
+                    layer: d.layer,
+                    target_layer: d.target,
                     counters: d.counters,
                 })
                 .collect(),

@@ -1,0 +1,113 @@
+//! Layer selection: every so often, each subscriber's videos are given the layers that its
+//! bandwidth estimate, its tiles and the room's priorities allow.
+
+use super::Sfu;
+use crate::core::allocator::{LayerInfo, Priority, Video, allocate};
+use crate::core::codec::Kind;
+use crate::core::ids::{SessionId, TrackId};
+use crate::core::timers::TimerOf;
+use crate::core::track::MAX_LAYERS;
+use std::time::{Duration, Instant};
+use tracing::debug;
+
+/// How often the layers are chosen again: well inside the two seconds a subscriber may take
+/// to come down after its link narrows.
+pub(crate) const ALLOCATE_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Sfu {
+    /// Chooses the layers of every subscriber, and schedules the next round while there is
+    /// anyone.
+    pub(super) fn allocate_all(&mut self, now: Instant) {
+        let subscribers: Vec<SessionId> = self.sessions.iter().map(|s| s.id).collect();
+        for &id in &subscribers {
+            self.allocate(id, now);
+        }
+        if !subscribers.is_empty() {
+            self.timers
+                .set(TimerOf::Allocate, Some(now + ALLOCATE_INTERVAL));
+        }
+    }
+
+    /// Makes sure a round of layer choices is scheduled.
+    pub(super) fn schedule_allocation(&mut self, now: Instant) {
+        if !self.timers.is_set(TimerOf::Allocate) {
+            self.timers
+                .set(TimerOf::Allocate, Some(now + ALLOCATE_INTERVAL));
+        }
+    }
+
+    /// Chooses the layers of one subscriber's videos.
+    fn allocate(&mut self, id: SessionId, now: Instant) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        let speaker = self.rooms.get(&s.room).and_then(|r| r.dominant_speaker());
+        let mut tracks: Vec<TrackId> = Vec::new();
+        let mut videos: Vec<Video> = Vec::new();
+        let mut audio_bps = 0;
+        for tid in s.subscriptions() {
+            let (Some(t), Some(dt)) = (self.tracks.get(tid), self.tracks.downtrack(id, tid)) else {
+                continue;
+            };
+            if t.kind != Kind::Video {
+                audio_bps += dt.bitrate.bps(now);
+                continue;
+            }
+            if dt.hidden || t.held_back().is_some() {
+                continue;
+            }
+            let screen = self.sessions.get(t.owner).is_some_and(|o| o.screen_share);
+            let priority = if screen {
+                Priority::Screen
+            } else if speaker == Some(t.owner) {
+                Priority::Speaker
+            } else {
+                Priority::Other
+            };
+            let mut layers = [LayerInfo::default(); MAX_LAYERS];
+            for (slot, l) in layers.iter_mut().zip(&t.layers) {
+                *slot = LayerInfo {
+                    bps: l.bitrate.bps(now),
+                    size: l.size,
+                    active: l.active(now),
+                };
+            }
+            tracks.push(tid);
+            videos.push(Video {
+                priority,
+                layers,
+                layer_count: t.layers.len().min(MAX_LAYERS),
+                tile: self.views.tile(id, &t.owner_id),
+            });
+        }
+        if videos.is_empty() {
+            return;
+        }
+        // Without transport-wide feedback there is no estimate: only the tiles limit.
+        let estimator = self.sendpath.estimator(id).filter(|e| e.has_feedback());
+        let budget = estimator.map_or(u64::MAX, |e| e.bps().saturating_sub(audio_bps));
+        let last_decrease = estimator.and_then(|e| e.last_decrease());
+        let gate = self.up_gates.entry(id).or_default();
+        let may_go_up = gate.handle_estimate(now, last_decrease);
+        let mut chosen = Vec::with_capacity(videos.len());
+        allocate(budget, &videos, &mut chosen);
+        let mut moved_up = false;
+        for (&tid, &layer) in tracks.iter().zip(&chosen) {
+            let Some(current) = self.tracks.downtrack(id, tid).map(|dt| dt.target) else {
+                continue;
+            };
+            let up = layer > current;
+            if layer == current || (up && !may_go_up) {
+                continue;
+            }
+            moved_up |= up;
+            debug!(subscriber = id.0, track = %tid, from = current, to = layer, budget, "layer");
+            if self.tracks.set_target(id, tid, layer) {
+                self.request_keyframe(tid, layer, now);
+            }
+        }
+        if moved_up && let Some(gate) = self.up_gates.get_mut(&id) {
+            gate.handle_up(now);
+        }
+    }
+}
