@@ -21,6 +21,7 @@ fn nack_recovers_five_percent_loss_and_reordering() {
             loss: 0.05,
             delay: Duration::from_millis(20),
             jitter: Duration::from_millis(10),
+            ..Link::default()
         },
     );
     let start = [sim.peer(0).stats().sent, sim.peer(1).stats().sent];

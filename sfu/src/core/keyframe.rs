@@ -57,6 +57,11 @@ impl KeyframeRequester {
         }
     }
 
+    /// A keyframe arrived: it answers every request made before it, so none is pending.
+    pub fn handle_keyframe(&mut self) {
+        self.pending = false;
+    }
+
     fn may_send(&self, now: Instant) -> bool {
         self.last_sent
             .is_none_or(|t| now.saturating_duration_since(t) >= self.interval)
@@ -81,5 +86,10 @@ mod tests {
         assert!(!k.poll_due(t0 + Duration::from_millis(2000)));
         assert_eq!(k.poll_timeout(), None);
         assert!(k.handle_request(t0 + Duration::from_millis(1000)));
+        // A keyframe that arrives answers a request still waiting.
+        assert!(!k.handle_request(t0 + Duration::from_millis(1100)));
+        k.handle_keyframe();
+        assert_eq!(k.poll_timeout(), None);
+        assert!(!k.poll_due(t0 + Duration::from_millis(1500)));
     }
 }

@@ -276,11 +276,14 @@ impl Tracks {
         let len = pkt.header.marshal_size() + pkt.payload.len();
         t.record_incoming(layer, pkt.header.sequence_number, len, now);
         let info = PacketInfo::of(&pkt, t.codec_name);
-        if info.keyframe
-            && t.codec_name == Codec::Vp8
-            && let Some(size) = vp8_size(&pkt.payload)
-        {
-            t.layers[layer].size = Some(size);
+        if info.keyframe && t.kind == Kind::Video {
+            let l = &mut t.layers[layer];
+            l.keyframes.handle_keyframe();
+            if t.codec_name == Codec::Vp8
+                && let Some(size) = vp8_size(&pkt.payload)
+            {
+                l.size = Some(size);
+            }
         }
         let mut want_keyframe = 0;
         if let Some(reason) = t.held_back() {

@@ -87,8 +87,14 @@ pub struct StreamSeen {
     pub octets: u64,
     /// The newest RTP timestamp, and when its first packet arrived.
     pub newest: (u32, std::time::Instant),
-    /// The latest sequence number received.
+    /// The highest sequence number received.
     pub last_seq: u16,
+    /// The simulcast layer (0 the lowest) of the latest video packet.
+    pub layer: u8,
+    /// Video packets received, per layer.
+    pub by_layer: [u64; 4],
+    /// Packets missing from the sequence so far (late ones stay counted).
+    pub missing: u64,
 }
 
 impl PeerStats {
@@ -166,6 +172,9 @@ pub struct PeerOptions {
     /// Stamps its audio with the levels of speech (syllables, and pauses between words),
     /// rather than those of a quiet room.
     pub talking: bool,
+    /// Publishes its video as three simulcast layers (rid q, h and f), as a browser does in
+    /// a group call, rather than one stream.
+    pub simulcast: bool,
 }
 
 impl Default for PeerOptions {
@@ -175,6 +184,7 @@ impl Default for PeerOptions {
             video: VideoCodec::Vp8,
             via: None,
             talking: false,
+            simulcast: false,
         }
     }
 }

@@ -26,18 +26,38 @@ pub struct Link {
     pub delay: Duration,
     /// Up to this much more delay, at random: enough of it reorders.
     pub jitter: Duration,
+    /// The rate of the SFU-to-peer direction, in bits per second, if it is a bottleneck:
+    /// what exceeds it queues, and what would queue longer than `queue` is lost.
+    pub down_bps: Option<u64>,
+    /// The longest a datagram waits in the bottleneck's queue (a router's buffer).
+    pub queue: Duration,
 }
 
 impl Default for Link {
-    /// A clean link with 1 ms of delay.
+    /// A clean link with 1 ms of delay, and no bottleneck.
     fn default() -> Self {
         Link {
             loss: 0.0,
             delay: Duration::from_millis(1),
             jitter: Duration::ZERO,
+            down_bps: None,
+            queue: Duration::from_millis(200),
         }
     }
 }
+
+impl Link {
+    /// A clean link whose downlink carries at most `bps`.
+    pub fn limited(bps: u64) -> Link {
+        Link {
+            down_bps: Some(bps),
+            ..Link::default()
+        }
+    }
+}
+
+/// The bytes of the IP and UDP headers around each datagram, which a bottleneck carries too.
+const UDP_IP_OVERHEAD: u64 = 28;
 
 /// One peer of a simulation.
 pub struct SimPeer {
@@ -52,6 +72,10 @@ pub struct SimPeer {
     gone: bool,
     /// Offers of the SFU's to lose on their way to this peer.
     lose_offers: u32,
+    /// When the downlink's bottleneck has sent all it holds.
+    down_busy_until: Instant,
+    /// Datagrams to it that its bottleneck's full queue dropped.
+    pub queue_drops: u64,
 }
 
 impl Observed for SimPeer {
@@ -187,6 +211,8 @@ impl Sim {
             next_tick: self.now + TICK,
             gone: false,
             lose_offers: 0,
+            down_busy_until: self.now,
+            queue_drops: 0,
         });
         self.pump();
         i
@@ -403,9 +429,21 @@ impl Sim {
         } else {
             link.jitter.mul_f64(self.rng.random::<f64>())
         };
+        let mut leaves = self.now;
+        if let (Dest::Peer(_), Some(bps)) = (to, link.down_bps) {
+            let p = &mut self.peers[peer];
+            let start = p.down_busy_until.max(self.now);
+            if start - self.now > link.queue {
+                p.queue_drops += 1;
+                return;
+            }
+            let wire_bits = (data.len() as u64 + UDP_IP_OVERHEAD) * 8;
+            p.down_busy_until = start + Duration::from_secs_f64(wire_bits as f64 / bps as f64);
+            leaves = p.down_busy_until;
+        }
         self.sent += 1;
         self.wire.push(Reverse(Datagram {
-            at: self.now + link.delay + jitter,
+            at: leaves + link.delay + jitter,
             order: self.sent,
             to,
             from,

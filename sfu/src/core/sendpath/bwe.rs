@@ -1,15 +1,18 @@
 //! Bandwidth estimation for one subscriber's downlink, from its transport-wide feedback.
 //!
-//! The delay-based half is GCC's (draft-ietf-rmcat-gcc): rtc's arrival grouping, Kalman
-//! filtered delay gradient and adaptive-threshold overuse detector, used as they are. The rate
-//! control on top is the SFU's own. A browser's estimator paces a sender that can send at any
+//! The delay-based half is GCC's: rtc's arrival grouping and adaptive-threshold overuse
+//! detector, fed by the trendline that libwebrtc uses (rtc's Kalman filter misses a queue that
+//! builds slowly). The rate control on top is the SFU's own. A browser's estimator paces a sender that can send at any
 //! rate it picks, and creeps up near a rate where it once saw congestion. An SFU can only
 //! choose among a few simulcast layers, so it needs an estimate that climbs back within
 //! seconds once a link recovers: it grows by a quarter per second while the path shows no
 //! queueing, and the allocator moving up a layer is what probes whether the headroom is real.
 //! A queue building or heavy loss brings it down to what the subscriber actually receives.
 
-use rtc::interceptor::{OveruseDetector, PacketReport, RateCalculator, SlopeEstimator, Usage};
+use super::trendline::Trendline;
+use rtc::interceptor::{
+    ArrivalGroupAccumulator, OveruseDetector, PacketReport, RateCalculator, Usage,
+};
 use std::time::{Duration, Instant};
 
 /// Where a new subscriber's estimate starts: enough for a middle layer and audio, so that a
@@ -25,6 +28,8 @@ pub const MAX_BPS: f64 = 50_000_000.0;
 const GROWTH_INTERVAL: Duration = Duration::from_millis(200);
 /// Growth per interval: about 25% per second.
 const GROWTH: f64 = 1.045;
+/// After a fall, the next one waits this long: the feedback must first show what the fall did.
+const DECREASE_INTERVAL: Duration = Duration::from_millis(300);
 /// On congestion, the estimate falls to this share of what arrives.
 const BACKOFF: f64 = 0.85;
 /// Loss above this share, over a window, brings the estimate down in proportion.
@@ -36,7 +41,8 @@ const LOSS_WINDOW: u32 = 100;
 
 /// One subscriber's downlink estimate.
 pub struct Estimator {
-    slope: SlopeEstimator,
+    groups: ArrivalGroupAccumulator,
+    trend: Trendline,
     detector: OveruseDetector,
     received: RateCalculator,
     estimate: f64,
@@ -58,7 +64,8 @@ impl Estimator {
     /// An estimate starting at `initial` bits per second.
     pub fn new(initial: f64) -> Estimator {
         Estimator {
-            slope: SlopeEstimator::new(),
+            groups: ArrivalGroupAccumulator::default(),
+            trend: Trendline::default(),
             detector: OveruseDetector::new(),
             received: RateCalculator::default(),
             estimate: initial.clamp(MIN_BPS, MAX_BPS),
@@ -103,8 +110,10 @@ impl Estimator {
             if r.arrived {
                 self.received.add(now, r.size);
             }
-            if let Some(trend) = self.slope.accumulate(r) {
-                usage = self.detector.update(trend.at, trend.estimate_ms);
+            if let Some(delay) = self.groups.accumulate(r)
+                && let Some(trend) = self.trend.handle_delay(&delay)
+            {
+                usage = self.detector.update(delay.at, trend);
                 overused |= usage == Usage::Over;
             }
         }
@@ -129,6 +138,12 @@ impl Estimator {
     }
 
     fn decrease(&mut self, now: Instant, to: f64) {
+        if self
+            .last_decrease
+            .is_some_and(|d| now.saturating_duration_since(d) < DECREASE_INTERVAL)
+        {
+            return;
+        }
         let to = to.clamp(MIN_BPS, MAX_BPS);
         if to < self.estimate {
             self.estimate = to;
@@ -231,7 +246,7 @@ mod tests {
     fn a_growing_queue_brings_it_down_to_what_arrives() {
         let t0 = Instant::now();
         let mut e = Estimator::new(5_000_000.0);
-        run(&mut e, t0, 3, Duration::from_millis(15), 0);
+        run(&mut e, t0, 3, Duration::from_millis(2), 0);
         assert!(e.last_decrease().is_some());
         assert!(e.bps() < 1_000_000, "{} bit/s", e.bps());
     }

@@ -19,6 +19,7 @@ pub mod pool;
 pub mod rtp;
 pub mod sender_report;
 pub mod srtp;
+mod trendline;
 pub mod twcc;
 
 pub use link::{Link, OutPacket, REPORT_INTERVAL};

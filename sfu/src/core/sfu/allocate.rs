@@ -45,10 +45,12 @@ impl Sfu {
         let mut tracks: Vec<TrackId> = Vec::new();
         let mut videos: Vec<Video> = Vec::new();
         let mut audio_bps = 0;
+        let mut feedback = false;
         for tid in s.subscriptions() {
             let (Some(t), Some(dt)) = (self.tracks.get(tid), self.tracks.downtrack(id, tid)) else {
                 continue;
             };
+            feedback |= dt.out.is_some_and(|o| o.twcc_ext.is_some());
             if t.kind != Kind::Video {
                 audio_bps += dt.bitrate.bps(now);
                 continue;
@@ -83,8 +85,9 @@ impl Sfu {
         if videos.is_empty() {
             return;
         }
-        // Without transport-wide feedback there is no estimate: only the tiles limit.
-        let estimator = self.sendpath.estimator(id).filter(|e| e.has_feedback());
+        // A subscriber that never asked for transport-wide feedback gives no estimate: only
+        // its tiles limit it.
+        let estimator = self.sendpath.estimator(id).filter(|_| feedback);
         let budget = estimator.map_or(u64::MAX, |e| e.bps().saturating_sub(audio_bps));
         let last_decrease = estimator.and_then(|e| e.last_decrease());
         let gate = self.up_gates.entry(id).or_default();

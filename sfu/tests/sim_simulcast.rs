@@ -1,0 +1,189 @@
+//! In memory, on a virtual clock: a publisher sends three simulcast layers to two
+//! subscribers. One subscriber's downlink steps from 3 Mbit/s to 500 kbit/s and back. Its
+//! layer comes down within 2 s and goes back up within 10 s, with one keyframe request per
+//! switch and little loss; the other subscriber keeps the top layer throughout.
+
+use sfu::testkit::sim::{Link, Sim};
+use sfu::testkit::{Observed, PeerOptions, StreamSeen, VIDEO};
+use std::time::Duration;
+
+const PUBLISHER: u8 = 1;
+
+/// What subscriber `i` receives of the publisher's video.
+fn video(sim: &Sim, i: usize) -> Option<StreamSeen> {
+    let st = sim.peer(i).stats();
+    st.streams
+        .values()
+        .find(|s| s.kind == VIDEO && s.publisher == PUBLISHER)
+        .copied()
+}
+
+fn layer(sim: &Sim, i: usize) -> Option<u8> {
+    video(sim, i).map(|s| s.layer)
+}
+
+/// Keyframe requests sent to the publisher, and layer switches of its subscribers.
+fn plis_and_switches(sim: &Sim) -> (u64, u64) {
+    let stats = sim.sfu.stats(sim.now());
+    let room = &stats.rooms[0];
+    let plis = room
+        .participants
+        .iter()
+        .flat_map(|p| &p.published)
+        .map(|t| t.counters.plis)
+        .sum();
+    let switches = room
+        .participants
+        .iter()
+        .flat_map(|p| &p.subscribed)
+        .map(|d| d.counters.layer_switches)
+        .sum();
+    (plis, switches)
+}
+
+#[test]
+fn a_narrowed_link_gets_the_low_layer_and_its_top_layer_back_when_it_widens() {
+    let mut sim = Sim::new(14);
+    let watcher = PeerOptions {
+        publish: false,
+        ..PeerOptions::default()
+    };
+    sim.join(
+        "room",
+        "pub",
+        PUBLISHER,
+        PeerOptions {
+            simulcast: true,
+            ..PeerOptions::default()
+        },
+    );
+    let (limited, other) = (
+        sim.join("room", "limited", 2, watcher),
+        sim.join("room", "other", 3, watcher),
+    );
+    sim.set_link(limited, Link::limited(3_000_000));
+    let top = |s: &Sim| layer(s, limited) == Some(2) && layer(s, other) == Some(2);
+    assert!(
+        sim.run_until(Duration::from_secs(15), top),
+        "both reach the top layer: {:?} {:?}",
+        layer(&sim, limited),
+        layer(&sim, other)
+    );
+    println!("both on the top layer at {:?}", sim.elapsed());
+    sim.run_for(Duration::from_secs(3));
+    let publisher = &sim.sfu.stats(sim.now()).rooms[0].participants[0].published;
+    let layers = &publisher
+        .iter()
+        .find(|t| t.layers.len() == 3)
+        .unwrap()
+        .layers;
+    let rids: Vec<_> = layers.iter().map(|l| l.rid.as_deref().unwrap()).collect();
+    assert_eq!(
+        rids,
+        ["q", "h", "f"],
+        "the SFU knows the layers, lowest first"
+    );
+    let rates: Vec<_> = layers.iter().map(|l| l.bitrate_bps / 1000).collect();
+    println!("layers at {rates:?} kbit/s");
+    assert!(layers.iter().all(|l| l.active && l.bitrate_bps > 0));
+
+    // The limited subscriber's link narrows to 500 kbit/s.
+    let other_before = video(&sim, other).unwrap();
+    let (plis0, switches0) = plis_and_switches(&sim);
+    sim.set_link(limited, Link::limited(500_000));
+    let t0 = sim.elapsed();
+    assert!(
+        sim.run_until(Duration::from_secs(2), |s| layer(s, limited) == Some(0)),
+        "down to the low layer within 2 s: {:?}",
+        layer(&sim, limited)
+    );
+    let down = sim.elapsed() - t0;
+    // It stays there, and loses little.
+    sim.run_for(Duration::from_secs(1));
+    let before = video(&sim, limited).unwrap();
+    sim.run_for(Duration::from_secs(10));
+    let after = video(&sim, limited).unwrap();
+    let received = after.packets - before.packets;
+    let lost = (after.missing - before.missing) as f64 / (received as f64).max(1.0);
+    println!(
+        "down in {down:?}; then 10 s at 500 kbit/s: {received} packets, {:.2}% lost, layers {:?}",
+        lost * 100.0,
+        after.by_layer
+    );
+    assert!(lost < 0.02, "loss {:.2}%", lost * 100.0);
+    assert_eq!(after.layer, 0);
+
+    // It widens again.
+    sim.set_link(limited, Link::limited(3_000_000));
+    let t1 = sim.elapsed();
+    assert!(
+        sim.run_until(Duration::from_secs(10), |s| layer(s, limited) == Some(2)),
+        "back to the top layer within 10 s: {:?}",
+        layer(&sim, limited)
+    );
+    let up = sim.elapsed() - t1;
+    let (plis1, switches1) = plis_and_switches(&sim);
+    println!(
+        "up in {up:?}; {} switches, {} keyframe requests",
+        switches1 - switches0,
+        plis1 - plis0
+    );
+    assert!(
+        plis1 - plis0 <= switches1 - switches0,
+        "at most one keyframe request per switch"
+    );
+
+    // The other subscriber never left the top layer.
+    let other_after = video(&sim, other).unwrap();
+    assert_eq!(other_after.layer, 2);
+    assert_eq!(
+        other_after.by_layer[..2],
+        other_before.by_layer[..2],
+        "the other subscriber got nothing but the top layer"
+    );
+    assert!(other_after.by_layer[2] > other_before.by_layer[2] + 1000);
+}
+
+#[test]
+fn a_small_tile_gets_the_low_layer_and_a_large_one_the_top() {
+    let mut sim = Sim::new(15);
+    let watcher = PeerOptions {
+        publish: false,
+        ..PeerOptions::default()
+    };
+    sim.join(
+        "room",
+        "pub",
+        PUBLISHER,
+        PeerOptions {
+            simulcast: true,
+            ..PeerOptions::default()
+        },
+    );
+    let (small, large) = (
+        sim.join("room", "small", 2, watcher),
+        sim.join("room", "large", 3, watcher),
+    );
+    let now = sim.now();
+    let publisher = sfu::ParticipantId::from("pub");
+    for (i, tile) in [(small, (320, 180)), (large, (1280, 720))] {
+        let id = sim.peer(i).id.clone();
+        sim.sfu.set_view(now, &id, &publisher, true, tile).unwrap();
+    }
+    let settled = |s: &Sim| layer(s, small) == Some(0) && layer(s, large) == Some(2);
+    assert!(
+        sim.run_until(Duration::from_secs(10), settled),
+        "{:?} {:?}",
+        layer(&sim, small),
+        layer(&sim, large)
+    );
+    // The small tile grows: it gets the middle layer (640 wide) for 600 pixels.
+    let id = sim.peer(small).id.clone();
+    let now = sim.now();
+    sim.sfu
+        .set_view(now, &id, &publisher, true, (600, 338))
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(5), |s| layer(s, small) == Some(1)));
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(layer(&sim, small), Some(1), "no more than the tile needs");
+}
