@@ -138,6 +138,19 @@ impl Source {
             .wrapping_sub(self.skips.before(seq))
     }
 
+    /// Where `out_seq` came from, if this source gave it (it gave numbers up to `last`).
+    fn origin(&self, out_seq: u16, last: u16) -> Option<Origin> {
+        let first_out = self.out_seq(self.first_seq);
+        if (!self.settled && seq_newer(first_out, out_seq)) || seq_newer(out_seq, last) {
+            return None;
+        }
+        Some(Origin {
+            ssrc: self.ssrc,
+            seq: self.skips.raise(out_seq.wrapping_sub(self.seq_offset)),
+            ts_offset: self.ts_offset,
+        })
+    }
+
     /// Drops `seq` without a gap, if it is the newest so far (an older one may already have
     /// later packets numbered after it: its gap stays, and a NACK for it finds nothing).
     fn skip(&mut self, seq: u16) {
@@ -178,6 +191,17 @@ pub struct Forwarder {
     source: Option<Source>,
     previous_ssrc: Option<u32>,
     last: Option<LastOut>,
+}
+
+/// Where a packet the subscriber knows by its number came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// The source's SSRC.
+    pub ssrc: u32,
+    /// The source's sequence number.
+    pub seq: u16,
+    /// What the source's timestamps had added to become the subscriber's.
+    pub ts_offset: u32,
 }
 
 /// A packet at most this far before a source's first one is a late, reordered packet.
@@ -309,21 +333,16 @@ impl Forwarder {
     }
 
     /// Maps a sequence number the subscriber knows (from a NACK) back to the source's.
-    /// Only the current source is mapped: packets of a previous source are gone for good.
     pub fn source_seq(&self, out_seq: u16) -> Option<(u32, u16)> {
-        let src = self.source.as_ref()?;
-        let last = self.last?;
-        let first_out = src.out_seq(src.first_seq);
-        if (!src.settled && seq_newer(first_out, out_seq)) || seq_newer(out_seq, last.seq) {
-            return None;
-        }
-        let seq = src.skips.raise(out_seq.wrapping_sub(src.seq_offset));
-        Some((src.ssrc, seq))
+        self.origin(out_seq).map(|o| (o.ssrc, o.seq))
     }
 
-    /// The subscriber's timestamp for a packet of the current source (for retransmissions).
-    pub fn out_timestamp(&self, src_timestamp: u32) -> u32 {
-        src_timestamp.wrapping_add(self.source.as_ref().map_or(0, |s| s.ts_offset))
+    /// Where the packet the subscriber numbers `out_seq` came from. Only the current source
+    /// is mapped: after a switch, which starts on a keyframe, the decoder needs nothing of
+    /// the previous one, and re-sending it would only crowd a link that may have just proved
+    /// too narrow for it.
+    pub fn origin(&self, out_seq: u16) -> Option<Origin> {
+        self.source.as_ref()?.origin(out_seq, self.last?.seq)
     }
 
     fn switch_to(&mut self, pkt: &PacketInfo, now: Instant) {
@@ -547,9 +566,12 @@ mod tests {
         assert_eq!(f.source_seq(105), Some((1, 105)));
         assert_eq!(f.source_seq(99), None);
         assert_eq!(f.source_seq(110), None);
-        let r = fwd(&mut f, pkt(2, 5000, 0, false), t0);
+        let r = fwd(&mut f, pkt(2, 5000, 7, false), t0);
         assert_eq!(f.source_seq(r.seq), Some((2, 5000)));
         assert_eq!(f.source_seq(105), None);
+        assert_ne!(f.origin(r.seq).unwrap().ts_offset, 0);
+        f.reassign();
+        assert_eq!(f.source_seq(r.seq), None, "another track: gone");
     }
 
     #[test]

@@ -383,23 +383,23 @@ impl Tracks {
         };
         for out_seq in out_seqs {
             t.counters.nacks += 1;
-            let Some((src_ssrc, src_seq)) = dt.forwarder.source_seq(out_seq) else {
+            let Some(origin) = dt.forwarder.origin(out_seq) else {
                 continue;
             };
-            let Some(orig) = dt
-                .layer
-                .and_then(|l| t.layers.get(l)?.cache.as_ref()?.get(src_seq, now))
+            let Some(orig) = t
+                .layer_of(origin.ssrc)
+                .and_then(|l| t.layers[l].cache.as_ref()?.get(origin.seq, now))
             else {
                 continue;
             };
-            if orig.ssrc != src_ssrc || !dt.resend.allow(out_seq, now) {
+            if orig.ssrc != origin.ssrc || !dt.resend.allow(out_seq, now) {
                 continue;
             }
             let p = OutPacket {
                 header: OutHeader {
                     ssrc: dt.forwarder.out_ssrc(),
                     seq: out_seq,
-                    timestamp: dt.forwarder.out_timestamp(orig.timestamp),
+                    timestamp: orig.timestamp.wrapping_add(origin.ts_offset),
                     payload_type: out.payload_type,
                     marker: orig.marker,
                 },

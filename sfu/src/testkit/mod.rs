@@ -93,7 +93,7 @@ pub struct StreamSeen {
     pub layer: u8,
     /// Video packets received, per layer.
     pub by_layer: [u64; 4],
-    /// Packets missing from the sequence so far (late ones stay counted).
+    /// Packets missing from the sequence so far, less those that came late (retransmitted).
     pub missing: u64,
 }
 

@@ -543,9 +543,12 @@ fn note_stream(
     let seq = pkt.header.sequence_number;
     let ahead = seq.wrapping_sub(s.last_seq);
     if ahead < 0x8000 {
-        // A gap the SFU left in its own numbering: packets that did not arrive.
+        // A gap the SFU left in its own numbering: packets that did not arrive (yet).
         s.missing += u64::from(ahead.saturating_sub(1));
         s.last_seq = seq;
+    } else if ahead.wrapping_neg() < 0x1000 {
+        // A late one, or a retransmission, filling a gap (SRTP drops duplicates).
+        s.missing = s.missing.saturating_sub(1);
     }
     if kind == VIDEO
         && let Some(&layer) = pkt.payload.get(10)
