@@ -131,9 +131,12 @@ async function join() {
       }
     },
     onFailed: mediaFailed,
+    // Simulcast in the SFU, unless asked to keep to one small encoding.
+    simulcast: params.get('quality') !== 'low',
     // A new session brings every track anew.
     onRestart: () => {
       views.resend();
+      sendMediaState();
       for (const p of state.peers.values()) {
         p.sfu = null;
         p.sfuLive = false;
@@ -159,7 +162,7 @@ function showJoinError(e) {
 function sendMediaState() {
   if (!state.joined) return;
   const video = !!state.stream && (state.camOn || !!state.screen);
-  call('media-state', { audio: !!state.stream && state.micOn, video }).catch(() => {});
+  call('media-state', { audio: !!state.stream && state.micOn, video, screen: !!state.screen }).catch(() => {});
 }
 
 // ---- Peers and tiles ------------------------------------------------------------------
@@ -425,7 +428,7 @@ async function stopScreen() {
 }
 
 async function replaceVideo(track) {
-  await state.sfu?.replace('video', track);
+  await state.sfu?.replace('video', track, { screen: !!state.screen });
   for (const p of state.peers.values()) await p.link?.replace('video', track);
   localTile();
   sendMediaState();
@@ -453,7 +456,7 @@ async function getMedia() {
       video:
         params.get('quality') === 'low'
           ? { width: 320, height: 240, frameRate: 10 }
-          : { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } },
+          : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } },
     });
     $('preview').srcObject = state.stream;
   } catch (e) {

@@ -16,11 +16,29 @@ const MAX_RESTART_WAIT_MS = 30000;
 const MISSING_MS = 4000;
 const WATCH_MS = 1000;
 
+// The camera as three simulcast layers, lowest first, so that the SFU can send each member
+// what its link and its tile take. The rids are the ones the server knows (q, h and f).
+const CAMERA_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+// A shared screen in the same three layers: more bits, since text must stay sharp, and a
+// higher priority than cameras on the sender's own uplink.
+const SCREEN_LAYERS = [
+  { scaleResolutionDownBy: 4, maxBitrate: 300_000 },
+  { scaleResolutionDownBy: 2, maxBitrate: 1_000_000 },
+  { scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
+];
+
 export class SfuSession {
   // `missing()` returns the peers whose SFU media should be here by now and is not;
   // `onRestart()` is told when the session is replaced, and with it every remote track.
-  constructor({ call, onTrack, onFailed, onRestart = () => {}, missing = () => [] }) {
+  // `simulcast`: publish the camera as three layers (else one small encoding, `quality=low`).
+  constructor({ call, onTrack, onFailed, onRestart = () => {}, missing = () => [], simulcast = true }) {
     this.call = call;
+    this.simulcast = simulcast;
+    this.screen = false;
     this.onTrack = onTrack;
     this.onFailed = onFailed;
     this.onRestart = onRestart;
@@ -69,11 +87,24 @@ export class SfuSession {
     this.senders = this.tracks.map((t) => {
       const audio = t.kind === 'audio';
       const init = { direction: 'sendrecv', streams: [this.stream] };
-      if (!audio) init.sendEncodings = [{ active: this.sending }];
+      if (!audio) init.sendEncodings = this.encodings();
       return pc.addTransceiver(audio && !this.sending ? 'audio' : t, init).sender;
     });
     if (!this.tracks.some((t) => t.kind === 'audio')) pc.addTransceiver('audio', { direction: 'recvonly' });
     if (!this.tracks.some((t) => t.kind === 'video')) pc.addTransceiver('video', { direction: 'recvonly' });
+  }
+
+  // The video sender's encodings: one, or a layer each, paused while the room is P2P.
+  encodings() {
+    if (!this.simulcast) return [{ active: this.sending }];
+    const layers = this.screen ? SCREEN_LAYERS : CAMERA_LAYERS;
+    return CAMERA_LAYERS.map((l, i) => ({
+      ...l,
+      ...layers[i],
+      priority: this.screen ? 'high' : 'low',
+      networkPriority: this.screen ? 'high' : 'low',
+      active: this.sending,
+    }));
   }
 
   // An offer of ours and the server's answer: the first one, and every recovery.
@@ -215,7 +246,11 @@ export class SfuSession {
       }
       const params = sender.getParameters();
       if (!params.encodings || params.encodings.length === 0) continue;
-      for (const e of params.encodings) e.active = this.sending;
+      const want = this.encodings();
+      for (const [j, e] of params.encodings.entries()) {
+        const { rid, ...settings } = want[j] ?? want[want.length - 1];
+        Object.assign(e, settings);
+      }
       try {
         await sender.setParameters(params);
       } catch (e) {
@@ -225,13 +260,16 @@ export class SfuSession {
     }
   }
 
-  // Replaces a published track (a screen in place of the camera, and back).
-  async replace(kind, track) {
+  // Replaces a published track (a screen in place of the camera, and back); `screen` says
+  // which, for the video layers' bitrates and priority.
+  async replace(kind, track, { screen = false } = {}) {
     const i = this.tracks.findIndex((t) => t.kind === kind);
     if (i < 0) return;
     this.tracks[i] = track;
+    if (kind === 'video') this.screen = screen;
     if (kind === 'audio' && !this.sending) return;
     await this.senders[i].replaceTrack(track);
+    if (kind === 'video') await this.applySending();
   }
 
   receiverFor(track) {

@@ -40,7 +40,8 @@ pub use crate::core::codec::Kind;
 pub use crate::core::error::SfuError;
 pub use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub use crate::core::report::{
-    ParticipantStats, PublishedStats, RoomStats, SfuStats, SfuSummary, SubscribedStats, TableSizes,
+    LayerStats, ParticipantStats, PublishedStats, RoomStats, SfuStats, SfuSummary, SubscribedStats,
+    TableSizes,
 };
 pub use crate::core::sendpath::FeedbackCounters;
 pub use crate::core::session::TransportState;

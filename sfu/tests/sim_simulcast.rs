@@ -187,3 +187,60 @@ fn a_small_tile_gets_the_low_layer_and_a_large_one_the_top() {
     sim.run_for(Duration::from_secs(3));
     assert_eq!(layer(&sim, small), Some(1), "no more than the tile needs");
 }
+
+#[test]
+fn a_screen_share_gets_the_top_layer_first_on_a_short_link() {
+    let mut sim = Sim::new(16);
+    let simulcast = PeerOptions {
+        simulcast: true,
+        ..PeerOptions::default()
+    };
+    let watcher = PeerOptions {
+        publish: false,
+        ..PeerOptions::default()
+    };
+    sim.join("room", "ada", 1, simulcast);
+    sim.join("room", "bob", 2, simulcast);
+    let cat = sim.join("room", "cat", 3, watcher);
+    // Room for the top layer of one and the middle layer of the other, not for both top
+    // layers (3.2 Mbit/s).
+    sim.set_link(cat, Link::limited(2_600_000));
+    let layer_of = |s: &Sim, publisher: u8| {
+        let st = s.peer(cat).stats();
+        st.streams
+            .values()
+            .find(|v| v.kind == VIDEO && v.publisher == publisher)
+            .map(|v| v.layer)
+    };
+    for (screen, camera) in [(1u8, 2u8), (2, 1)] {
+        let now = sim.now();
+        let sharing = sfu::ParticipantId::from(if screen == 1 { "ada" } else { "bob" });
+        let other = sfu::ParticipantId::from(if screen == 1 { "bob" } else { "ada" });
+        sim.sfu.set_screen_share(now, &sharing, true).unwrap();
+        sim.sfu.set_screen_share(now, &other, false).unwrap();
+        let settled = |s: &Sim| layer_of(s, screen) == Some(2);
+        assert!(
+            sim.run_until(Duration::from_secs(20), settled),
+            "the screen share reaches the top layer: {:?} {:?}",
+            layer_of(&sim, screen),
+            layer_of(&sim, camera)
+        );
+        // Over the next 10 s (moves up probe the link now and then), the screen share has
+        // the top layer most of the time, and the camera seldom.
+        let (mut screen_top, mut camera_top) = (0, 0);
+        for _ in 0..40 {
+            sim.run_for(Duration::from_millis(250));
+            screen_top += usize::from(layer_of(&sim, screen) == Some(2));
+            camera_top += usize::from(layer_of(&sim, camera) == Some(2));
+        }
+        println!("screen {screen}: top layer {screen_top}/40, camera {camera_top}/40");
+        assert!(
+            screen_top >= 30,
+            "the screen share: {screen_top}/40 on the top layer"
+        );
+        assert!(
+            camera_top <= 10,
+            "the camera: {camera_top}/40 on the top layer"
+        );
+    }
+}

@@ -56,22 +56,29 @@ async fn a_limited_subscriber_gets_the_low_layer_and_the_other_the_high_one() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (after, other_after) = (video(&limited).unwrap(), video(&other).unwrap());
     let received = after.packets - before.packets;
+    let share = |n: u64, of: u64| n as f64 * 100.0 / (of as f64).max(1.0);
     let missing = after.missing.saturating_sub(before.missing);
-    let lost = missing as f64 / (received as f64).max(1.0);
     let low = after.by_layer[0] - before.by_layer[0];
+    let low_missing = after.missing_by_layer[0].saturating_sub(before.missing_by_layer[0]);
+    let (lost, low_lost) = (
+        share(missing, received),
+        share(low_missing, low + low_missing),
+    );
     eprintln!(
-        "limited: {received} packets in 10 s, {low} of the low layer, {:.2}% lost, {} dropped by \
-         the shim; other: {} of the high layer",
-        lost * 100.0,
+        "limited: {received} packets in 10 s, {low} of the low layer; lost {lost:.2}% of all, \
+         {low_lost:.2}% of the low layer; {} dropped by the shim; other: {} of the high layer",
         shaper.dropped(),
         other_after.by_layer[2] - other_before.by_layer[2]
     );
     assert!(received >= 400, "the low layer flows: {received} packets");
     assert!(
-        low * 10 >= received * 9,
+        low * 10 >= received * 8,
         "mostly the low layer: {low} of {received}"
     );
-    assert!(lost < 0.02, "lost {:.2}%", lost * 100.0);
+    assert!(low_lost < 2.0, "lost {low_lost:.2}% of the low layer");
+    // Moves up to the middle layer that meet the limit (one every few seconds at most) cost
+    // a few of its packets each.
+    assert!(lost < 5.0, "lost {lost:.2}% of all");
     assert_eq!(other_after.layer, 2);
     assert!(other_after.by_layer[2] - other_before.by_layer[2] > 1500);
     for peer in [p, limited, other] {

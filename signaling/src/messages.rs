@@ -248,6 +248,10 @@ pub struct MediaStateRequest {
     pub audio: bool,
     /// Whether the camera (or a screen) is being sent.
     pub video: bool,
+    /// Whether the video is a shared screen (optional, false if absent): the SFU gives it
+    /// the first share of every subscriber's bandwidth.
+    #[serde(default)]
+    pub screen: bool,
 }
 
 /// `view {peer, width, height, visible}`: how the sender shows a member's video.

@@ -78,6 +78,7 @@ impl Metrics {
             counter!("sfu_nacks_total").absolute(t.nacks);
             counter!("sfu_retransmitted_packets_total").absolute(t.retransmits);
             counter!("sfu_plis_total").absolute(t.plis);
+            counter!("sfu_layer_switches_total").absolute(t.layer_switches);
             for (reason, n) in t.dropped.by_reason() {
                 counter!("sfu_dropped_packets_total", "reason" => reason).absolute(n);
             }
@@ -126,6 +127,10 @@ fn describe() {
         "NACKed packets resent from the cache."
     );
     describe_counter!("sfu_plis_total", "Keyframe requests sent to publishers.");
+    describe_counter!(
+        "sfu_layer_switches_total",
+        "Moves of subscribers from one simulcast layer to another."
+    );
     describe_counter!(
         "sfu_dropped_packets_total",
         "Packets not forwarded to a subscriber, by reason."

@@ -73,8 +73,15 @@ async fn typing_reaches_the_others() {
     assert_eq!(ack, json!({}));
     assert_eq!(
         b.next("media-state").await,
-        json!({ "id": a.id, "name": "Ada", "audio": true, "video": false })
+        json!({ "id": a.id, "name": "Ada", "audio": true, "video": false, "screen": false })
     );
+    // A shared screen is said so; the SFU marks the member's video for priority.
+    a.call(
+        "media-state",
+        json!({ "audio": true, "video": true, "screen": true }),
+    )
+    .await;
+    assert_eq!(b.next("media-state").await["screen"], true);
     let ack = a.call("media-state", json!({ "audio": "on" })).await;
     assert_eq!(ack["error"]["code"], "bad-request");
     s.shutdown().await;

@@ -4,8 +4,10 @@
 //! Every video gets at least its lowest layer. What the estimate leaves is spent in order of
 //! priority (a screen share, then the active speaker, then the rest), each video taking the
 //! highest layer that fits, but none larger than the tile the subscriber shows it in. A fall
-//! in the estimate takes effect at once; a rise only once the estimate has not fallen for a
-//! while, and for longer each time a move up was followed by congestion.
+//! in the estimate takes effect at once. A rise within what the link has carried without
+//! congestion is taken at once too; past it, a rise is a probe: one layer of one video, only
+//! once the estimate has not fallen for a while, and for longer each time a probe met
+//! congestion.
 
 use crate::core::track::MAX_LAYERS;
 use std::time::{Duration, Instant};
@@ -125,12 +127,96 @@ pub const MAX_UP_HOLD: Duration = Duration::from_secs(8);
 const FAILED_UP_WITHIN: Duration = Duration::from_secs(3);
 /// A move up that lasted this long without congestion resets the wait.
 const GOOD_UP_AFTER: Duration = Duration::from_secs(10);
+/// Probes are this far apart at least, so that each one's effect shows in the feedback.
+pub const PROBE_SPACING: Duration = Duration::from_millis(1500);
+
+/// Layers held this long with no fall in the estimate are proven.
+pub const PROVEN_AFTER: Duration = Duration::from_secs(4);
+
+/// What one subscriber's link has carried without congestion: the cost of a set of layers
+/// it held for a while with no fall in the estimate. A move up within it needs no wait; a
+/// move past it is a probe. A fall in the estimate while the subscriber was within it shows
+/// that the link itself narrowed, and then only what it falls to is proven.
+#[derive(Debug, Clone, Default)]
+pub struct Proven {
+    bps: u64,
+    targets: Vec<usize>,
+    since: Option<Instant>,
+}
+
+impl Proven {
+    /// A link assumed to carry `bps` before anything was measured.
+    pub fn new(bps: u64) -> Proven {
+        Proven {
+            bps,
+            ..Default::default()
+        }
+    }
+
+    /// What the link has proven to carry.
+    pub fn bps(&self) -> u64 {
+        self.bps
+    }
+
+    /// The layers targeted now, and what they cost: held long enough, with no fall in the
+    /// estimate meanwhile, that cost is proven.
+    pub fn handle_targets(
+        &mut self,
+        targets: &[usize],
+        cost: u64,
+        now: Instant,
+        last_decrease: Option<Instant>,
+    ) {
+        if self.since.is_none() || targets != self.targets {
+            self.targets.clear();
+            self.targets.extend_from_slice(targets);
+            self.since = Some(now);
+        }
+        if let Some(since) = self.since
+            && now.saturating_duration_since(since.max(last_decrease.unwrap_or(since)))
+                >= PROVEN_AFTER
+        {
+            self.bps = self.bps.max(cost);
+        }
+    }
+
+    /// The estimate fell while the layers cost `cost`, and it now allows `allowed`. Unless
+    /// that was more than proven (a probe), the link narrowed.
+    pub fn handle_decrease(&mut self, cost: u64, allowed: u64) {
+        if cost <= self.bps {
+            self.bps = self.bps.min(allowed);
+        }
+    }
+}
+
+/// What `layers` (one per video) cost.
+pub fn cost(videos: &[Video], layers: &[usize]) -> u64 {
+    videos.iter().zip(layers).map(|(v, &l)| v.cost(l)).sum()
+}
+
+/// One probe: from the layers the proven cost allows (`safe`), one layer more for the video
+/// that ranks first among those the estimate allows more (`desired`). Whether there was one.
+pub fn probe(videos: &[Video], safe: &mut [usize], desired: &[usize]) -> bool {
+    let first = (0..safe.len())
+        .filter(|&i| desired[i] > safe[i])
+        .min_by_key(|&i| videos[i].priority);
+    match first {
+        Some(i) => {
+            safe[i] = (safe[i] + 1..=desired[i])
+                .find(|&l| videos[i].layers()[l].active)
+                .unwrap_or(desired[i]);
+            true
+        }
+        None => false,
+    }
+}
 
 /// One subscriber's brake on moving up.
 #[derive(Debug, Clone, Copy)]
 pub struct UpGate {
     hold: Duration,
     last_up: Option<Instant>,
+    last_probe: Option<Instant>,
     seen_decrease: Option<Instant>,
 }
 
@@ -139,15 +225,22 @@ impl Default for UpGate {
         UpGate {
             hold: UP_HOLD,
             last_up: None,
+            last_probe: None,
             seen_decrease: None,
         }
     }
 }
 
 impl UpGate {
-    /// Learns of the estimate's latest fall; returns whether moving up is allowed now.
-    pub fn handle_estimate(&mut self, now: Instant, last_decrease: Option<Instant>) -> bool {
-        if last_decrease != self.seen_decrease {
+    /// Learns of the estimate's latest fall; returns whether moving up is allowed now, and
+    /// whether the estimate fell since the last call.
+    pub fn handle_estimate(
+        &mut self,
+        now: Instant,
+        last_decrease: Option<Instant>,
+    ) -> (bool, bool) {
+        let fell = last_decrease != self.seen_decrease;
+        if fell {
             self.seen_decrease = last_decrease;
             if let (Some(d), Some(up)) = (last_decrease, self.last_up)
                 && d.saturating_duration_since(up) < FAILED_UP_WITHIN
@@ -162,12 +255,17 @@ impl UpGate {
             self.hold = UP_HOLD;
             self.last_up = None;
         }
-        last_decrease.is_none_or(|d| now.saturating_duration_since(d) >= self.hold)
+        let may_go_up = last_decrease.is_none_or(|d| now.saturating_duration_since(d) >= self.hold)
+            && self
+                .last_probe
+                .is_none_or(|p| now.saturating_duration_since(p) >= PROBE_SPACING);
+        (may_go_up, fell)
     }
 
     /// Records a move up at `now`.
     pub fn handle_up(&mut self, now: Instant) {
         self.last_up = Some(now);
+        self.last_probe = Some(now);
     }
 
     /// The wait before a move up, now.
@@ -253,19 +351,37 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_is_one_layer_more_for_the_video_that_ranks_first() {
+        let videos = [
+            simulcast(Priority::Other, None),
+            simulcast(Priority::Screen, None),
+            simulcast(Priority::Other, None),
+        ];
+        let mut safe = [2, 0, 1];
+        assert!(probe(&videos, &mut safe, &[2, 2, 2]));
+        assert_eq!(safe, [2, 1, 1], "the screen, one layer");
+        let mut done = [2, 2, 2];
+        assert!(
+            !probe(&videos, &mut done, &[2, 2, 2]),
+            "nothing more wanted"
+        );
+        assert_eq!(cost(&videos, &[0, 1, 2]), 150_000 + 500_000 + 1_500_000);
+    }
+
+    #[test]
     fn moving_up_waits_longer_after_each_move_up_that_met_congestion() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         let mut g = UpGate::default();
-        assert!(g.handle_estimate(t0, None), "no fall yet");
-        assert!(!g.handle_estimate(t0 + s(1), Some(t0)));
-        assert!(g.handle_estimate(t0 + UP_HOLD, Some(t0)));
+        assert_eq!(g.handle_estimate(t0, None), (true, false), "no fall yet");
+        assert_eq!(g.handle_estimate(t0 + s(1), Some(t0)), (false, true));
+        assert_eq!(g.handle_estimate(t0 + UP_HOLD, Some(t0)), (true, false));
         g.handle_up(t0 + s(3));
         // Congestion one second after the move up: the next wait is twice as long.
-        assert!(!g.handle_estimate(t0 + s(4), Some(t0 + s(4))));
+        assert!(!g.handle_estimate(t0 + s(4), Some(t0 + s(4))).0);
         assert_eq!(g.hold(), UP_HOLD * 2);
-        assert!(!g.handle_estimate(t0 + s(8), Some(t0 + s(4))));
-        assert!(g.handle_estimate(t0 + s(9), Some(t0 + s(4))));
+        assert!(!g.handle_estimate(t0 + s(8), Some(t0 + s(4))).0);
+        assert!(g.handle_estimate(t0 + s(9), Some(t0 + s(4))).0);
         g.handle_up(t0 + s(9));
         g.handle_estimate(t0 + s(10), Some(t0 + s(10)));
         g.handle_up(t0 + s(20));
@@ -273,7 +389,31 @@ mod tests {
         assert_eq!(g.hold(), MAX_UP_HOLD, "bounded");
         // A move up that lasts resets it.
         g.handle_up(t0 + s(30));
-        assert!(g.handle_estimate(t0 + s(40), Some(t0 + s(21))));
+        assert!(g.handle_estimate(t0 + s(40), Some(t0 + s(21))).0);
         assert_eq!(g.hold(), UP_HOLD);
+    }
+
+    #[test]
+    fn what_a_link_carried_without_congestion_is_proven_until_it_narrows() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut p = Proven::new(1_000_000);
+        p.handle_targets(&[2, 0], 1_700_000, t0, None);
+        p.handle_targets(&[2, 0], 1_700_000, t0 + s(3), None);
+        assert_eq!(p.bps(), 1_000_000, "not yet");
+        p.handle_targets(&[2, 0], 1_700_000, t0 + PROVEN_AFTER, None);
+        assert_eq!(p.bps(), 1_700_000);
+        // A probe past it met congestion: what was proven stays.
+        p.handle_decrease(2_100_000, 1_500_000);
+        assert_eq!(p.bps(), 1_700_000);
+        // Congestion within it: the link narrowed.
+        p.handle_decrease(1_700_000, 600_000);
+        assert_eq!(p.bps(), 600_000);
+        // Held since before the last fall: proven by the time after it.
+        p.handle_targets(&[1, 0], 700_000, t0 + s(6), Some(t0 + s(7)));
+        p.handle_targets(&[1, 0], 700_000, t0 + s(10), Some(t0 + s(7)));
+        assert_eq!(p.bps(), 600_000);
+        p.handle_targets(&[1, 0], 700_000, t0 + s(11), Some(t0 + s(7)));
+        assert_eq!(p.bps(), 700_000);
     }
 }

@@ -203,6 +203,21 @@ impl SfuHandle {
         .await
     }
 
+    /// Whether `participant`'s video is a screen share, which comes first when subscribers'
+    /// bandwidth is shared out.
+    pub async fn set_screen_share(
+        &self,
+        participant: ParticipantId,
+        on: bool,
+    ) -> Result<(), SfuError> {
+        self.call(|reply| Command::SetScreenShare {
+            participant,
+            on,
+            reply,
+        })
+        .await
+    }
+
     /// A snapshot of every counter.
     pub async fn stats(&self) -> Result<SfuStats, SfuError> {
         self.call(|reply| Command::Stats { reply }).await

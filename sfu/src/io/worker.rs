@@ -70,6 +70,11 @@ pub(crate) enum Command {
         tile: (u16, u16),
         reply: Reply<()>,
     },
+    SetScreenShare {
+        participant: ParticipantId,
+        on: bool,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -240,6 +245,13 @@ fn handle_command(sfu: &mut Sfu, cmd: Command, now: Instant) {
             reply,
         } => {
             let _ = reply.send(sfu.set_view(now, &subscriber, &publisher, visible, tile));
+        }
+        Command::SetScreenShare {
+            participant,
+            on,
+            reply,
+        } => {
+            let _ = reply.send(sfu.set_screen_share(now, &participant, on));
         }
         Command::Stats { reply } => {
             let _ = reply.send(Ok(sfu.stats(now)));

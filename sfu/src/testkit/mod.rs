@@ -95,6 +95,9 @@ pub struct StreamSeen {
     pub by_layer: [u64; 4],
     /// Packets missing from the sequence so far, less those that came late (retransmitted).
     pub missing: u64,
+    /// `missing`, by the layer of the packet before each gap (a gap at a layer switch is
+    /// counted against the layer left).
+    pub missing_by_layer: [u64; 4],
 }
 
 impl PeerStats {

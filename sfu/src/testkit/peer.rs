@@ -538,25 +538,30 @@ fn note_stream(
             layer: 0,
             by_layer: [0; 4],
             missing: 0,
+            missing_by_layer: [0; 4],
         });
     s.packets += 1;
     let seq = pkt.header.sequence_number;
     let ahead = seq.wrapping_sub(s.last_seq);
+    let layer = match pkt.payload.get(10) {
+        Some(&l) if kind == VIDEO => usize::from(l).min(3),
+        _ => 0,
+    };
     if ahead < 0x8000 {
-        // A gap the SFU left in its own numbering: packets that did not arrive (yet).
-        s.missing += u64::from(ahead.saturating_sub(1));
+        // A gap the SFU left in its own numbering: packets that did not arrive (yet), of
+        // the layer that came before them.
+        let gap = u64::from(ahead.saturating_sub(1));
+        s.missing += gap;
+        s.missing_by_layer[usize::from(s.layer)] += gap;
         s.last_seq = seq;
+        s.layer = layer as u8;
     } else if ahead.wrapping_neg() < 0x1000 {
         // A late one, or a retransmission, filling a gap (SRTP drops duplicates).
         s.missing = s.missing.saturating_sub(1);
+        s.missing_by_layer[layer] = s.missing_by_layer[layer].saturating_sub(1);
     }
-    if kind == VIDEO
-        && let Some(&layer) = pkt.payload.get(10)
-    {
-        s.layer = layer;
-        if let Some(n) = s.by_layer.get_mut(usize::from(layer)) {
-            *n += 1;
-        }
+    if kind == VIDEO {
+        s.by_layer[layer] += 1;
     }
     s.octets += pkt.payload.len() as u64;
     if (pkt.header.timestamp.wrapping_sub(s.newest.0) as i32) > 0 {

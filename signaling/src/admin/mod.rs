@@ -192,7 +192,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     info(title = "sfu-server admin API", description = "Rooms, participants and live media counters."),
     paths(list_rooms, get_room, close_room, remove_participant, openapi),
     components(schemas(RoomSummary, RoomDetail, ParticipantView, TransportView,
-        sfu::PublishedStats, sfu::SubscribedStats, sfu::Tally, sfu::TrackCounters,
+        sfu::PublishedStats, sfu::LayerStats, sfu::SubscribedStats, sfu::Tally, sfu::TrackCounters,
         sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, sfu::FeedbackCounters, Removed,
         ErrorBody, ErrorDetail,
         Mode)),

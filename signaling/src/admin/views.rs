@@ -75,6 +75,8 @@ pub struct TransportView {
     /// What its transport-wide congestion-control feedback reported about the packets the
     /// SFU sent it, once its transport is up.
     pub feedback: Option<FeedbackCounters>,
+    /// The SFU's estimate of its downlink, in bits per second, once its transport is up.
+    pub bandwidth_estimate_bps: Option<u64>,
 }
 
 /// Participants an administrator removed.
@@ -147,6 +149,7 @@ impl ParticipantView {
                 state,
                 rtt_ms: stats.and_then(|s| s.rtt_ms),
                 feedback: stats.and_then(|s| s.feedback),
+                bandwidth_estimate_bps: stats.and_then(|s| s.bandwidth_estimate_bps),
             },
             published: stats.map_or_else(Vec::new, |s| s.published.clone()),
             subscribed: stats.map_or_else(Vec::new, |s| s.subscribed.clone()),

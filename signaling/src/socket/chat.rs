@@ -5,9 +5,11 @@ use crate::limits::Kind;
 use crate::messages::{ApiError, ChatRequest, MediaStateRequest, TypingRequest};
 use crate::state::AppState;
 use serde_json::{Value, json};
+use sfu::ParticipantId;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::debug;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -66,8 +68,15 @@ pub(super) async fn on_media_state(
 ) {
     let result = async {
         let req: MediaStateRequest = request(&state, &socket, Kind::Typing, data)?;
-        let fields = json!({ "audio": req.audio, "video": req.video });
-        tell_room(&state, &io, &socket, "media-state", fields).await
+        let fields = json!({ "audio": req.audio, "video": req.video, "screen": req.screen });
+        let told = tell_room(&state, &io, &socket, "media-state", fields).await?;
+        let me = ParticipantId(socket.id.to_string());
+        if let Err(e) = state.sfu.set_screen_share(me, req.screen).await {
+            // Between a failed SFU session and its restart there is none to mark; the client
+            // says it again once the new one is up.
+            debug!("screen share not recorded: {e}");
+        }
+        Ok(told)
     }
     .await;
     reply(&socket, ack, result);

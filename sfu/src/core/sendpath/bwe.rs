@@ -52,6 +52,7 @@ pub struct Estimator {
     window_lost: u32,
     loss: f64,
     fed: bool,
+    initial: f64,
 }
 
 impl Default for Estimator {
@@ -75,7 +76,13 @@ impl Estimator {
             window_lost: 0,
             loss: 0.0,
             fed: false,
+            initial,
         }
+    }
+
+    /// Where the estimate started, in bits per second.
+    pub fn initial_bps(&self) -> u64 {
+        self.initial as u64
     }
 
     /// The estimate, in bits per second.

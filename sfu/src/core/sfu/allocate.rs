@@ -2,7 +2,7 @@
 //! bandwidth estimate, its tiles and the room's priorities allow.
 
 use super::Sfu;
-use crate::core::allocator::{LayerInfo, Priority, Video, allocate};
+use crate::core::allocator::{LayerInfo, Priority, Proven, UpGate, Video, allocate, cost, probe};
 use crate::core::codec::Kind;
 use crate::core::ids::{SessionId, TrackId};
 use crate::core::timers::TimerOf;
@@ -13,6 +13,10 @@ use tracing::debug;
 /// How often the layers are chosen again: well inside the two seconds a subscriber may take
 /// to come down after its link narrows.
 pub(crate) const ALLOCATE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The share of the estimate, in percent, that layers are chosen to fill: what the send path
+/// adds (SRTP, the transport-wide number, IP and UDP) and a layer's bursts need the rest.
+const HEADROOM_PERCENT: u64 = 95;
 
 impl Sfu {
     /// Chooses the layers of every subscriber, and schedules the next round while there is
@@ -88,29 +92,46 @@ impl Sfu {
         // A subscriber that never asked for transport-wide feedback gives no estimate: only
         // its tiles limit it.
         let estimator = self.sendpath.estimator(id).filter(|_| feedback);
-        let budget = estimator.map_or(u64::MAX, |e| e.bps().saturating_sub(audio_bps));
+        let budget = estimator.map_or(u64::MAX, |e| {
+            (e.bps() / 100 * HEADROOM_PERCENT).saturating_sub(audio_bps)
+        });
         let last_decrease = estimator.and_then(|e| e.last_decrease());
-        let gate = self.up_gates.entry(id).or_default();
-        let may_go_up = gate.handle_estimate(now, last_decrease);
-        let mut chosen = Vec::with_capacity(videos.len());
-        allocate(budget, &videos, &mut chosen);
-        let mut moved_up = false;
-        for (&tid, &layer) in tracks.iter().zip(&chosen) {
-            let Some(current) = self.tracks.downtrack(id, tid).map(|dt| dt.target) else {
-                continue;
-            };
-            let up = layer > current;
-            if layer == current || (up && !may_go_up) {
-                continue;
-            }
-            moved_up |= up;
-            debug!(subscriber = id.0, track = %tid, from = current, to = layer, budget, "layer");
-            if self.tracks.set_target(id, tid, layer) {
-                self.request_keyframe(tid, layer, now);
-            }
+        let initial = estimator.map_or(u64::MAX, |e| e.initial_bps() / 100 * HEADROOM_PERCENT);
+        let brakes = self
+            .brakes
+            .entry(id)
+            .or_insert_with(|| (UpGate::default(), Proven::new(initial)));
+        let (may_probe, fell) = brakes.0.handle_estimate(now, last_decrease);
+        let current: Vec<usize> = tracks
+            .iter()
+            .map(|&tid| self.tracks.downtrack(id, tid).map_or(0, |dt| dt.target))
+            .collect();
+        let mut desired = Vec::with_capacity(videos.len());
+        allocate(budget, &videos, &mut desired);
+        if fell {
+            brakes
+                .1
+                .handle_decrease(cost(&videos, &current), cost(&videos, &desired));
         }
-        if moved_up && let Some(gate) = self.up_gates.get_mut(&id) {
-            gate.handle_up(now);
+        // Within what is proven, or kept (a probe stays until it is proven or fails).
+        let kept = brakes.1.bps().max(cost(&videos, &current));
+        let mut next = Vec::with_capacity(videos.len());
+        allocate(budget.min(kept), &videos, &mut next);
+        let probed = may_probe && probe(&videos, &mut next, &desired);
+        if probed {
+            brakes.0.handle_up(now);
+        }
+        brakes
+            .1
+            .handle_targets(&next, cost(&videos, &next), now, last_decrease);
+        for (i, &tid) in tracks.iter().enumerate() {
+            if next[i] == current[i] {
+                continue;
+            }
+            debug!(subscriber = id.0, track = %tid, from = current[i], to = next[i], budget, probed, "layer");
+            if self.tracks.set_target(id, tid, next[i]) {
+                self.request_keyframe(tid, next[i], now);
+            }
         }
     }
 }

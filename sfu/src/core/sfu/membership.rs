@@ -161,7 +161,7 @@ impl Sfu {
         }
         self.rooms.leave(&session.room, id);
         self.views.forget(id);
-        self.up_gates.remove(&id);
+        self.brakes.remove(&id);
         if self.sessions.len() == 0 {
             self.timers.set(TimerOf::Allocate, None);
         }

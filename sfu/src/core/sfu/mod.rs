@@ -15,7 +15,7 @@ mod membership;
 mod negotiate;
 mod snapshot;
 
-use crate::core::allocator::UpGate;
+use crate::core::allocator::{Proven, UpGate};
 use crate::core::api::{Event, IceCandidate, Output};
 use crate::core::ids::{ParticipantId, SessionId};
 use crate::core::keyframe::KeyframeRequester;
@@ -82,8 +82,9 @@ pub struct Sfu {
     retired: Tally,
     /// The latest time the core was handed, so that an idle wake-up is scheduled from it.
     last_now: Instant,
-    /// Each subscriber's brake on moving up a layer.
-    up_gates: HashMap<SessionId, UpGate>,
+    /// Each subscriber's brakes on moving up a layer: the wait before a probe, and what its
+    /// link has carried.
+    brakes: HashMap<SessionId, (UpGate, Proven)>,
 }
 
 /// An idle worker still wakes up now and then.
@@ -108,7 +109,7 @@ impl Sfu {
             ingress: IngressCounters::default(),
             retired: Tally::default(),
             last_now,
-            up_gates: HashMap::new(),
+            brakes: HashMap::new(),
         }
     }
 
