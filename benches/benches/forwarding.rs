@@ -107,6 +107,7 @@ fn fanout(c: &mut Criterion) {
                         twcc_ext: Some(3),
                         clock_rate: 90_000,
                         payload: &pkt.payload,
+                        vp8: None,
                     };
                     black_box(send.send(now, *session, &p));
                 }

@@ -44,6 +44,11 @@ struct Cli {
     /// Video payload bitrate per publisher, kbit/s.
     #[arg(long, default_value_t = 1000)]
     video_kbps: u32,
+    /// Publishers send their video as three simulcast layers (rids q, h and f, each at the
+    /// full packet rate), and subscribers show tiles of three sizes, so that they are spread
+    /// over the layers. SFU targets only.
+    #[arg(long)]
+    simulcast: bool,
     /// Load a running server (http://HOST:PORT) instead of starting one. Its rooms must be
     /// SFU rooms (`--p2p off`) and large enough.
     #[arg(long)]
@@ -160,6 +165,7 @@ fn scenario(cli: &Cli) -> Scenario {
         publishers: cli.publishers.unwrap_or(publishers),
         subscribers: cli.subscribers.unwrap_or(subscribers),
         video_kbps: cli.video_kbps,
+        simulcast: cli.simulcast,
         warmup_secs: cli.warmup.unwrap_or(warmup),
         duration_secs: cli.duration.unwrap_or(duration),
     }

@@ -46,6 +46,20 @@ pub struct Role {
     pub publish: bool,
     /// Video bitrate (payload) when publishing.
     pub video_kbps: u32,
+    /// Publishes video as three simulcast layers, each at the full rate; receiving, shows
+    /// tiles of one of three sizes (by its id), for the SFU to pick a layer each.
+    pub simulcast: bool,
+}
+
+/// The simulcast layers' rids, lowest first.
+pub const RIDS: [&str; 3] = ["q", "h", "f"];
+
+impl Role {
+    /// The tile size a receiving peer reports for every publisher, with simulcast: one of
+    /// three, so that the receivers are spread over the layers.
+    pub fn tile(&self) -> (u32, u32) {
+        [(320, 180), (640, 360), (1280, 720)][self.id as usize % 3]
+    }
 }
 
 /// Counters one peer keeps; the engine sums them.
@@ -73,12 +87,21 @@ enum Transport {
 
 struct Track {
     sender: RTCRtpSenderId,
-    ssrc: u32,
     pt: u8,
-    seq: u16,
-    ts: u32,
+    /// One stream, or a simulcast video's layers, lowest first.
+    streams: Vec<Stream>,
     /// RTP clock ticks between two packets.
     ts_step: u32,
+    /// The ids of the mid and rid header extensions, and the mid, once negotiated (for
+    /// simulcast layers).
+    rid_exts: Option<(u8, u8, bytes::Bytes)>,
+}
+
+struct Stream {
+    ssrc: u32,
+    rid: Option<&'static str>,
+    seq: u16,
+    ts: u32,
 }
 
 /// A peer and its socket.
@@ -136,6 +159,27 @@ fn peer_connection(local: SocketAddr, now: Instant) -> Result<RTCPeerConnection,
     Ok(pc)
 }
 
+/// The ids of the mid and rid header extensions the sender negotiated, and its mid.
+fn rid_extensions(
+    pc: &mut RTCPeerConnection,
+    sender: RTCRtpSenderId,
+) -> Option<(u8, u8, bytes::Bytes)> {
+    let mid = pc
+        .rtp_transceiver(sender.into())
+        .and_then(|t| t.mid().clone())?;
+    let params = pc
+        .rtp_sender(sender)?
+        .get_parameters()
+        .rtp_parameters
+        .clone();
+    let ext = |uri| sfu::core::session::config::extension_id(&params, uri);
+    Some((
+        ext(rtc::sdp::extmap::SDES_MID_URI)?,
+        ext(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI)?,
+        bytes::Bytes::from(mid.into_bytes()),
+    ))
+}
+
 impl LoadPeer {
     fn with_transport(
         role: Role,
@@ -171,31 +215,49 @@ impl LoadPeer {
             let video_pps = media::video_pps(role.video_kbps.max(1));
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
                 let codec = codec(kind);
-                let ssrc = rand::random::<u32>();
+                let rids: Vec<Option<&'static str>> =
+                    if role.simulcast && kind == RtpCodecKind::Video {
+                        RIDS.iter().copied().map(Some).collect()
+                    } else {
+                        vec![None]
+                    };
+                let streams: Vec<Stream> = rids
+                    .into_iter()
+                    .map(|rid| Stream {
+                        ssrc: rand::random(),
+                        rid,
+                        seq: rand::random(),
+                        ts: rand::random(),
+                    })
+                    .collect();
                 let name = format!("lg{}-{kind}", role.id);
+                let encodings = streams
+                    .iter()
+                    .map(|s| RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            rid: s.rid.unwrap_or_default().to_owned(),
+                            ssrc: Some(s.ssrc),
+                            ..Default::default()
+                        },
+                        codec: codec.rtp_codec.clone(),
+                        ..Default::default()
+                    })
+                    .collect();
                 let track = MediaStreamTrack::new(
                     format!("lg{}", role.id),
                     name.clone(),
                     name,
                     kind,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
-                        codec: codec.rtp_codec,
-                        ..Default::default()
-                    }],
+                    encodings,
                 );
                 let sender = pc.add_track(track)?;
                 let mut t = Track {
                     sender,
-                    ssrc,
                     pt: codec.payload_type,
-                    seq: rand::random(),
-                    ts: rand::random(),
+                    streams,
                     // 20 ms of 48 kHz audio.
                     ts_step: 960,
+                    rid_exts: None,
                 };
                 if kind == RtpCodecKind::Audio {
                     audio = Some(t);
@@ -394,27 +456,42 @@ impl LoadPeer {
                     Kind::Video => video.as_mut(),
                 };
                 let Some(t) = track else { return };
-                // Written straight into the buffer the packet keeps.
+                // Written straight into the buffer the packets keep; every layer carries the
+                // same stamp, so that whichever one a subscriber gets counts the same.
                 let mut payload = Vec::with_capacity(media::payload_len(kind));
                 media::write_payload(&mut payload, stamp, keyframe);
-                t.seq = t.seq.wrapping_add(1);
-                t.ts = t.ts.wrapping_add(t.ts_step);
-                let pkt = rtc::rtp::Packet {
-                    header: rtc::rtp::header::Header {
+                let payload = bytes::Bytes::from(payload);
+                if t.streams.len() > 1 && t.rid_exts.is_none() {
+                    t.rid_exts = rid_extensions(pc, t.sender);
+                }
+                let mut sent = false;
+                for s in &mut t.streams {
+                    s.seq = s.seq.wrapping_add(1);
+                    s.ts = s.ts.wrapping_add(t.ts_step);
+                    let mut header = rtc::rtp::header::Header {
                         version: 2,
                         // Each synthetic packet is a whole frame.
                         marker: true,
                         payload_type: t.pt,
-                        sequence_number: t.seq,
-                        timestamp: t.ts,
-                        ssrc: t.ssrc,
+                        sequence_number: s.seq,
+                        timestamp: s.ts,
+                        ssrc: s.ssrc,
                         ..Default::default()
-                    },
-                    payload: payload.into(),
-                };
-                if let Some(mut sender) = pc.rtp_sender(t.sender)
-                    && sender.write_rtp(now, pkt).is_ok()
-                {
+                    };
+                    if let (Some(rid), Some((mid_id, rid_id, mid))) = (s.rid, &t.rid_exts) {
+                        let _ = header.set_extension(*mid_id, mid.clone());
+                        let _ = header
+                            .set_extension(*rid_id, bytes::Bytes::from_static(rid.as_bytes()));
+                    }
+                    let pkt = rtc::rtp::Packet {
+                        header,
+                        payload: payload.clone(),
+                    };
+                    if let Some(mut sender) = pc.rtp_sender(t.sender) {
+                        sent |= sender.write_rtp(now, pkt).is_ok();
+                    }
+                }
+                if sent {
                     self.counters.sent += 1;
                 }
             }

@@ -27,6 +27,8 @@ pub struct Scenario {
     pub subscribers: u32,
     /// Video bitrate per publisher, kbit/s of payload.
     pub video_kbps: u32,
+    /// Publishers send three simulcast layers; subscribers are spread over them.
+    pub simulcast: bool,
     /// Seconds of warm-up before the window.
     pub warmup_secs: f64,
     /// Seconds of the measured window.
@@ -145,6 +147,7 @@ async fn run_on(
                         id: *next_id - 1,
                         publish,
                         video_kbps: scenario.video_kbps,
+                        simulcast: scenario.simulcast,
                     }
                 })
                 .collect()

@@ -59,6 +59,18 @@ async fn call(sio: &Sio, event: &'static str, payload: Value) -> Result<Value, S
     }
 }
 
+/// Tells the server the size of the tile `role` shows `peer` in, which picks its layer.
+async fn view(sio: &Sio, role: Role, peer: &Value) -> Result<(), SignalError> {
+    let (width, height) = role.tile();
+    call(
+        sio,
+        "view",
+        json!({ "peer": peer, "width": width, "height": height, "visible": true }),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Joins `room` on the server at `http` with a WebRTC peer on `engine`.
 pub async fn join(
     http: SocketAddr,
@@ -84,9 +96,20 @@ pub async fn join(
     let answer = call(&sio, "sfu-offer", json!({ "sdp": offer })).await?;
     let sdp = answer["sdp"].as_str().unwrap_or_default().to_owned();
     engine.answer(key, sdp).await?;
+    if role.simulcast {
+        for peer in ack["peers"].as_array().into_iter().flatten() {
+            view(&sio, role, &peer["id"]).await?;
+        }
+    }
     let out = sio.clone();
     let task = tokio::spawn(async move {
         while let Some((name, v)) = events.recv().await {
+            if name == "peer-joined" && role.simulcast {
+                if let Err(e) = view(&out, role, &v["id"]).await {
+                    tracing::warn!("view: {e}");
+                }
+                continue;
+            }
             if name != "sfu-offer" {
                 continue;
             }

@@ -27,7 +27,12 @@ const rtp = (page, type) =>
     const stats = await window.app.sfu.pc.getStats();
     return [...stats.values()]
       .filter((s) => s.type === type && s.kind === 'video')
-      .map((s) => ({ rid: s.rid, frameWidth: s.frameWidth, packets: s.packetsReceived ?? s.packetsSent }));
+      .map((s) => ({
+        rid: s.rid,
+        frameWidth: s.frameWidth,
+        frames: s.framesDecoded,
+        packets: s.packetsReceived ?? s.packetsSent,
+      }));
   }, type);
 
 // The only remote video's width, as last decoded, and its packets.
@@ -78,6 +83,18 @@ test('three encodings go up, and each page gets the layer its tile needs', async
     return { ok: r.frameWidth >= 640, ...r };
   });
   console.log(`frame widths: small tile ${small.frameWidth}, large tile ${large.frameWidth}`);
+
+  // Bob's tile grows: the SFU moves him to a larger layer of the same stream, which his
+  // decoder goes on decoding (continuous sequence numbers, timestamps and picture ids).
+  await tile(b, { width: '1280px', height: '720px' });
+  const grown = await waitFor('a grown tile gets 640 pixels or more', async () => {
+    const r = await received(b);
+    return { ok: r.frameWidth >= 640, ...r };
+  });
+  await sleep(1000);
+  const decoding = await received(b);
+  assert.ok(decoding.frames > grown.frames + 3, `frames decoded after the switch: ${JSON.stringify(decoding)}`);
+  console.log(`after growing the tile: ${grown.frameWidth} wide`);
 
   // Bob hides Ada's tile: once the report has settled, not one video packet reaches him.
   await tile(b, { display: 'none' });

@@ -164,6 +164,7 @@ impl Track {
                         twcc_ext: Some(3),
                         clock_rate: 90_000,
                         payload: &pkt.payload,
+                        vp8: None,
                     };
                     let n = self.send.send(now, sub.session, &p).expect("a link");
                     sub.counters.record_sent(n);

@@ -170,6 +170,7 @@ pub async fn join_room(
                 id: *next_id,
                 publish: false,
                 video_kbps: 0,
+                simulcast: false,
             };
             *next_id += 1;
             let others = feeds.iter().filter(|o| o.member != f.member);

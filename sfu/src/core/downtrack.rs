@@ -5,6 +5,7 @@ use crate::core::ids::SessionId;
 use crate::core::resend::ResendGuard;
 use crate::core::sendpath::OutHeader;
 use crate::core::stats::{BitrateMeter, DownTrackCounters};
+use crate::core::vp8::Vp8Munger;
 use std::time::Instant;
 
 /// A DownTrack's handle: an index, so that the media path finds it without hashing.
@@ -38,9 +39,20 @@ pub struct DownTrack {
     pub(crate) layer: Option<usize>,
     /// The layer the allocator chose; forwarding moves to it on its next keyframe.
     pub(crate) target: usize,
+    /// The VP8 picture numbering it sends, for a VP8 track.
+    pub(crate) vp8: Option<Vp8Munger>,
 }
 
 impl DownTrack {
+    /// Starts it again after a pause: from the next keyframe, numbered on from the last
+    /// packet and picture sent.
+    pub(crate) fn resume(&mut self) {
+        self.forwarder.reassign();
+        if let Some(m) = &mut self.vp8 {
+            m.reassign();
+        }
+    }
+
     /// Whether a packet of layer `layer` is this subscriber's: of the layer it forwards, or
     /// of the one it is moving to.
     pub(crate) fn takes_layer(&self, layer: usize) -> bool {

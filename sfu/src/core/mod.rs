@@ -37,6 +37,7 @@ mod timers;
 pub mod track;
 mod tracks;
 mod views;
+pub mod vp8;
 
 pub use api::{Event, IceCandidate, Output, Transmit};
 pub use downtrack::{Negotiated, forward_to};

@@ -10,6 +10,7 @@ use crate::core::ids::{SessionId, TrackId};
 use crate::core::sendpath::{OutHeader, OutPacket, SendPath};
 use crate::core::stats::Tally;
 use crate::core::track::{NewTrack, Track};
+use crate::core::vp8::{Vp8Munger, Vp8Numbers};
 use rtc::shared::marshal::MarshalSize;
 use slab::Slab;
 use std::collections::HashMap;
@@ -99,6 +100,7 @@ impl Tracks {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
+        let vp8 = (t.codec_name == Codec::Vp8).then(Vp8Munger::default);
         let key = DownTrackKey(self.downtracks.insert(DownTrack {
             session,
             forwarder,
@@ -109,6 +111,7 @@ impl Tracks {
             hidden,
             layer: None,
             target: 0,
+            vp8,
         }));
         t.subscribers.push(key);
         self.by_subscriber.insert((session, track), key);
@@ -154,7 +157,7 @@ impl Tracks {
         }
         for key in &t.subscribers {
             if let Some(dt) = self.downtracks.get_mut(key.0) {
-                dt.forwarder.reassign();
+                dt.resume();
             }
         }
         true
@@ -176,7 +179,7 @@ impl Tracks {
         }
         dt.hidden = !visible;
         if visible {
-            dt.forwarder.reassign();
+            dt.resume();
         }
         visible
     }
@@ -276,6 +279,11 @@ impl Tracks {
         let len = pkt.header.marshal_size() + pkt.payload.len();
         t.record_incoming(layer, pkt.header.sequence_number, len, now);
         let info = PacketInfo::of(&pkt, t.codec_name);
+        let vp8 = if t.codec_name == Codec::Vp8 {
+            Vp8Numbers::parse(&pkt.payload)
+        } else {
+            None
+        };
         if info.keyframe && t.kind == Kind::Video {
             let l = &mut t.layers[layer];
             l.keyframes.handle_keyframe();
@@ -338,11 +346,17 @@ impl Tracks {
                             dt.counters.layer_switches += 1;
                         }
                         dt.layer = Some(layer);
+                        let vp8 = dt
+                            .vp8
+                            .as_mut()
+                            .zip(vp8)
+                            .map(|(m, n)| m.handle_packet(info.ssrc, n));
                         let p = OutPacket {
                             header,
                             twcc_ext: out.twcc_ext,
                             clock_rate,
                             payload: &pkt.payload,
+                            vp8,
                         };
                         match egress.send(now, dt.session, &p) {
                             Some(sent) => {
@@ -406,6 +420,11 @@ impl Tracks {
                 twcc_ext: out.twcc_ext,
                 clock_rate: t.codec.clock_rate,
                 payload: &orig.payload,
+                vp8: dt
+                    .vp8
+                    .as_ref()
+                    .zip(Vp8Numbers::parse(&orig.payload))
+                    .map(|(m, n)| m.rewrite(n)),
             };
             if egress.send(now, session, &p).is_some() {
                 t.counters.retransmits += 1;

@@ -5,6 +5,7 @@ use super::rtp::{OutHeader, header_len, write_header};
 use super::sender_report::SenderClock;
 use super::srtp::{MAX_TAG_LEN, SrtpError, SrtpSender};
 use super::twcc::{FeedbackCounters, TransportSeq};
+use crate::core::vp8::Vp8Rewrite;
 use bytes::BytesMut;
 use rtc::rtcp::sender_report::SenderReport;
 use std::collections::HashMap;
@@ -47,6 +48,9 @@ pub struct OutPacket<'a> {
     pub clock_rate: u32,
     /// The payload, shared by every subscriber.
     pub payload: &'a [u8],
+    /// The VP8 picture numbers this subscriber's copy carries, if they differ per
+    /// subscriber (simulcast).
+    pub vp8: Option<Vp8Rewrite>,
 }
 
 impl Link {
@@ -88,6 +92,9 @@ impl Link {
         let twcc = p.twcc_ext.map(|id| (id, self.twcc.stamp(now, wire_len)));
         let header_len = write_header(buf, &p.header, twcc);
         buf.extend_from_slice(p.payload);
+        if let Some(rw) = &p.vp8 {
+            rw.apply(&mut buf[header_len..]);
+        }
         self.srtp.protect(buf, header_len)?;
         let stream = self.streams.entry(p.header.ssrc).or_insert_with(|| Stream {
             clock: SenderClock::new(p.clock_rate),
