@@ -164,6 +164,18 @@ export async function joinFrom(page, url, room, name) {
   await page.goto(`${url}/?room=${room}&name=${name}&quality=low`);
 }
 
+// Opens the app's join link at full quality (the camera at 1280x720, simulcast in the SFU
+// mode), with only the frame rate lowered to 10, so that pages encoding three layers each
+// share two cores.
+export async function joinFullQuality(page, url, room, name) {
+  await page.addInitScript(() => {
+    const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = (c) =>
+      gum(c?.video ? { ...c, video: { ...c.video, frameRate: { ideal: 10 } } } : c);
+  });
+  await page.goto(`${url}/?room=${room}&name=${name}`);
+}
+
 // Decoded-frame counters of every remote tile, by peer id.
 export function frames(page) {
   return page.evaluate(() =>

@@ -4,20 +4,14 @@
 // more; a hidden tile gets no video at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverAndBrowser, newPage, waitForRemoteVideos, sleep } from './helpers.mjs';
+import { serverAndBrowser, newPage, joinFullQuality, waitForRemoteVideos, sleep } from './helpers.mjs';
 
 const ctx = serverAndBrowser(['--p2p', 'off']);
 
-// Full quality (no `quality=low`), as a real call: the camera at 1280x720. Only the frame
-// rate is lowered, so that two pages encoding three layers each fit on two cores.
+// Full quality (no `quality=low`), as a real call.
 async function join(name) {
   const page = await newPage(ctx.browser, name);
-  await page.addInitScript(() => {
-    const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-    navigator.mediaDevices.getUserMedia = (c) =>
-      gum(c?.video ? { ...c, video: { ...c.video, frameRate: { ideal: 10 } } } : c);
-  });
-  await page.goto(`${ctx.server.url}/?room=simulcast&name=${name}`);
+  await joinFullQuality(page, ctx.server.url, 'simulcast', name);
   return page;
 }
 

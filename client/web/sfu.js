@@ -212,6 +212,7 @@ export class SfuSession {
         e.serverOffersAgain = !!e.code;
         throw e;
       }
+      await this.keepLayersInStep();
     });
   }
 
@@ -226,6 +227,15 @@ export class SfuSession {
     if (sending === this.sending) return;
     this.sending = sending;
     this.missingKey = '';
+    await this.applySending();
+  }
+
+  // Simulcast layers are paused and resumed in the SDP too (`a=simulcast:recv ~q;~h;~f`),
+  // and the browser takes the pause state of every description it applies as whether to
+  // send each layer. The server's descriptions follow the room's mode; after each
+  // negotiation the encodings are set again as we want them all the same, in case one was
+  // made just before the mode changed.
+  async keepLayersInStep() {
     await this.applySending();
   }
 

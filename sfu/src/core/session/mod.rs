@@ -140,6 +140,8 @@ pub(crate) struct Session {
     pub(crate) rtt: Option<Duration>,
     /// Its video is a screen share, which subscribers' layers favour.
     pub(crate) screen_share: bool,
+    /// Its room talks peer to peer: the descriptions it is sent pause its simulcast layers.
+    pub(crate) layers_paused: bool,
     /// Refused offers and answers, for the log.
     refusals: Throttle,
     /// Tracks to subscribe to once the client's first offer has been applied.
@@ -192,6 +194,7 @@ impl Session {
             joined_at: now,
             rtt: None,
             screen_share: false,
+            layers_paused: false,
             refusals: Throttle::default(),
             deferred: Vec::new(),
             last_tick: None,
@@ -378,7 +381,13 @@ impl Session {
     /// Applies the client's offer and returns the SFU's answer. A refused offer leaves the
     /// session as it was before it, and is logged.
     pub(crate) fn accept_offer(&mut self, sdp: String, now: Instant) -> Result<String, SfuError> {
-        let result = self.negotiation.accept_offer(&mut self.pc, sdp, now);
+        // The stack sees the client's layers unpaused whatever the client's mode: it would
+        // close and reopen the track each time the pause changed.
+        let sdp = simulcast_pause(&sdp, "send", false);
+        let result = self
+            .negotiation
+            .accept_offer(&mut self.pc, sdp, now)
+            .map(|answer| simulcast_pause(&answer, "recv", self.layers_paused));
         match &result {
             Ok(_) => self.remote_ssrcs = self.negotiation.take_remote_ssrcs(),
             Err(e) => {
@@ -439,7 +448,7 @@ impl Session {
             warn!(participant = %self.participant, "no answer to the SFU's offer in {ANSWER_TIMEOUT:?} or more; offering again");
         }
         match self.negotiation.poll_offer(&mut self.pc, now) {
-            Ok(offer) => offer,
+            Ok(offer) => offer.map(|sdp| simulcast_pause(&sdp, "recv", self.layers_paused)),
             Err(e) => {
                 warn!(participant = %self.participant, "cannot make an offer: {e}");
                 None
@@ -576,6 +585,55 @@ impl Session {
 }
 
 /// The remote address of the transport's selected ICE candidate pair.
+/// `sdp` with the simulcast layers of direction `dir` (`send` or `recv`) paused (`~rid`) or
+/// not. Browsers take the pause state of every description they apply as whether to send
+/// each layer, so what the SFU receives is described as the room is: paused while it talks
+/// peer to peer, sent while the SFU forwards. Otherwise a description made from an offer of
+/// the other mode would stop, or start, the client's layers behind its back.
+pub(crate) fn simulcast_pause(sdp: &str, dir_wanted: &str, paused: bool) -> String {
+    if !sdp.contains("a=simulcast:") {
+        return sdp.to_owned();
+    }
+    let mut out = String::with_capacity(sdp.len() + 8);
+    for line in sdp.split_inclusive('\n') {
+        let Some(rest) = line.strip_prefix("a=simulcast:") else {
+            out.push_str(line);
+            continue;
+        };
+        let (body, eol) = rest.split_at(rest.trim_end_matches(['\r', '\n']).len());
+        let mut words = body.split(' ');
+        out.push_str("a=simulcast:");
+        let mut first = true;
+        while let Some(dir) = words.next() {
+            let list = words.next().unwrap_or_default();
+            if !first {
+                out.push(' ');
+            }
+            first = false;
+            out.push_str(dir);
+            out.push(' ');
+            if dir != dir_wanted {
+                out.push_str(list);
+                continue;
+            }
+            let ids: Vec<String> = list
+                .split(';')
+                .map(|id| {
+                    let id = id.trim_start_matches('~');
+                    if paused {
+                        format!("~{id}")
+                    } else {
+                        id.to_owned()
+                    }
+                })
+                .collect();
+            out.push_str(&ids.join(";"));
+        }
+        out.push_str(eol);
+    }
+    out
+}
+
 fn selected_remote(t: &RTCDtlsTransport<'_>) -> Option<SocketAddr> {
     let pair = t.ice_transport().get_selected_candidate_pair()?;
     let remote = pair.remote();
@@ -632,6 +690,30 @@ fn random_token(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_layers_received_are_paused_with_the_room() {
+        let sdp = "v=0\r\na=rid:q recv\r\na=simulcast:recv ~q;h;~f\r\na=other\r\n";
+        assert_eq!(
+            simulcast_pause(sdp, "recv", false),
+            "v=0\r\na=rid:q recv\r\na=simulcast:recv q;h;f\r\na=other\r\n"
+        );
+        assert_eq!(
+            simulcast_pause(sdp, "recv", true),
+            "v=0\r\na=rid:q recv\r\na=simulcast:recv ~q;~h;~f\r\na=other\r\n"
+        );
+        let send = "a=simulcast:send ~q;h\r\n";
+        assert_eq!(
+            simulcast_pause(send, "recv", false),
+            send,
+            "only the direction named"
+        );
+        assert_eq!(
+            simulcast_pause(send, "send", false),
+            "a=simulcast:send q;h\r\n"
+        );
+        assert_eq!(simulcast_pause("v=0\r\n", "recv", true), "v=0\r\n");
+    }
 
     #[test]
     fn tokens_are_random_alphanumerics() {

@@ -33,7 +33,9 @@ impl Sfu {
         )?;
         self.routes.add(id, participant.clone(), ufrag);
         let created_at = self.config.wall_clock(now);
-        for &tid in self.rooms.join(&room, id, created_at).tracks() {
+        let joined = self.rooms.join(&room, id, created_at);
+        session.layers_paused = !joined.forwarding();
+        for &tid in joined.tracks() {
             session.defer_subscription(tid);
         }
         self.sessions.insert(session);
@@ -75,6 +77,11 @@ impl Sfu {
             .map(|r| r.tracks().to_vec())
             .unwrap_or_default();
         self.tracks.set_forwarding(&tracks, forwarding);
+        for member in self.rooms.members_of(room) {
+            if let Some(s) = self.sessions.get_mut(member) {
+                s.layers_paused = !forwarding;
+            }
+        }
         if forwarding {
             for tid in tracks {
                 let layers = self.tracks.layers_in_use(tid);
