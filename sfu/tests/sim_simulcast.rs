@@ -4,7 +4,7 @@
 //! switch and little loss; the other subscriber keeps the top layer throughout.
 
 use sfu::testkit::sim::{Link, Sim};
-use sfu::testkit::{Observed, PeerOptions, StreamSeen, VIDEO};
+use sfu::testkit::{Observed, PeerOptions, StreamSeen, VIDEO, VideoCodec};
 use std::time::Duration;
 
 const PUBLISHER: u8 = 1;
@@ -41,26 +41,35 @@ fn plis_and_switches(sim: &Sim) -> (u64, u64) {
     (plis, switches)
 }
 
+/// A publisher of three layers.
+const SIMULCAST: PeerOptions = PeerOptions {
+    publish: true,
+    video: VideoCodec::Vp8,
+    via: None,
+    talking: false,
+    simulcast: true,
+};
+
+/// A member that only receives.
+const WATCHER: PeerOptions = PeerOptions {
+    publish: false,
+    ..SIMULCAST
+};
+
+/// A simulation with a simulcast publisher ("pub", index 1) and two watchers.
+fn call(seed: u64, watchers: [&str; 2]) -> (Sim, [usize; 2]) {
+    let mut sim = Sim::new(seed);
+    sim.join("room", "pub", PUBLISHER, SIMULCAST);
+    let joined = [
+        sim.join("room", watchers[0], 2, WATCHER),
+        sim.join("room", watchers[1], 3, WATCHER),
+    ];
+    (sim, joined)
+}
+
 #[test]
 fn a_narrowed_link_gets_the_low_layer_and_its_top_layer_back_when_it_widens() {
-    let mut sim = Sim::new(14);
-    let watcher = PeerOptions {
-        publish: false,
-        ..PeerOptions::default()
-    };
-    sim.join(
-        "room",
-        "pub",
-        PUBLISHER,
-        PeerOptions {
-            simulcast: true,
-            ..PeerOptions::default()
-        },
-    );
-    let (limited, other) = (
-        sim.join("room", "limited", 2, watcher),
-        sim.join("room", "other", 3, watcher),
-    );
+    let (mut sim, [limited, other]) = call(14, ["limited", "other"]);
     sim.set_link(limited, Link::limited(3_000_000));
     let top = |s: &Sim| layer(s, limited) == Some(2) && layer(s, other) == Some(2);
     assert!(
@@ -146,24 +155,7 @@ fn a_narrowed_link_gets_the_low_layer_and_its_top_layer_back_when_it_widens() {
 
 #[test]
 fn a_small_tile_gets_the_low_layer_and_a_large_one_the_top() {
-    let mut sim = Sim::new(15);
-    let watcher = PeerOptions {
-        publish: false,
-        ..PeerOptions::default()
-    };
-    sim.join(
-        "room",
-        "pub",
-        PUBLISHER,
-        PeerOptions {
-            simulcast: true,
-            ..PeerOptions::default()
-        },
-    );
-    let (small, large) = (
-        sim.join("room", "small", 2, watcher),
-        sim.join("room", "large", 3, watcher),
-    );
+    let (mut sim, [small, large]) = call(15, ["small", "large"]);
     let now = sim.now();
     let publisher = sfu::ParticipantId::from("pub");
     for (i, tile) in [(small, (320, 180)), (large, (1280, 720))] {
@@ -191,17 +183,9 @@ fn a_small_tile_gets_the_low_layer_and_a_large_one_the_top() {
 #[test]
 fn a_screen_share_gets_the_top_layer_first_on_a_short_link() {
     let mut sim = Sim::new(16);
-    let simulcast = PeerOptions {
-        simulcast: true,
-        ..PeerOptions::default()
-    };
-    let watcher = PeerOptions {
-        publish: false,
-        ..PeerOptions::default()
-    };
-    sim.join("room", "ada", 1, simulcast);
-    sim.join("room", "bob", 2, simulcast);
-    let cat = sim.join("room", "cat", 3, watcher);
+    sim.join("room", "ada", 1, SIMULCAST);
+    sim.join("room", "bob", 2, SIMULCAST);
+    let cat = sim.join("room", "cat", 3, WATCHER);
     // Room for the top layer of one and the middle layer of the other, not for both top
     // layers (3.2 Mbit/s).
     sim.set_link(cat, Link::limited(2_600_000));
@@ -243,4 +227,32 @@ fn a_screen_share_gets_the_top_layer_first_on_a_short_link() {
             "the camera: {camera_top}/40 on the top layer"
         );
     }
+}
+
+/// Regression: a renegotiation of the publisher's session (a member who publishes joins, and
+/// the publisher subscribes to it) long after its
+/// layers began unbound their SSRCs in the WebRTC stack, which learns a layer's SSRC from the
+/// rid that only its first packets carry: the layers were dropped from then on.
+#[test]
+fn layers_keep_flowing_through_a_late_renegotiation() {
+    let (mut sim, [first, _]) = call(17, ["first", "second"]);
+    let got = |s: &Sim, i: usize| video(s, i).map_or(0, |v| v.packets);
+    assert!(sim.run_until(Duration::from_secs(10), |s| got(s, first) > 50));
+    // Well past the packets that name their layers.
+    sim.run_for(Duration::from_secs(5));
+    let late = sim.join("room", "late", 4, PeerOptions::default());
+    sim.run_for(Duration::from_secs(3));
+    let before = got(&sim, first);
+    sim.run_for(Duration::from_secs(2));
+    assert!(
+        got(&sim, first) > before + 100,
+        "the first subscriber still receives: {} then {}",
+        before,
+        got(&sim, first)
+    );
+    assert!(
+        got(&sim, late) > 100,
+        "the late one receives: {}",
+        got(&sim, late)
+    );
 }

@@ -51,7 +51,13 @@ struct Stream {
     rid: Option<&'static str>,
     seq: u16,
     ts: u32,
+    /// Its first sequence number: only its first packets name the layer.
+    first_seq: u16,
 }
+
+/// Like a browser (which stops once the receiver's reports show the stream is known), a
+/// layer's first this many packets carry the mid and rid header extensions, and no others.
+const NAMED_PACKETS: u16 = 100;
 
 /// A simulcast camera's layers: rid, packets per frame, bytes per packet. At 50 frames a
 /// second that is about 150 kbit/s, 500 kbit/s and 1.5 Mbit/s, as a browser sends.
@@ -94,11 +100,15 @@ impl PeerCore {
                 };
                 let streams: Vec<Stream> = rids
                     .into_iter()
-                    .map(|rid| Stream {
-                        ssrc: rand::random(),
-                        rid,
-                        seq: rand::random(),
-                        ts: rand::random(),
+                    .map(|rid| {
+                        let seq = rand::random();
+                        Stream {
+                            ssrc: rand::random(),
+                            rid,
+                            seq,
+                            ts: rand::random(),
+                            first_seq: seq,
+                        }
                     })
                     .collect();
                 let encodings = streams
@@ -383,7 +393,9 @@ impl PeerCore {
                         let level = audio_level(self.opts.talking, counter);
                         header.set_extension(id, Bytes::copy_from_slice(&[level]))?;
                     }
-                    if let (Some(rid), Some(mid_id), Some(rid_id)) = (stream.rid, mid_ext, rid_ext)
+                    let named = stream.seq.wrapping_sub(stream.first_seq) < NAMED_PACKETS;
+                    if let (Some(rid), Some(mid_id), Some(rid_id), true) =
+                        (stream.rid, mid_ext, rid_ext, named)
                     {
                         // As browsers do: each layer's packets name their m-section and
                         // layer, which is how the SFU learns the layer's SSRC.

@@ -854,6 +854,22 @@ impl RTCPeerConnection {
             }) && let Some(receiver) = transceiver.receiver_mut()
             {
                 let mut receive_codings = vec![];
+                // Patched (vendor/rtc/PATCHES.md, change 5): a description that names the same
+                // simulcast layers of the same track again keeps what the first packets bound.
+                // A browser puts the mid and rid header extensions only on a layer's first
+                // packets, so a layer unbound by a later renegotiation is never bound again.
+                if !incoming_track.rids.is_empty()
+                    && receiver.track().track_id() == &incoming_track.track_id
+                    && receiver.get_coding_parameters().len() == incoming_track.rids.len()
+                    && incoming_track.rids.iter().all(|rid| {
+                        receiver
+                            .get_coding_parameters()
+                            .iter()
+                            .any(|c| &c.rid == rid)
+                    })
+                {
+                    continue;
+                }
                 if !incoming_track.rids.is_empty() {
                     // for incoming_track with rids, defer adding track until received the first RTP
                     // packet with rtp header extension with "urn:ietf:params:rtp-hdrext:sdes:mid" and
