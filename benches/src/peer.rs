@@ -46,27 +46,44 @@ pub struct Role {
     pub publish: bool,
     /// Video bitrate (payload) when publishing.
     pub video_kbps: u32,
-    /// Publishes video as three simulcast layers, each at the full rate; receiving, shows
-    /// tiles of one of three sizes (by its id), for the SFU to pick a layer each.
+    /// Publishes video as three simulcast layers (the top one at the full rate, the others
+    /// at a fraction of it); receiving, shows tiles of one of three sizes (by its id), for
+    /// the SFU to pick a layer each.
     pub simulcast: bool,
+    /// Its room, by number.
+    pub room: u32,
 }
 
 /// The simulcast layers' rids, lowest first.
 pub const RIDS: [&str; 3] = ["q", "h", "f"];
 
+/// Each layer sends a frame out of this many (keyframes on every layer): about the share of
+/// the top layer's packets that a browser's lower layers send (150 kbit/s and 500 kbit/s
+/// against 1.5 Mbit/s).
+pub const LAYER_EVERY: [u64; 3] = [10, 3, 1];
+
 impl Role {
     /// The tile size a receiving peer reports for every publisher, with simulcast: one of
     /// three, so that the receivers are spread over the layers.
     pub fn tile(&self) -> (u32, u32) {
-        [(320, 180), (640, 360), (1280, 720)][self.id as usize % 3]
+        [(320, 180), (640, 360), (1280, 720)][self.layer()]
+    }
+
+    /// The simulcast layer its tile calls for: the one as wide as the tile.
+    pub fn layer(&self) -> usize {
+        self.id as usize % 3
     }
 }
 
 /// Counters one peer keeps; the engine sums them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PeerCounters {
-    /// Media packets it published.
+    /// Media packets it published (a simulcast frame counts once).
     pub sent: u64,
+    /// Audio packets it published.
+    pub sent_audio: u64,
+    /// Video packets it published on each simulcast layer.
+    pub sent_layers: [u64; 3],
     /// Media packets it received.
     pub received: u64,
     /// Payload bytes it received.
@@ -92,6 +109,8 @@ struct Track {
     streams: Vec<Stream>,
     /// RTP clock ticks between two packets.
     ts_step: u32,
+    /// Frames sent, for the lower layers' share of them.
+    frames: u64,
     /// The ids of the mid and rid header extensions, and the mid, once negotiated (for
     /// simulcast layers).
     rid_exts: Option<(u8, u8, bytes::Bytes)>,
@@ -257,6 +276,7 @@ impl LoadPeer {
                     streams,
                     // 20 ms of 48 kHz audio.
                     ts_step: 960,
+                    frames: 0,
                     rid_exts: None,
                 };
                 if kind == RtpCodecKind::Audio {
@@ -465,7 +485,13 @@ impl LoadPeer {
                     t.rid_exts = rid_extensions(pc, t.sender);
                 }
                 let mut sent = false;
-                for s in &mut t.streams {
+                let frame = t.frames;
+                t.frames += 1;
+                let layered = t.streams.len() > 1;
+                for (layer, s) in t.streams.iter_mut().enumerate() {
+                    if layered && !keyframe && frame % LAYER_EVERY[layer] != 0 {
+                        continue;
+                    }
                     s.seq = s.seq.wrapping_add(1);
                     s.ts = s.ts.wrapping_add(t.ts_step);
                     let mut header = rtc::rtp::header::Header {
@@ -487,12 +513,20 @@ impl LoadPeer {
                         header,
                         payload: payload.clone(),
                     };
-                    if let Some(mut sender) = pc.rtp_sender(t.sender) {
-                        sent |= sender.write_rtp(now, pkt).is_ok();
+                    if let Some(mut sender) = pc.rtp_sender(t.sender)
+                        && sender.write_rtp(now, pkt).is_ok()
+                    {
+                        sent = true;
+                        if layered {
+                            self.counters.sent_layers[layer] += 1;
+                        }
                     }
                 }
                 if sent {
                     self.counters.sent += 1;
+                    if kind == Kind::Audio {
+                        self.counters.sent_audio += 1;
+                    }
                 }
             }
             Transport::Plain { relay } => {

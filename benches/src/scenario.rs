@@ -148,6 +148,7 @@ async fn run_on(
                         publish,
                         video_kbps: scenario.video_kbps,
                         simulcast: scenario.simulcast,
+                        room,
                     }
                 })
                 .collect()
@@ -323,14 +324,33 @@ fn measure(
     };
     let (b, a) = (by_id(&before.peers), by_id(&after.peers));
     let members_per_room = u64::from(scenario.publishers + scenario.subscribers);
+    let roles: HashMap<u32, Role> = after
+        .peers
+        .peers
+        .iter()
+        .map(|(r, _, _)| (r.id, *r))
+        .collect();
     let (mut expected, mut delivered, mut bytes, mut send_errors) = (0u64, 0u64, 0u64, 0u64);
     for (id, ca) in &a {
         let cb = b.get(id).copied().unwrap_or_default();
         delivered += ca.received.saturating_sub(cb.received);
         bytes += ca.received_bytes.saturating_sub(cb.received_bytes);
         send_errors += ca.send_errors.saturating_sub(cb.send_errors);
-        // Everyone else in the room receives what this member published.
-        expected += ca.sent.saturating_sub(cb.sent) * (members_per_room - 1);
+        match roles.get(id).filter(|r| r.simulcast && r.publish) {
+            // Everyone else in the room receives what this member published.
+            None => expected += ca.sent.saturating_sub(cb.sent) * (members_per_room - 1),
+            // Its audio, and of its video the layer each other member's tile calls for.
+            Some(me) => {
+                expected += ca.sent_audio.saturating_sub(cb.sent_audio) * (members_per_room - 1);
+                for other in roles
+                    .values()
+                    .filter(|r| r.room == me.room && r.id != me.id)
+                {
+                    let l = other.layer();
+                    expected += ca.sent_layers[l].saturating_sub(cb.sent_layers[l]);
+                }
+            }
+        }
     }
     let server_cpu = after
         .server

@@ -171,6 +171,7 @@ pub async fn join_room(
                 publish: false,
                 video_kbps: 0,
                 simulcast: false,
+                room: 0,
             };
             *next_id += 1;
             let others = feeds.iter().filter(|o| o.member != f.member);
