@@ -51,8 +51,6 @@ pub struct Estimator {
     window_sent: u32,
     window_lost: u32,
     loss: f64,
-    fed: bool,
-    initial: f64,
 }
 
 impl Default for Estimator {
@@ -75,24 +73,12 @@ impl Estimator {
             window_sent: 0,
             window_lost: 0,
             loss: 0.0,
-            fed: false,
-            initial,
         }
-    }
-
-    /// Where the estimate started, in bits per second.
-    pub fn initial_bps(&self) -> u64 {
-        self.initial as u64
     }
 
     /// The estimate, in bits per second.
     pub fn bps(&self) -> u64 {
         self.estimate as u64
-    }
-
-    /// Whether any feedback has arrived: before, the estimate is only a guess.
-    pub fn has_feedback(&self) -> bool {
-        self.fed
     }
 
     /// When the estimate last fell.
@@ -110,7 +96,6 @@ impl Estimator {
         if reports.is_empty() {
             return;
         }
-        self.fed = true;
         let mut usage = self.detector.usage();
         let mut overused = false;
         for r in reports {

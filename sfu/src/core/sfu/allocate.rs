@@ -5,6 +5,7 @@ use super::Sfu;
 use crate::core::allocator::{LayerInfo, Priority, Proven, UpGate, Video, allocate, cost, probe};
 use crate::core::codec::Kind;
 use crate::core::ids::{SessionId, TrackId};
+use crate::core::sendpath::bwe;
 use crate::core::timers::TimerOf;
 use crate::core::track::MAX_LAYERS;
 use std::time::{Duration, Instant};
@@ -17,6 +18,11 @@ pub(crate) const ALLOCATE_INTERVAL: Duration = Duration::from_millis(250);
 /// The share of the estimate, in percent, that layers are chosen to fill: what the send path
 /// adds (SRTP, the transport-wide number, IP and UDP) and a layer's bursts need the rest.
 const HEADROOM_PERCENT: u64 = 95;
+
+/// The part of an estimate that layers are chosen to fill.
+fn usable(estimate: u64) -> u64 {
+    estimate / 100 * HEADROOM_PERCENT
+}
 
 impl Sfu {
     /// Chooses the layers of every subscriber, and schedules the next round while there is
@@ -92,11 +98,11 @@ impl Sfu {
         // A subscriber that never asked for transport-wide feedback gives no estimate: only
         // its tiles limit it.
         let estimator = self.sendpath.estimator(id).filter(|_| feedback);
-        let budget = estimator.map_or(u64::MAX, |e| {
-            (e.bps() / 100 * HEADROOM_PERCENT).saturating_sub(audio_bps)
-        });
+        let budget = estimator.map_or(u64::MAX, |e| usable(e.bps()).saturating_sub(audio_bps));
         let last_decrease = estimator.and_then(|e| e.last_decrease());
-        let initial = estimator.map_or(u64::MAX, |e| e.initial_bps() / 100 * HEADROOM_PERCENT);
+        // Every estimate starts at the same figure: until its link proves more, that is
+        // what a subscriber is taken to carry.
+        let initial = estimator.map_or(u64::MAX, |_| usable(bwe::INITIAL_BPS as u64));
         let brakes = self
             .brakes
             .entry(id)
