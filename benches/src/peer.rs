@@ -10,12 +10,11 @@ use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use sfu::core::session::config::udp_datagram;
+use sfu::testkit::peer::encoding;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -178,27 +177,6 @@ fn peer_connection(local: SocketAddr, now: Instant) -> Result<RTCPeerConnection,
     Ok(pc)
 }
 
-/// The ids of the mid and rid header extensions the sender negotiated, and its mid.
-fn rid_extensions(
-    pc: &mut RTCPeerConnection,
-    sender: RTCRtpSenderId,
-) -> Option<(u8, u8, bytes::Bytes)> {
-    let mid = pc
-        .rtp_transceiver(sender.into())
-        .and_then(|t| t.mid().clone())?;
-    let params = pc
-        .rtp_sender(sender)?
-        .get_parameters()
-        .rtp_parameters
-        .clone();
-    let ext = |uri| sfu::core::session::config::extension_id(&params, uri);
-    Some((
-        ext(rtc::sdp::extmap::SDES_MID_URI)?,
-        ext(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI)?,
-        bytes::Bytes::from(mid.into_bytes()),
-    ))
-}
-
 impl LoadPeer {
     fn with_transport(
         role: Role,
@@ -252,15 +230,7 @@ impl LoadPeer {
                 let name = format!("lg{}-{kind}", role.id);
                 let encodings = streams
                     .iter()
-                    .map(|s| RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            rid: s.rid.unwrap_or_default().to_owned(),
-                            ssrc: Some(s.ssrc),
-                            ..Default::default()
-                        },
-                        codec: codec.rtp_codec.clone(),
-                        ..Default::default()
-                    })
+                    .map(|s| encoding(s.rid, s.ssrc, codec.rtp_codec.clone()))
                     .collect();
                 let track = MediaStreamTrack::new(
                     format!("lg{}", role.id),
@@ -482,7 +452,7 @@ impl LoadPeer {
                 media::write_payload(&mut payload, stamp, keyframe);
                 let payload = bytes::Bytes::from(payload);
                 if t.streams.len() > 1 && t.rid_exts.is_none() {
-                    t.rid_exts = rid_extensions(pc, t.sender);
+                    t.rid_exts = sfu::testkit::peer::rid_extensions(pc, t.sender);
                 }
                 let mut sent = false;
                 let frame = t.frames;

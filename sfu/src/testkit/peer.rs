@@ -21,7 +21,7 @@ use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverId};
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection};
 use rtc::sansio::Protocol;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -38,7 +38,6 @@ pub const TICK: Duration = Duration::from_millis(20);
 struct Sender {
     kind: u8,
     id: RTCRtpSenderId,
-    tid: RTCRtpTransceiverId,
     pt: u8,
     /// One stream, or a simulcast camera's three layers (lowest first).
     streams: Vec<Stream>,
@@ -113,15 +112,7 @@ impl PeerCore {
                     .collect();
                 let encodings = streams
                     .iter()
-                    .map(|s| RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            rid: s.rid.unwrap_or_default().to_owned(),
-                            ssrc: Some(s.ssrc),
-                            ..Default::default()
-                        },
-                        codec: codec(kind, opts.video),
-                        ..Default::default()
-                    })
+                    .map(|s| encoding(s.rid, s.ssrc, codec(kind, opts.video)))
                     .collect();
                 let track = MediaStreamTrack::new(
                     format!("stream-{id}"),
@@ -148,7 +139,6 @@ impl PeerCore {
                 senders.push(Sender {
                     kind: k,
                     id: sid,
-                    tid,
                     pt: if k == AUDIO { 111 } else { opts.video.rtp().2 },
                     streams,
                 });
@@ -336,20 +326,13 @@ impl PeerCore {
         // Keyframes only when asked: a late joiner's video proves the PLI path.
         let keyframe = std::mem::take(&mut self.want_keyframe);
         for s in &mut self.senders {
-            let mid = self
-                .pc
-                .rtp_transceiver(s.tid)
-                .and_then(|t| t.mid().clone())
-                .unwrap_or_default();
+            let named_by = rid_extensions(&mut self.pc, s.id);
             let Some(mut sender) = self.pc.rtp_sender(s.id) else {
                 continue;
             };
-            let params = sender.get_parameters().rtp_parameters.clone();
-            let ext = |uri| crate::core::session::config::extension_id(&params, uri);
-            let level_ext = ext(rtc::sdp::extmap::AUDIO_LEVEL_URI);
-            let (mid_ext, rid_ext) = (
-                ext(rtc::sdp::extmap::SDES_MID_URI),
-                ext(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI),
+            let level_ext = crate::core::session::config::extension_id(
+                &sender.get_parameters().rtp_parameters,
+                rtc::sdp::extmap::AUDIO_LEVEL_URI,
             );
             for (layer, stream) in s.streams.iter_mut().enumerate() {
                 let (count, size) = match stream.rid {
@@ -394,13 +377,13 @@ impl PeerCore {
                         header.set_extension(id, Bytes::copy_from_slice(&[level]))?;
                     }
                     let named = stream.seq.wrapping_sub(stream.first_seq) < NAMED_PACKETS;
-                    if let (Some(rid), Some(mid_id), Some(rid_id), true) =
-                        (stream.rid, mid_ext, rid_ext, named)
+                    if let (Some(rid), Some((mid_id, rid_id, mid)), true) =
+                        (stream.rid, &named_by, named)
                     {
                         // As browsers do: each layer's packets name their m-section and
                         // layer, which is how the SFU learns the layer's SSRC.
-                        header.set_extension(mid_id, Bytes::copy_from_slice(mid.as_bytes()))?;
-                        header.set_extension(rid_id, Bytes::copy_from_slice(rid.as_bytes()))?;
+                        header.set_extension(*mid_id, mid.clone())?;
+                        header.set_extension(*rid_id, Bytes::from_static(rid.as_bytes()))?;
                     }
                     sender.write_rtp(now, rtc::rtp::Packet { header, payload })?;
                 }
@@ -471,6 +454,42 @@ fn codec(kind: RtpCodecKind, video: VideoCodec) -> RTCRtpCodec {
             rtcp_feedback: vec![],
         }
     }
+}
+
+/// One encoding of a track sent with `ssrc` in `codec`: a simulcast layer named `rid`, or
+/// the only one.
+pub fn encoding(rid: Option<&str>, ssrc: u32, codec: RTCRtpCodec) -> RTCRtpEncodingParameters {
+    RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters {
+            rid: rid.unwrap_or_default().to_owned(),
+            ssrc: Some(ssrc),
+            ..Default::default()
+        },
+        codec,
+        ..Default::default()
+    }
+}
+
+/// The ids of the mid and rid header extensions `sender` negotiated, and its mid: what a
+/// simulcast layer's first packets carry.
+pub fn rid_extensions(
+    pc: &mut RTCPeerConnection,
+    sender: RTCRtpSenderId,
+) -> Option<(u8, u8, Bytes)> {
+    let mid = pc
+        .rtp_transceiver(sender.into())
+        .and_then(|t| t.mid().clone())?;
+    let params = pc
+        .rtp_sender(sender)?
+        .get_parameters()
+        .rtp_parameters
+        .clone();
+    let ext = |uri| crate::core::session::config::extension_id(&params, uri);
+    Some((
+        ext(rtc::sdp::extmap::SDES_MID_URI)?,
+        ext(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI)?,
+        Bytes::from(mid.into_bytes()),
+    ))
 }
 
 /// A client peer connection at `local`, configured as a browser's: NACK, reports, and
