@@ -76,7 +76,7 @@ function connect() {
   socket.on('p2p-signal', (msg) => linkFor(msg.from)?.handle(msg));
   socket.on('mode', ({ mode }) => switchMode(mode));
   socket.on('sfu-offer', ({ sdp }) => state.sfu?.handleOffer(sdp));
-  socket.on('sfu-failed', mediaFailed);
+  socket.on('sfu-failed', sfuLost);
   socket.on('active-speaker', ({ speaker }) => showActiveSpeaker(speaker));
   socket.on('media-state', ({ id, audio, video }) => {
     const p = state.peers.get(id);
@@ -97,6 +97,15 @@ function setStatus(s) {
 // The SFU session failed; after leaving (or removal) that is expected and not news.
 function mediaFailed() {
   if (state.joined) notice('Media connection to the server failed.');
+}
+
+// The server lost our SFU session (`sfu-failed`): a new one is made at once.
+async function sfuLost() {
+  if (!state.joined || !state.sfu) return;
+  const text = 'Media connection to the server lost; reconnecting…';
+  notice(text);
+  await state.sfu.recover();
+  if ($('notice').textContent === text) notice('');
 }
 
 function notice(text) {

@@ -155,14 +155,21 @@ export class SfuSession {
     return this.queue(() => this.offer());
   }
 
+  // The server lost this session (`sfu-failed`: the media worker that held it failed, or
+  // its transport did): replace it at once, not after negotiations fail.
+  recover() {
+    clearTimeout(this.retryTimer);
+    return this.restart('the server lost it');
+  }
+
   // Replaces the session: the server drops the old one and makes a new one for us, and we
   // connect and publish again on a new RTCPeerConnection.
-  restart() {
+  restart(why = 'repeated failures') {
     return this.queue(
       async () => {
         this.restarts += 1;
         this.restartWait = Math.min(this.restartWait * 2, MAX_RESTART_WAIT_MS);
-        console.warn('SFU session: restarting after repeated failures');
+        console.warn(`SFU session: restarting after ${why}`);
         if (this.restarts === MAX_FAILURES) this.onFailed();
         this.pc?.close();
         this.pc = null;

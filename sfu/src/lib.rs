@@ -1,6 +1,6 @@
 //! The media plane of the server: a selective forwarding unit.
 //!
-//! One UDP socket serves every session. Each participant's browser runs full ICE against the
+//! Each media worker's UDP socket serves every session of the rooms placed on it. Each participant's browser runs full ICE against the
 //! SFU's ICE-lite agent, then DTLS-SRTP; the SFU decrypts what each publisher sends and
 //! forwards it to every other member of the room, re-encrypted per subscriber.
 //!
@@ -17,9 +17,10 @@
 //! - The per-packet decisions (forward or drop, the SSRC/sequence/timestamp rewrite,
 //!   keyframe-request debouncing, the NACK cache) are pure functions and types in
 //!   [`core::forwarder`], [`core::codec`], [`core::keyframe`] and [`core::cache`].
-//! - [`io`] is the thin driver: a media thread that owns the socket and one `Sfu`, and
-//!   [`SfuHandle`], the channel-based API the signaling layer uses, which speaks this crate's
-//!   own types.
+//! - [`io`] is the thin driver: media workers, each a thread that owns one socket and one
+//!   `Sfu`, and [`SfuHandle`], the channel-based API the signaling layer uses, which speaks
+//!   this crate's own types. A room lives on one worker; the handle places new rooms on the
+//!   least loaded worker and routes every command to its room's.
 //! - `testkit` (feature `testkit`) holds test peers built on the same `rtc` crates.
 //!
 //! Packets are routed to sessions in O(1): STUN by the server's ICE username fragment,
@@ -41,7 +42,7 @@ pub use crate::core::error::SfuError;
 pub use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub use crate::core::report::{
     LayerStats, ParticipantStats, PublishedStats, RoomStats, SfuStats, SfuSummary, SubscribedStats,
-    TableSizes,
+    TableSizes, WorkerStats,
 };
 pub use crate::core::sendpath::FeedbackCounters;
 pub use crate::core::session::TransportState;

@@ -32,9 +32,13 @@ pub struct Args {
     /// Address for HTTP, Socket.IO and the web client.
     #[arg(long, env = "SFU_HTTP")]
     pub http: Option<SocketAddr>,
-    /// Address of the media UDP socket.
+    /// Address of the first media worker's UDP socket; worker i listens on its port + i.
     #[arg(long, env = "SFU_UDP")]
     pub udp: Option<SocketAddr>,
+    /// Media workers: threads, each with its own UDP port and its own rooms (default: one
+    /// per core).
+    #[arg(long, env = "SFU_WORKERS")]
+    pub workers: Option<usize>,
     /// IP announced to clients for media (behind NAT, or when --udp binds 0.0.0.0).
     #[arg(long, env = "SFU_ANNOUNCE_IP")]
     pub announce_ip: Option<IpAddr>,
@@ -80,6 +84,7 @@ pub struct Args {
 struct FileConfig {
     http: Option<SocketAddr>,
     udp: Option<SocketAddr>,
+    workers: Option<usize>,
     announce_ip: Option<IpAddr>,
     stun: Option<Vec<String>>,
     turn: Option<Vec<String>>,
@@ -94,13 +99,23 @@ struct FileConfig {
     last_n: Option<usize>,
 }
 
+/// Most media workers: more threads than any machine has cores only add switching.
+pub const MAX_WORKERS: usize = 256;
+
+/// One media worker per core.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// HTTP listen address.
     pub http: SocketAddr,
-    /// Media UDP address.
+    /// The first media worker's UDP address; worker i listens on its port + i.
     pub udp: SocketAddr,
+    /// Media workers, each a thread with its own UDP port and its own rooms.
+    pub workers: usize,
     /// IP announced for media.
     pub announce_ip: Option<IpAddr>,
     /// STUN URLs for clients.
@@ -191,6 +206,11 @@ impl Config {
                 .or(file.udp)
                 .or(base.udp)
                 .ok_or_else(|| invalid("udp is required"))?,
+            workers: args
+                .workers
+                .or(file.workers)
+                .or(base.workers)
+                .unwrap_or_else(default_workers),
             announce_ip: args.announce_ip.or(file.announce_ip).or(base.announce_ip),
             stun: pick_vec(args.stun, file.stun, base.stun),
             turn: pick_vec(args.turn, file.turn, base.turn),
@@ -241,6 +261,9 @@ impl Config {
                 "admin_http must be a loopback address unless admin_token is set",
             ));
         }
+        if !(1..=MAX_WORKERS).contains(&config.workers) {
+            return Err(invalid(&format!("workers must be from 1 to {MAX_WORKERS}")));
+        }
         if config.max_room_size < 1 {
             return Err(invalid("max_room_size must be at least 1"));
         }
@@ -288,6 +311,22 @@ mod tests {
         assert_eq!(c.max_conns_per_ip, 256);
         assert_eq!(c.last_n, 0);
         assert_eq!(c.ice_servers(), serde_json::json!([]));
+        assert_eq!(c.workers, default_workers(), "one media worker per core");
+    }
+
+    #[test]
+    fn workers_from_one_to_the_cap() {
+        let with = |n: usize| {
+            Config::load(Args {
+                workers: Some(n),
+                ..Args::default()
+            })
+        };
+        assert_eq!(with(3).unwrap().workers, 3);
+        for bad in [0, MAX_WORKERS + 1] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("workers must be from 1 to 256"), "{e}");
+        }
     }
 
     #[test]

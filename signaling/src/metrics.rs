@@ -87,6 +87,30 @@ impl Metrics {
                 counter!("sfu_ingress_dropped_total", "reason" => reason).absolute(n);
             }
             counter!("sfu_ingress_datagrams_total").absolute(i.datagrams);
+            for w in &stats.workers {
+                let worker = w.index.to_string();
+                let gauges = [
+                    ("sfu_worker_alive", if w.alive { 1.0 } else { 0.0 }),
+                    ("sfu_worker_rooms", w.rooms as f64),
+                    ("sfu_worker_participants", w.participants as f64),
+                    ("sfu_worker_down_tracks", w.down_tracks as f64),
+                    (
+                        "sfu_worker_received_packets_per_second",
+                        w.packets_in_per_second,
+                    ),
+                    (
+                        "sfu_worker_forwarded_packets_per_second",
+                        w.packets_out_per_second,
+                    ),
+                    ("sfu_worker_cpu_utilization", w.cpu_utilization),
+                ];
+                for (name, value) in gauges {
+                    gauge!(name, "worker" => worker.clone()).set(value);
+                }
+                // The thread's CPU clock goes on across a restart: a true counter.
+                gauge!("sfu_worker_cpu_seconds", "worker" => worker.clone()).set(w.cpu_seconds);
+                counter!("sfu_worker_restarts_total", "worker" => worker).absolute(w.restarts);
+            }
         });
         self.handle.render()
     }
@@ -142,6 +166,40 @@ fn describe() {
     describe_counter!(
         "sfu_ingress_datagrams_total",
         "Datagrams received on the media socket."
+    );
+    describe_gauge!(
+        "sfu_worker_alive",
+        "1 while the media worker runs; 0 while it starts afresh after a failure."
+    );
+    describe_gauge!("sfu_worker_rooms", "Rooms placed on the media worker.");
+    describe_gauge!(
+        "sfu_worker_participants",
+        "SFU sessions the media worker holds."
+    );
+    describe_gauge!(
+        "sfu_worker_down_tracks",
+        "Subscriptions the media worker forwards to (what new rooms are placed by)."
+    );
+    describe_gauge!(
+        "sfu_worker_received_packets_per_second",
+        "RTP packets per second the media worker received, over the last second."
+    );
+    describe_gauge!(
+        "sfu_worker_forwarded_packets_per_second",
+        "RTP packets per second the media worker forwarded, over the last second."
+    );
+    describe_gauge!(
+        "sfu_worker_cpu_utilization",
+        "Share of one core the media worker's thread used over the last second."
+    );
+    describe_gauge!(
+        "sfu_worker_cpu_seconds",
+        Unit::Seconds,
+        "CPU time the media worker's thread has used; it goes on across restarts."
+    );
+    describe_counter!(
+        "sfu_worker_restarts_total",
+        "Failures after which the media worker started afresh."
     );
     describe_histogram!(
         SWITCH_SECONDS,

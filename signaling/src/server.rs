@@ -34,6 +34,7 @@ impl Server {
         let mut opts = SfuOptions::new(config.udp);
         opts.announce_ip = config.announce_ip;
         opts.last_n = config.last_n;
+        opts.workers = config.workers;
         let (sfu, events) = SfuHandle::start(opts)?;
         let state = AppState::new(config.clone(), sfu.clone());
         let (router, io) = app(state.clone());
@@ -68,7 +69,8 @@ impl Server {
             config.max_conns_per_ip,
             stop_rx,
         ));
-        info!(http = %http_addr, udp = %sfu.local_addr(), announce = %sfu.announce_addr(), "server started");
+        let media: Vec<String> = sfu.announce_addrs().iter().map(|a| a.to_string()).collect();
+        info!(http = %http_addr, workers = sfu.workers(), media = %media.join(" "), "server started");
         Ok(Server {
             http_addr,
             admin_addr,

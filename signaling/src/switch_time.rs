@@ -137,6 +137,7 @@ mod tests {
 
     fn room(participants: Vec<ParticipantStats>) -> RoomStats {
         RoomStats {
+            worker: 0,
             name: "r".into(),
             created_at: SystemTime::UNIX_EPOCH,
             totals: Tally::default(),

@@ -239,11 +239,11 @@ async fn metrics_are_prometheus_text() {
     assert_eq!(value("sfu_participants"), 1.0);
     assert_eq!(value("sfu_sessions"), 1.0);
     assert_eq!(value("sfu_forwarded_packets_total"), 0.0);
-    // Bounded labels: reasons only, never a participant or room.
+    // Bounded labels: reasons and worker indices only, never a participant or room.
     for s in &scrape.samples {
         for (k, _) in s.labels.iter() {
             assert!(
-                ["reason", "mode", "le", "quantile"].contains(&k.as_str()),
+                ["reason", "mode", "le", "quantile", "worker"].contains(&k.as_str()),
                 "label {k}"
             );
         }

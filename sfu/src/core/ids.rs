@@ -20,6 +20,43 @@ pub struct SessionId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TrackId(pub u64);
 
+/// The ids one SFU hands out: `first`, `first + step`, … Each worker of a pool takes its
+/// own residue class, so that session and track ids are unique across workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdSpace {
+    next: u64,
+    step: u64,
+}
+
+impl IdSpace {
+    /// The ids of worker `index` of `workers`: `index + 1`, `index + 1 + workers`, …
+    pub fn of_worker(index: usize, workers: usize) -> IdSpace {
+        IdSpace {
+            next: index as u64 + 1,
+            step: workers.max(1) as u64,
+        }
+    }
+
+    /// Whichever of the two spaces (of one worker) has gone further.
+    pub(crate) fn later(self, other: IdSpace) -> IdSpace {
+        if other.next > self.next { other } else { self }
+    }
+
+    /// The next id.
+    pub(crate) fn take(&mut self) -> u64 {
+        let id = self.next;
+        self.next += self.step;
+        id
+    }
+}
+
+impl Default for IdSpace {
+    /// 1, 2, 3…: a lone SFU's.
+    fn default() -> IdSpace {
+        IdSpace::of_worker(0, 1)
+    }
+}
+
 impl fmt::Display for RoomId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -47,5 +84,20 @@ impl From<&str> for RoomId {
 impl From<&str> for ParticipantId {
     fn from(s: &str) -> Self {
         ParticipantId(s.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdSpace;
+
+    #[test]
+    fn workers_take_disjoint_ids() {
+        let mut a = IdSpace::of_worker(0, 3);
+        let mut c = IdSpace::of_worker(2, 3);
+        assert_eq!([a.take(), a.take(), a.take()], [1, 4, 7]);
+        assert_eq!([c.take(), c.take()], [3, 6]);
+        let mut lone = IdSpace::default();
+        assert_eq!([lone.take(), lone.take()], [1, 2]);
     }
 }

@@ -8,7 +8,8 @@ use crate::core::stats::{DownTrackCounters, IngressCounters, Tally, TrackCounter
 use serde::Serialize;
 use std::time::SystemTime;
 
-/// Everything the media worker counts, at one instant.
+/// Everything the media plane counts, at one instant: one worker's, or the sum of a pool's
+/// (see [`SfuStats::merge`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct SfuStats {
     /// Datagrams not attributed to a session, by reason.
@@ -19,6 +20,8 @@ pub struct SfuStats {
     pub rooms: Vec<RoomStats>,
     /// Table sizes, so that leaks show.
     pub tables: TableSizes,
+    /// Each media worker's load (empty from a bare [`crate::core::Sfu`]).
+    pub workers: Vec<WorkerStats>,
 }
 
 /// The SFU-wide figures alone, without a report per room: what metrics scrape.
@@ -30,11 +33,90 @@ pub struct SfuSummary {
     pub totals: Tally,
     /// Table sizes.
     pub tables: TableSizes,
+    /// Each media worker's load (empty from a bare [`crate::core::Sfu`]).
+    pub workers: Vec<WorkerStats>,
+}
+
+/// One media worker: a thread with its own socket, and the rooms placed on it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkerStats {
+    /// Its index in the pool (its media port is the first port plus this).
+    pub index: usize,
+    /// The media address it announces.
+    pub media_addr: String,
+    /// False while it is being replaced after a failure (its figures are then zero).
+    pub alive: bool,
+    /// How many times it failed and was started afresh.
+    pub restarts: u64,
+    /// Rooms placed on it.
+    pub rooms: usize,
+    /// SFU sessions it holds.
+    pub participants: usize,
+    /// Subscriptions (DownTracks) it forwards to.
+    pub down_tracks: usize,
+    /// RTP packets received from publishers, since it (last) started.
+    pub packets_in: u64,
+    /// RTP packets forwarded to subscribers, since it (last) started.
+    pub packets_out: u64,
+    /// Packets received per second, over about the last second.
+    pub packets_in_per_second: f64,
+    /// Packets forwarded per second, over about the last second.
+    pub packets_out_per_second: f64,
+    /// CPU time its thread has used, in seconds.
+    pub cpu_seconds: f64,
+    /// The share of one core its thread used over about the last second (0 to 1).
+    pub cpu_utilization: f64,
+}
+
+impl SfuStats {
+    /// The pool's figures from its workers': counters and tables add up, rooms are listed
+    /// together (by name, then worker), and each worker keeps its own line.
+    pub fn merge(parts: impl IntoIterator<Item = SfuStats>) -> SfuStats {
+        let mut all = SfuStats {
+            ingress: IngressCounters::default(),
+            totals: Tally::default(),
+            rooms: Vec::new(),
+            tables: TableSizes::default(),
+            workers: Vec::new(),
+        };
+        for p in parts {
+            all.ingress.add(&p.ingress);
+            all.totals.add(&p.totals);
+            all.rooms.extend(p.rooms);
+            all.tables.add(&p.tables);
+            all.workers.extend(p.workers);
+        }
+        all.rooms
+            .sort_by(|a, b| (&a.name, a.worker).cmp(&(&b.name, b.worker)));
+        all
+    }
+}
+
+impl SfuSummary {
+    /// The pool's figures from its workers' (see [`SfuStats::merge`]).
+    pub fn merge(parts: impl IntoIterator<Item = SfuSummary>) -> SfuSummary {
+        let mut all = SfuSummary {
+            ingress: IngressCounters::default(),
+            totals: Tally::default(),
+            tables: TableSizes::default(),
+            workers: Vec::new(),
+        };
+        for p in parts {
+            all.ingress.add(&p.ingress);
+            all.totals.add(&p.totals);
+            all.tables.add(&p.tables);
+            all.workers.extend(p.workers);
+        }
+        all
+    }
 }
 
 /// Sizes of the SFU's tables.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct TableSizes {
+    /// Rooms.
+    pub rooms: usize,
     /// Sessions.
     pub sessions: usize,
     /// ICE username fragments routed.
@@ -43,6 +125,8 @@ pub struct TableSizes {
     pub addresses: usize,
     /// Published tracks.
     pub tracks: usize,
+    /// Subscriptions (DownTracks).
+    pub down_tracks: usize,
     /// Timers set.
     pub timers: usize,
     /// Transports the send path sends on.
@@ -51,11 +135,28 @@ pub struct TableSizes {
     pub hidden_views: usize,
 }
 
+impl TableSizes {
+    /// Adds another worker's tables to these.
+    pub fn add(&mut self, o: &TableSizes) {
+        self.rooms += o.rooms;
+        self.sessions += o.sessions;
+        self.ufrags += o.ufrags;
+        self.addresses += o.addresses;
+        self.tracks += o.tracks;
+        self.down_tracks += o.down_tracks;
+        self.timers += o.timers;
+        self.links += o.links;
+        self.hidden_views += o.hidden_views;
+    }
+}
+
 /// One room.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomStats {
     /// The room's name.
     pub name: String,
+    /// The media worker it is placed on.
+    pub worker: usize,
     /// When it was created.
     pub created_at: SystemTime,
     /// Media counters of its current sessions.

@@ -56,6 +56,11 @@ pub(crate) struct Rooms {
 }
 
 impl Rooms {
+    /// Rooms with at least one member.
+    pub(crate) fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// Adds `session` to `room`, creating the room at `now` if it is new.
     pub(crate) fn join(&mut self, room: &RoomId, session: SessionId, now: SystemTime) -> &Room {
         let r = self.rooms.entry(room.clone()).or_insert_with(|| Room {

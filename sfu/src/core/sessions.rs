@@ -5,7 +5,7 @@
 //! session's output may mark others (a published track needs an offer at every subscriber):
 //! they are drained in the same loop, never from inside another's drain.
 
-use crate::core::ids::SessionId;
+use crate::core::ids::{IdSpace, SessionId};
 use crate::core::session::Session;
 use std::collections::{HashMap, HashSet};
 
@@ -15,14 +15,26 @@ pub(crate) struct Sessions {
     map: HashMap<SessionId, Session>,
     dirty: Vec<SessionId>,
     queued: HashSet<SessionId>,
-    next_id: u64,
+    ids: IdSpace,
 }
 
 impl Sessions {
     /// The id the next session gets.
     pub(crate) fn next_id(&mut self) -> SessionId {
-        self.next_id += 1;
-        SessionId(self.next_id)
+        SessionId(self.ids.take())
+    }
+
+    /// Sessions whose ids come from `ids`.
+    pub(crate) fn with_ids(ids: IdSpace) -> Sessions {
+        Sessions {
+            ids,
+            ..Sessions::default()
+        }
+    }
+
+    /// Where the ids go on from, for an SFU that takes over from this one.
+    pub(crate) fn ids(&self) -> IdSpace {
+        self.ids
     }
 
     /// Adds a session, marked dirty so that its timers are noted.

@@ -244,6 +244,18 @@ pub struct IngressCounters {
 }
 
 impl IngressCounters {
+    /// Adds another worker's counters to these.
+    pub fn add(&mut self, o: &IngressCounters) {
+        self.datagrams += o.datagrams;
+        self.garbage += o.garbage;
+        self.bad_stun += o.bad_stun;
+        self.unknown_ufrag += o.unknown_ufrag;
+        self.bad_credentials += o.bad_credentials;
+        self.unknown_source += o.unknown_source;
+        self.unknown_ssrc += o.unknown_ssrc;
+        self.rejected += o.rejected;
+    }
+
     /// Every drop counter, by reason name (all but `datagrams`).
     pub fn drops(&self) -> [(&'static str, u64); 7] {
         [

@@ -6,7 +6,7 @@ use crate::core::cache::CachedPacket;
 use crate::core::codec::{Codec, Kind, vp8_size};
 use crate::core::downtrack::{DownTrack, DownTrackKey, forward_to};
 use crate::core::forwarder::{DropReason, Forwarder, PacketInfo};
-use crate::core::ids::{SessionId, TrackId};
+use crate::core::ids::{IdSpace, SessionId, TrackId};
 use crate::core::sendpath::{OutHeader, OutPacket, SendPath};
 use crate::core::stats::Tally;
 use crate::core::track::{NewTrack, Track};
@@ -39,25 +39,24 @@ pub(crate) struct Tracks {
     tracks: HashMap<TrackId, Track>,
     downtracks: Slab<DownTrack>,
     by_subscriber: HashMap<(SessionId, TrackId), DownTrackKey>,
-    next_id: u64,
+    ids: IdSpace,
     keyframe_interval: Duration,
 }
 
 impl Tracks {
-    pub(crate) fn new(keyframe_interval: Duration) -> Tracks {
+    pub(crate) fn new(keyframe_interval: Duration, ids: IdSpace) -> Tracks {
         Tracks {
             tracks: HashMap::new(),
             downtracks: Slab::new(),
             by_subscriber: HashMap::new(),
-            next_id: 1,
+            ids,
             keyframe_interval,
         }
     }
 
     /// Adds a published track; returns its id, unique for the SFU's lifetime.
     pub(crate) fn publish(&mut self, new: NewTrack) -> TrackId {
-        let id = TrackId(self.next_id);
-        self.next_id += 1;
+        let id = TrackId(self.ids.take());
         self.tracks
             .insert(id, Track::new(id, new, self.keyframe_interval));
         id
@@ -87,6 +86,16 @@ impl Tracks {
     /// Published tracks.
     pub(crate) fn len(&self) -> usize {
         self.tracks.len()
+    }
+
+    /// Subscriptions (DownTracks).
+    pub(crate) fn downtrack_count(&self) -> usize {
+        self.downtracks.len()
+    }
+
+    /// Where the ids go on from, for an SFU that takes over from this one.
+    pub(crate) fn ids(&self) -> IdSpace {
+        self.ids
     }
 
     /// Adds `session`'s subscription to `track`, fed by `forwarder`.

@@ -1,20 +1,28 @@
-//! `SfuHandle`: the signaling layer's API to the media plane, over channels.
+//! `SfuHandle`: the signaling layer's one API to the media plane, a pool of workers.
+//!
+//! Each worker is a thread with its own socket and its own `Sfu`. A room lives on one
+//! worker (see [`crate::io::placement`]); the handle routes each command to the worker of
+//! its room or participant, and merges the workers' reports.
 
 use crate::core::IceCandidate;
 use crate::core::error::SfuError;
-use crate::core::ids::{ParticipantId, RoomId, SessionId};
+use crate::core::ids::{IdSpace, ParticipantId, RoomId, SessionId};
 use crate::core::report::{RoomStats, SfuStats, SfuSummary};
 use crate::core::{Event, SfuConfig};
-use crate::io::worker::{self, Command};
+use crate::io::placement::Placement;
+use crate::io::worker::{self, Command, OnFailure, Worker};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{mpsc as tmpsc, oneshot};
+use tokio::sync::mpsc as tmpsc;
+use tracing::warn;
 
 /// How to start the media plane.
 #[derive(Debug, Clone)]
 pub struct SfuOptions {
-    /// Where the media socket binds (`0.0.0.0:3478`, `127.0.0.1:0`…).
+    /// Where the first worker's media socket binds (`0.0.0.0:3478`, `127.0.0.1:0`…).
+    /// Worker `i` binds the port plus `i` (each an ephemeral port when it is 0).
     pub bind: SocketAddr,
     /// The IP announced to clients, when it differs from the bound one (NAT, `0.0.0.0`).
     pub announce_ip: Option<IpAddr>,
@@ -22,121 +30,175 @@ pub struct SfuOptions {
     pub keyframe_interval: Duration,
     /// Last-N: video from each room's N most recent speakers only (0: from everyone).
     pub last_n: usize,
+    /// Media workers: threads, each with its own socket and its own rooms.
+    pub workers: usize,
 }
 
 impl SfuOptions {
-    /// Options for a socket at `bind`, announced as itself.
+    /// Options for one worker with a socket at `bind`, announced as itself.
     pub fn new(bind: SocketAddr) -> SfuOptions {
         SfuOptions {
             bind,
             announce_ip: None,
             keyframe_interval: crate::core::keyframe::KeyframeRequester::DEFAULT_INTERVAL,
             last_n: 0,
+            workers: 1,
         }
     }
 }
 
-/// A cheap, cloneable handle to the media thread.
+/// A cheap, cloneable handle to the media workers.
 #[derive(Clone)]
 pub struct SfuHandle {
-    tx: mpsc::Sender<Command>,
-    waker: Arc<mio::Waker>,
-    local_addr: SocketAddr,
-    announce_addr: SocketAddr,
+    pool: Arc<Pool>,
+}
+
+struct Pool {
+    workers: Vec<Worker>,
+    placement: Arc<Mutex<Placement>>,
+}
+
+/// Locks the placement. Nothing panics while holding it (its methods are plain table
+/// updates), so a poisoned lock still holds consistent tables: carry on with them.
+fn lock(placement: &Mutex<Placement>) -> MutexGuard<'_, Placement> {
+    placement.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SfuHandle {
-    /// Binds the media socket and starts the media thread. Events for signaling arrive on
-    /// the returned receiver.
+    /// Binds the workers' media sockets and starts their threads. Events for signaling, from
+    /// every worker, arrive on the returned receiver.
     pub fn start(
         opts: SfuOptions,
     ) -> std::io::Result<(SfuHandle, tmpsc::UnboundedReceiver<Event>)> {
-        let socket = std::net::UdpSocket::bind(opts.bind)?;
-        let local_addr = socket.local_addr()?;
-        let announce_ip = match opts.announce_ip {
-            Some(ip) => ip,
-            None if local_addr.ip().is_unspecified() => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "the media socket binds a wildcard address: an IP to announce is required",
-                ));
-            }
-            None => local_addr.ip(),
-        };
-        let announce_addr = SocketAddr::new(announce_ip, local_addr.port());
-        let mut config = SfuConfig::new(local_addr, (Instant::now(), SystemTime::now()));
-        config.announce_addr = announce_addr;
-        config.keyframe_interval = opts.keyframe_interval;
-        config.last_n = opts.last_n;
+        let n = opts.workers.max(1);
+        let sockets = bind_all(opts.bind, n)?;
         let (events_tx, events_rx) = tmpsc::unbounded_channel();
-        let (tx, waker) = worker::spawn(socket, config, events_tx)?;
-        Ok((
-            SfuHandle {
-                tx,
-                waker,
-                local_addr,
-                announce_addr,
-            },
-            events_rx,
-        ))
+        let placement = Arc::new(Mutex::new(Placement::new(n)));
+        let epoch = (Instant::now(), SystemTime::now());
+        let mut workers = Vec::with_capacity(n);
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let local_addr = socket.local_addr()?;
+            let announce_ip = match opts.announce_ip {
+                Some(ip) => ip,
+                None if local_addr.ip().is_unspecified() => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "the media socket binds a wildcard address: an IP to announce is required",
+                    ));
+                }
+                None => local_addr.ip(),
+            };
+            let mut config = SfuConfig::new(local_addr, epoch);
+            config.announce_addr = SocketAddr::new(announce_ip, local_addr.port());
+            config.keyframe_interval = opts.keyframe_interval;
+            config.last_n = opts.last_n;
+            config.ids = IdSpace::of_worker(index, n);
+            config.worker = index;
+            let on_failure = failure_notice(placement.clone(), events_tx.clone());
+            workers.push(worker::spawn(
+                socket,
+                config,
+                events_tx.clone(),
+                on_failure,
+            )?);
+        }
+        let handle = SfuHandle {
+            pool: Arc::new(Pool { workers, placement }),
+        };
+        Ok((handle, events_rx))
     }
 
-    /// The address the media socket is bound to.
+    /// How many media workers there are.
+    pub fn workers(&self) -> usize {
+        self.pool.workers.len()
+    }
+
+    /// The address the first worker's socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.pool.workers[0].local_addr
     }
 
-    /// The address clients are told to send media to.
+    /// The address clients are told to send the first worker's media to.
     pub fn announce_addr(&self) -> SocketAddr {
-        self.announce_addr
+        self.pool.workers[0].announce_addr
     }
 
-    fn send(&self, cmd: Command) -> Result<(), SfuError> {
-        self.tx.send(cmd).map_err(|_| SfuError::WorkerGone)?;
-        self.waker.wake().map_err(|_| SfuError::WorkerGone)
+    /// Every worker's announced media address, by worker index.
+    pub fn announce_addrs(&self) -> Vec<SocketAddr> {
+        self.pool.workers.iter().map(|w| w.announce_addr).collect()
     }
 
-    async fn call<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
-    ) -> Result<T, SfuError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(make(reply))?;
-        rx.await.map_err(|_| SfuError::WorkerGone)?
+    /// The worker a room is placed on, while it has members.
+    pub fn worker_of(&self, room: &RoomId) -> Option<usize> {
+        lock(&self.pool.placement).room_worker(room)
     }
 
-    /// Creates the participant's session in `room`.
+    fn participant_worker(&self, participant: &ParticipantId) -> Result<&Worker, SfuError> {
+        let w = lock(&self.pool.placement)
+            .worker_of(participant)
+            .ok_or_else(|| SfuError::UnknownParticipant(participant.clone()))?;
+        Ok(&self.pool.workers[w])
+    }
+
+    /// Creates the participant's session in `room`, on the room's worker (for a new room,
+    /// the least loaded one).
     pub async fn join(
         &self,
         room: RoomId,
         participant: ParticipantId,
     ) -> Result<SessionId, SfuError> {
-        self.call(|reply| Command::Join {
-            room,
-            participant,
-            reply,
-        })
-        .await
+        let (placed, generation) = {
+            let mut placement = lock(&self.pool.placement);
+            let loads: Vec<usize> = self
+                .pool
+                .workers
+                .iter()
+                .map(|w| w.shared.downtracks.load(Ordering::Relaxed))
+                .collect();
+            let placed = placement.handle_join(&room, &participant, &loads);
+            let worker = &self.pool.workers[placed.worker];
+            (placed, worker.shared.restarts.load(Ordering::Relaxed))
+        };
+        let p = participant.clone();
+        let result = self.pool.workers[placed.worker]
+            .call(|reply| Command::Join {
+                room,
+                participant: p,
+                generation,
+                reply,
+            })
+            .await;
+        let mut placement = lock(&self.pool.placement);
+        match &result {
+            Ok(session) => placement.handle_session(&participant, *session),
+            Err(_) if placed.new => {
+                placement.handle_leave(&participant);
+            }
+            Err(_) => {}
+        }
+        result
     }
 
     /// Applies the participant's offer; returns the SFU's answer.
     pub async fn offer(&self, participant: ParticipantId, sdp: String) -> Result<String, SfuError> {
-        self.call(|reply| Command::Offer {
-            participant,
-            sdp,
-            reply,
-        })
-        .await
+        self.participant_worker(&participant)?
+            .call(|reply| Command::Offer {
+                participant,
+                sdp,
+                reply,
+            })
+            .await
     }
 
     /// Applies the participant's answer to the SFU's offer.
     pub async fn answer(&self, participant: ParticipantId, sdp: String) -> Result<(), SfuError> {
-        self.call(|reply| Command::Answer {
-            participant,
-            sdp,
-            reply,
-        })
-        .await
+        self.participant_worker(&participant)?
+            .call(|reply| Command::Answer {
+                participant,
+                sdp,
+                reply,
+            })
+            .await
     }
 
     /// Tells the SFU that the participant's answer to its offer was refused before it got
@@ -146,12 +208,13 @@ impl SfuHandle {
         participant: ParticipantId,
         reason: String,
     ) -> Result<(), SfuError> {
-        self.call(|reply| Command::AnswerRefused {
-            participant,
-            reason,
-            reply,
-        })
-        .await
+        self.participant_worker(&participant)?
+            .call(|reply| Command::AnswerRefused {
+                participant,
+                reason,
+                reply,
+            })
+            .await
     }
 
     /// Adds a remote ICE candidate.
@@ -160,28 +223,38 @@ impl SfuHandle {
         participant: ParticipantId,
         candidate: IceCandidate,
     ) -> Result<(), SfuError> {
-        self.call(|reply| Command::Candidate {
-            participant,
-            candidate,
-            reply,
-        })
-        .await
+        self.participant_worker(&participant)?
+            .call(|reply| Command::Candidate {
+                participant,
+                candidate,
+                reply,
+            })
+            .await
     }
 
-    /// Removes the participant and frees its state.
+    /// Removes the participant and frees its state. Its room is forgotten with its last
+    /// member, and placed anew when someone joins it again.
     pub async fn leave(&self, participant: ParticipantId) -> Result<(), SfuError> {
-        self.call(|reply| Command::Leave { participant, reply })
+        let w = lock(&self.pool.placement)
+            .handle_leave(&participant)
+            .ok_or_else(|| SfuError::UnknownParticipant(participant.clone()))?;
+        self.pool.workers[w]
+            .call(|reply| Command::Leave { participant, reply })
             .await
     }
 
     /// Turns media forwarding in a room on or off (off while its members talk peer to peer).
     pub async fn set_forwarding(&self, room: RoomId, forwarding: bool) -> Result<(), SfuError> {
-        self.call(|reply| Command::SetForwarding {
-            room,
-            forwarding,
-            reply,
-        })
-        .await
+        let w = self
+            .worker_of(&room)
+            .ok_or_else(|| SfuError::UnknownRoom(room.clone()))?;
+        self.pool.workers[w]
+            .call(|reply| Command::SetForwarding {
+                room,
+                forwarding,
+                reply,
+            })
+            .await
     }
 
     /// How `subscriber` shows `publisher`'s video: whether on screen (hidden, none of it is
@@ -193,14 +266,15 @@ impl SfuHandle {
         visible: bool,
         tile: (u16, u16),
     ) -> Result<(), SfuError> {
-        self.call(|reply| Command::SetView {
-            subscriber,
-            publisher,
-            visible,
-            tile,
-            reply,
-        })
-        .await
+        self.participant_worker(&subscriber)?
+            .call(|reply| Command::SetView {
+                subscriber,
+                publisher,
+                visible,
+                tile,
+                reply,
+            })
+            .await
     }
 
     /// Whether `participant`'s video is a screen share, which comes first when subscribers'
@@ -210,31 +284,146 @@ impl SfuHandle {
         participant: ParticipantId,
         on: bool,
     ) -> Result<(), SfuError> {
-        self.call(|reply| Command::SetScreenShare {
-            participant,
-            on,
-            reply,
-        })
-        .await
+        self.participant_worker(&participant)?
+            .call(|reply| Command::SetScreenShare {
+                participant,
+                on,
+                reply,
+            })
+            .await
     }
 
-    /// A snapshot of every counter.
+    /// Every counter of every worker: the totals, each room, and a line per worker. A
+    /// worker that cannot answer (it is starting afresh after a failure) shows as not alive.
     pub async fn stats(&self) -> Result<SfuStats, SfuError> {
-        self.call(|reply| Command::Stats { reply }).await
+        let replies = self.ask_all(|reply| Command::Stats { reply });
+        let mut parts = Vec::with_capacity(replies.len());
+        for (w, rx) in self.pool.workers.iter().zip(replies) {
+            match receive(rx).await {
+                Ok(s) => parts.push(s),
+                Err(e) => {
+                    warn!(worker = w.index, "no stats from media worker: {e}");
+                    let mut silent = SfuStats::merge([]);
+                    silent.workers.push(w.silent_stats());
+                    parts.push(silent);
+                }
+            }
+        }
+        Ok(SfuStats::merge(parts))
     }
 
-    /// The SFU-wide counters alone, cheaper than [`SfuHandle::stats`] (no per-room reports).
+    /// The totals and the workers' lines, cheaper than [`SfuHandle::stats`] (no per-room
+    /// reports).
     pub async fn summary(&self) -> Result<SfuSummary, SfuError> {
-        self.call(|reply| Command::Summary { reply }).await
+        let replies = self.ask_all(|reply| Command::Summary { reply });
+        let mut parts = Vec::with_capacity(replies.len());
+        for (w, rx) in self.pool.workers.iter().zip(replies) {
+            match receive(rx).await {
+                Ok(s) => parts.push(s),
+                Err(e) => {
+                    warn!(worker = w.index, "no summary from media worker: {e}");
+                    let mut silent = SfuSummary::merge([]);
+                    silent.workers.push(w.silent_stats());
+                    parts.push(silent);
+                }
+            }
+        }
+        Ok(SfuSummary::merge(parts))
+    }
+
+    /// Sends a command to every worker at once; the replies are awaited after.
+    fn ask_all<T>(
+        &self,
+        make: impl Fn(worker::Reply<T>) -> Command,
+    ) -> Vec<Result<tokio::sync::oneshot::Receiver<Result<T, SfuError>>, SfuError>> {
+        self.pool
+            .workers
+            .iter()
+            .map(|w| {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                w.send(make(reply)).map(|()| rx)
+            })
+            .collect()
     }
 
     /// A snapshot of one room's counters, or `None` when the SFU has no such room.
     pub async fn room_stats(&self, room: RoomId) -> Result<Option<RoomStats>, SfuError> {
-        self.call(|reply| Command::RoomStats { room, reply }).await
+        let Some(w) = self.worker_of(&room) else {
+            return Ok(None);
+        };
+        self.pool.workers[w]
+            .call(|reply| Command::RoomStats { room, reply })
+            .await
     }
 
-    /// Stops the media thread. Sessions are closed; later calls fail with `WorkerGone`.
+    /// Stops every worker. Sessions are closed; later calls fail with `WorkerGone`.
     pub fn shutdown(&self) {
-        let _ = self.send(Command::Shutdown);
+        for w in &self.pool.workers {
+            let _ = w.send(Command::Shutdown);
+        }
     }
+
+    /// Makes worker `index` panic, as a bug would, to test what a failure does.
+    #[cfg(feature = "testkit")]
+    pub fn crash_worker(&self, index: usize) -> Result<(), SfuError> {
+        self.pool
+            .workers
+            .get(index)
+            .ok_or(SfuError::WorkerGone)?
+            .send(Command::Crash)
+    }
+}
+
+async fn receive<T>(
+    rx: Result<tokio::sync::oneshot::Receiver<Result<T, SfuError>>, SfuError>,
+) -> Result<T, SfuError> {
+    rx?.await.map_err(|_| SfuError::WorkerGone)?
+}
+
+/// Binds `n` sockets: the port of `first` and the ones after it, or `n` ephemeral ports
+/// when it is 0.
+fn bind_all(first: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    (0..n)
+        .map(|i| {
+            let port = match first.port() {
+                0 => 0,
+                p => u16::try_from(p as usize + i).map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("{n} media workers from port {p} run past port 65535"),
+                    )
+                })?,
+            };
+            let addr = SocketAddr::new(first.ip(), port);
+            std::net::UdpSocket::bind(addr).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("media worker {i} cannot bind {addr}: {e}"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// What the pool does when a worker fails: forgets its rooms, and tells their members
+/// (`TransportFailed`), so that they join again and land on a live worker.
+fn failure_notice(
+    placement: Arc<Mutex<Placement>>,
+    events: tmpsc::UnboundedSender<Event>,
+) -> OnFailure {
+    Arc::new(move |worker| {
+        let lost = lock(&placement).handle_failure(worker);
+        warn!(
+            worker,
+            members = lost.len(),
+            "media worker failed: its members are told to join again"
+        );
+        for (participant, session) in lost {
+            // The receiver is gone only while the server shuts down.
+            let _ = events.send(Event::TransportFailed {
+                participant,
+                session,
+            });
+        }
+    })
 }

@@ -1,7 +1,10 @@
-//! The thin IO layer: the media thread that owns the socket, and the handle to it.
+//! The thin IO layer: the media workers, each a thread that owns a socket, and the one
+//! handle that routes to them.
 
 mod batch;
 pub mod handle;
+mod load;
+mod placement;
 mod worker;
 
 /// Reuses an empty vector's allocation for another element type of the same layout, such as

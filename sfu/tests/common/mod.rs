@@ -38,10 +38,17 @@ pub struct Harness {
     pub sfu: SfuHandle,
     routes: Arc<Mutex<HashMap<ParticipantId, mpsc::UnboundedSender<String>>>>,
     pub events: Arc<Mutex<Vec<Event>>>,
+    /// The session id each join returned, in order.
+    pub sessions: Mutex<Vec<sfu::SessionId>>,
 }
 
 impl Harness {
     pub async fn start() -> Harness {
+        Harness::start_with(SfuOptions::new("127.0.0.1:0".parse().unwrap())).await
+    }
+
+    /// A harness whose SFU starts with `opts`.
+    pub async fn start_with(opts: SfuOptions) -> Harness {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -49,8 +56,7 @@ impl Harness {
             )
             .with_test_writer()
             .try_init();
-        let (sfu, mut rx) =
-            SfuHandle::start(SfuOptions::new("127.0.0.1:0".parse().unwrap())).expect("start sfu");
+        let (sfu, mut rx) = SfuHandle::start(opts).expect("start sfu");
         let routes: Arc<Mutex<HashMap<ParticipantId, mpsc::UnboundedSender<String>>>> =
             Arc::default();
         let events: Arc<Mutex<Vec<Event>>> = Arc::default();
@@ -71,6 +77,7 @@ impl Harness {
             sfu,
             routes,
             events,
+            sessions: Mutex::default(),
         }
     }
 
@@ -79,10 +86,12 @@ impl Harness {
         let pid = ParticipantId::from(id);
         let (offers_tx, offers_rx) = mpsc::unbounded_channel();
         self.routes.lock().unwrap().insert(pid.clone(), offers_tx);
-        self.sfu
+        let session = self
+            .sfu
             .join(RoomId::from(room), pid.clone())
             .await
             .expect("join");
+        self.sessions.lock().unwrap().push(session);
         let signal = Arc::new(Direct {
             sfu: self.sfu.clone(),
             id: pid,

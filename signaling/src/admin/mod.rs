@@ -9,7 +9,9 @@ mod views;
 
 pub use auth::Access;
 use auth::BearerScheme;
-pub use views::{ParticipantView, Removed, RoomDetail, RoomSummary, TransportView};
+pub use views::{
+    ParticipantView, Removed, RoomDetail, RoomSummary, TransportView, WorkerTotals, WorkersView,
+};
 
 use crate::rooms::Mode;
 use crate::socket::remove_member;
@@ -34,6 +36,7 @@ pub fn router(state: AppState, access: Access) -> Router {
             "/api/rooms/{room}/participants/{id}",
             axum::routing::delete(remove_participant),
         )
+        .route("/api/workers", get(list_workers))
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*rest}", axum::routing::any(no_such_endpoint))
         .method_not_allowed_fallback(wrong_method)
@@ -179,6 +182,15 @@ async fn remove_participant(
     Ok(Json(Removed { removed: vec![id] }))
 }
 
+/// The media workers: each one's rooms, sessions, subscriptions, packet rates and CPU, and
+/// their sum.
+#[utoipa::path(get, path = "/api/workers", security(("bearer" = [])),
+    responses((status = 200, body = WorkersView), (status = 401, body = ErrorBody)))]
+async fn list_workers(State(state): State<AppState>) -> Result<Json<WorkersView>, AdminError> {
+    let summary = state.sfu.summary().await?;
+    Ok(Json(WorkersView::new(summary.workers)))
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", security(("bearer" = [])),
     responses((status = 200, description = "The OpenAPI document"), (status = 401, body = ErrorBody)))]
@@ -190,8 +202,9 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "sfu-server admin API", description = "Rooms, participants and live media counters."),
-    paths(list_rooms, get_room, close_room, remove_participant, openapi),
-    components(schemas(RoomSummary, RoomDetail, ParticipantView, TransportView,
+    paths(list_rooms, get_room, close_room, remove_participant, list_workers, openapi),
+    components(schemas(RoomSummary, RoomDetail, ParticipantView, TransportView, WorkersView,
+        WorkerTotals, sfu::WorkerStats,
         sfu::PublishedStats, sfu::LayerStats, sfu::SubscribedStats, sfu::Tally, sfu::TrackCounters,
         sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, sfu::FeedbackCounters, Removed,
         ErrorBody, ErrorDetail,

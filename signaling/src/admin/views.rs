@@ -5,7 +5,7 @@ use crate::rooms::{Mode, RoomView};
 use serde::Serialize;
 use sfu::{
     FeedbackCounters, ParticipantStats, PublishedStats, RoomStats, SubscribedStats, Tally,
-    TransportState,
+    TransportState, WorkerStats,
 };
 use std::time::SystemTime;
 use utoipa::ToSchema;
@@ -19,6 +19,8 @@ pub struct RoomSummary {
     pub mode: Mode,
     /// Members.
     pub participants: usize,
+    /// The media worker it is placed on, once it has an SFU session.
+    pub worker: Option<usize>,
     /// Tracks published to the SFU.
     pub tracks: usize,
     /// When it was created (RFC 3339).
@@ -36,6 +38,8 @@ pub struct RoomDetail {
     pub name: String,
     /// How its media flows.
     pub mode: Mode,
+    /// The media worker it is placed on, once it has an SFU session.
+    pub worker: Option<usize>,
     /// When it was created (RFC 3339).
     pub created_at: String,
     /// Its members.
@@ -79,6 +83,48 @@ pub struct TransportView {
     pub bandwidth_estimate_bps: Option<u64>,
 }
 
+/// The media workers: their sum, and each one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkersView {
+    /// Every worker's figures added up (utilization in cores).
+    pub total: WorkerTotals,
+    /// Each worker, by index.
+    pub workers: Vec<WorkerStats>,
+}
+
+/// The workers' figures added up.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct WorkerTotals {
+    /// Rooms.
+    pub rooms: usize,
+    /// SFU sessions.
+    pub participants: usize,
+    /// Subscriptions.
+    pub down_tracks: usize,
+    /// Packets received per second.
+    pub packets_in_per_second: f64,
+    /// Packets forwarded per second.
+    pub packets_out_per_second: f64,
+    /// CPU the workers' threads used over the last second, in cores.
+    pub cpu_cores: f64,
+}
+
+impl WorkersView {
+    /// The view of the workers' lines.
+    pub fn new(workers: Vec<WorkerStats>) -> WorkersView {
+        let mut total = WorkerTotals::default();
+        for w in &workers {
+            total.rooms += w.rooms;
+            total.participants += w.participants;
+            total.down_tracks += w.down_tracks;
+            total.packets_in_per_second += w.packets_in_per_second;
+            total.packets_out_per_second += w.packets_out_per_second;
+            total.cpu_cores += w.cpu_utilization;
+        }
+        WorkersView { total, workers }
+    }
+}
+
 /// Participants an administrator removed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Removed {
@@ -107,6 +153,7 @@ impl RoomSummary {
             name: room.name.clone(),
             mode: room.mode,
             participants: room.members.len(),
+            worker: media.map(|m| m.worker),
             tracks,
             created_at: rfc3339(media.map_or_else(SystemTime::now, |m| m.created_at)),
             bitrate_in_bps,
@@ -130,6 +177,7 @@ impl RoomDetail {
         RoomDetail {
             name: room.name.clone(),
             mode: room.mode,
+            worker: media.map(|m| m.worker),
             created_at: rfc3339(media.map_or_else(SystemTime::now, |m| m.created_at)),
             participants,
             totals,

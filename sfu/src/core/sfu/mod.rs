@@ -17,7 +17,7 @@ mod snapshot;
 
 use crate::core::allocator::{Proven, UpGate};
 use crate::core::api::{Event, IceCandidate, Output};
-use crate::core::ids::{ParticipantId, SessionId};
+use crate::core::ids::{IdSpace, ParticipantId, SessionId};
 use crate::core::keyframe::KeyframeRequester;
 use crate::core::outbox::Outbox;
 use crate::core::rooms::Rooms;
@@ -46,6 +46,10 @@ pub struct SfuConfig {
     pub epoch: (Instant, SystemTime),
     /// Last-N: forward video only from the room's N most recent speakers (0: from everyone).
     pub last_n: usize,
+    /// The session and track ids this SFU hands out (a worker of a pool has its own).
+    pub ids: IdSpace,
+    /// Which worker of a pool this is (0 alone), for the reports.
+    pub worker: usize,
 }
 
 impl SfuConfig {
@@ -57,6 +61,8 @@ impl SfuConfig {
             keyframe_interval: KeyframeRequester::DEFAULT_INTERVAL,
             epoch,
             last_n: 0,
+            ids: IdSpace::default(),
+            worker: 0,
         }
     }
 
@@ -94,11 +100,12 @@ impl Sfu {
     /// An SFU with no rooms.
     pub fn new(config: SfuConfig) -> Sfu {
         let last_now = config.epoch.0;
-        let tracks = Tracks::new(config.keyframe_interval);
+        let tracks = Tracks::new(config.keyframe_interval, config.ids);
+        let sessions = Sessions::with_ids(config.ids);
         Sfu {
             config,
             routes: Routes::default(),
-            sessions: Sessions::default(),
+            sessions,
             rooms: Rooms::default(),
             views: Views::default(),
             tracks,
@@ -113,9 +120,25 @@ impl Sfu {
         }
     }
 
+    /// How it was configured.
+    pub fn config(&self) -> &SfuConfig {
+        &self.config
+    }
+
     /// Datagrams that could not be attributed to a session, by reason.
     pub fn ingress(&self) -> IngressCounters {
         self.ingress
+    }
+
+    /// The ids a successor of this SFU (on the same worker, after a failure) starts from,
+    /// so that no id is handed out twice.
+    pub fn next_ids(&self) -> IdSpace {
+        self.sessions.ids().later(self.tracks.ids())
+    }
+
+    /// Subscriptions (DownTracks) in all rooms: the load a worker is placed by.
+    pub fn downtrack_count(&self) -> usize {
+        self.tracks.downtrack_count()
     }
 
     /// Whether a participant with this id exists.

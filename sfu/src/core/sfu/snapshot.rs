@@ -32,6 +32,7 @@ impl Sfu {
             totals,
             rooms,
             tables: self.table_sizes(),
+            workers: Vec::new(),
         }
     }
 
@@ -46,6 +47,7 @@ impl Sfu {
             ingress: self.ingress,
             totals,
             tables: self.table_sizes(),
+            workers: Vec::new(),
         }
     }
 
@@ -58,10 +60,12 @@ impl Sfu {
     pub fn table_sizes(&self) -> TableSizes {
         let routes = self.routes.sizes();
         TableSizes {
+            rooms: self.rooms.len(),
             sessions: self.sessions.len(),
             ufrags: routes.ufrags,
             addresses: routes.addresses,
             tracks: self.tracks.len(),
+            down_tracks: self.tracks.downtrack_count(),
             timers: self.timers.len(),
             links: self.sendpath.len(),
             hidden_views: self.views.len(),
@@ -76,6 +80,7 @@ impl Sfu {
         }
         RoomStats {
             name: id.0.clone(),
+            worker: self.config.worker,
             created_at: room.created_at,
             totals,
             participants: members().map(|s| self.participant_report(s, now)).collect(),
