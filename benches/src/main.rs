@@ -60,9 +60,16 @@ struct Cli {
     /// What is measured: this project's SFU, or Janus alone.
     #[arg(long, value_enum, default_value = "sfu")]
     target: Target,
-    /// The baseline measured in the same run.
+    /// Media workers of the SFU this starts (each a thread with its own port and rooms).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// The baseline measured in the same run (`sfu`: the SFU again, with
+    /// `--baseline-workers` media workers).
     #[arg(long, value_enum, default_value = "relay")]
     baseline: Baseline,
+    /// Media workers of the SFU baseline.
+    #[arg(long, default_value_t = 1)]
+    baseline_workers: usize,
     /// A running Janus's API (http://HOST:PORT/janus). Without it, Janus runs are started
     /// with `--janus-bin` and a benchmark configuration.
     #[arg(long)]
@@ -106,7 +113,11 @@ struct Cli {
 enum Sub {
     /// (internal) Run the SFU server for a benchmark.
     #[command(hide = true)]
-    ServeSfu,
+    ServeSfu {
+        /// Media workers.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
     /// (internal) Run the relay baseline.
     #[command(hide = true)]
     ServeRelay,
@@ -138,6 +149,7 @@ enum Preset {
 enum Baseline {
     Relay,
     Janus,
+    Sfu,
     None,
 }
 
@@ -147,6 +159,7 @@ impl Baseline {
         match self {
             Baseline::Relay => Some(Target::Relay),
             Baseline::Janus => Some(Target::Janus),
+            Baseline::Sfu => Some(Target::Sfu),
             Baseline::None => None,
         }
     }
@@ -210,8 +223,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             return Ok(());
         }
         Some(Sub::ServeRelay) => return target::serve_relay(),
-        Some(Sub::ServeSfu) => {
-            return tokio::runtime::Runtime::new()?.block_on(target::serve_sfu());
+        Some(Sub::ServeSfu { workers }) => {
+            return tokio::runtime::Runtime::new()?.block_on(target::serve_sfu(workers));
         }
         None => {}
     }
@@ -241,7 +254,7 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         interface: cli.janus_interface.clone(),
         event_loops: cli.janus_event_loops,
     };
-    let opts = |target: Target| -> std::io::Result<RunOptions> {
+    let opts = |target: Target, workers: usize| -> std::io::Result<RunOptions> {
         let server = match (target, external, &janus_url) {
             (Target::Sfu, Some(addr), _) => {
                 Some(ServerProcess::external(addr, cli.server_pid.unwrap_or(0)))
@@ -257,9 +270,14 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             threads: cli.threads,
             progress: !cli.no_progress,
             server,
+            workers,
         })
     };
-    let baseline = cli.baseline.target().filter(|b| *b != cli.target);
+    // The baseline, unless it would be the very same server as the target.
+    let baseline = cli
+        .baseline
+        .target()
+        .filter(|b| *b != cli.target || (*b == Target::Sfu && cli.baseline_workers != cli.workers));
     let mut report = Report {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         cpu_model: report::cpu_model(),
@@ -272,11 +290,11 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         let s = scenario(&cli);
         for _ in 0..cli.repeat.max(1) {
-            let a = scenario::run(cli.target, &s, opts(cli.target)?).await?;
+            let a = scenario::run(cli.target, &s, opts(cli.target, cli.workers)?).await?;
             eprintln!("{}", one_line(&a));
             report.runs.push(a);
             if let Some(b) = baseline {
-                let b = scenario::run(b, &s, opts(b)?).await?;
+                let b = scenario::run(b, &s, opts(b, cli.baseline_workers)?).await?;
                 eprintln!("{}", one_line(&b));
                 report.runs.push(b);
             }
@@ -314,14 +332,15 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 
 fn one_line(m: &Measurement) -> String {
     format!(
-        "{:?} {}: {:.0} pkts/s, loss {:.2}%, p99 {:.2} ms, {:.2} µs/pkt, {:.0} pkts/s/core",
-        m.target,
+        "{} {}: {:.0} pkts/s, loss {:.2}%, p99 {:.2} ms, {:.2} µs/pkt, {:.0} pkts/s/core, workers' cpu [{}]",
+        report::label(m),
         m.scenario.name,
         m.delivered_pps,
         m.loss_pct,
         m.latency_p99_ms,
         m.server_cpu_us_per_packet,
-        m.pps_per_core
+        m.pps_per_core,
+        report::worker_cpu(m)
     )
 }
 
@@ -334,7 +353,7 @@ fn held(m: &Measurement) -> bool {
 /// held and the first that did not.
 async fn find_max(
     cli: &Cli,
-    opts: &dyn Fn(Target) -> std::io::Result<RunOptions>,
+    opts: &dyn Fn(Target, usize) -> std::io::Result<RunOptions>,
     runs: &mut Vec<Measurement>,
 ) -> Result<u32, Box<dyn std::error::Error>> {
     let mut s = scenario(cli);
@@ -345,7 +364,7 @@ async fn find_max(
     let mut try_n =
         async |n: u32, runs: &mut Vec<Measurement>| -> Result<bool, Box<dyn std::error::Error>> {
             s.subscribers = n;
-            let m = scenario::run(cli.target, &s, opts(cli.target)?).await?;
+            let m = scenario::run(cli.target, &s, opts(cli.target, cli.workers)?).await?;
             eprintln!("{n} subscribers: {}", one_line(&m));
             let ok = held(&m);
             runs.push(m);

@@ -19,6 +19,31 @@ pub fn sample(pid: u32) -> std::io::Result<ProcSample> {
         .ok_or_else(|| std::io::Error::other(format!("unreadable /proc/{pid}/stat")))
 }
 
+/// CPU time of each of the process's threads whose name starts with `prefix` (the SFU's
+/// media workers are `sfu-media-<i>`), sorted by name.
+pub fn threads(pid: u32, prefix: &str) -> std::io::Result<Vec<(String, Duration)>> {
+    let ticks = clock_ticks();
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let dir = task?.path();
+        // A thread that ended between the listing and the read is simply not counted.
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue;
+        };
+        let name = comm.trim().to_owned();
+        if name.starts_with(prefix)
+            && let Some(s) = parse(&stat, "", ticks)
+        {
+            out.push((name, s.cpu));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn clock_ticks() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
@@ -57,6 +82,18 @@ mod tests {
         let s = parse(stat, status, 100).unwrap();
         assert_eq!(s.cpu, Duration::from_secs(3));
         assert_eq!(s.rss, 20480 * 1024);
+    }
+
+    #[test]
+    fn reads_named_threads() {
+        let t = std::thread::Builder::new()
+            .name("probe-thread-x".into())
+            .spawn(|| std::thread::sleep(std::time::Duration::from_millis(300)))
+            .unwrap();
+        let found = threads(std::process::id(), "probe-thread").unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "probe-thread-x");
+        t.join().unwrap();
     }
 
     #[test]

@@ -32,10 +32,21 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// What a run loaded: `sfu`, `relay` or `janus`, and `sfu-w<N>` for an SFU with more than
+/// one media worker.
+pub fn label(m: &Measurement) -> String {
+    let name = format!("{:?}", m.target).to_lowercase();
+    if m.target == Target::Sfu && m.workers > 1 {
+        format!("{name}-w{}", m.workers)
+    } else {
+        name
+    }
+}
+
 /// The human table.
 pub fn table(r: &Report) -> String {
     let mut out = format!(
-        "{} CPUs: {}\n\n{:<7} {:<8} {:>7} {:>10} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>11} {:>9} {:>8} {:>7}\n",
+        "{} CPUs: {}\n\n{:<7} {:<8} {:>7} {:>10} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>11} {:>9} {:>8} {:>7}  {}\n",
         r.cpus,
         r.cpu_model,
         "target",
@@ -52,11 +63,12 @@ pub fn table(r: &Report) -> String {
         "RSS MB",
         "kB/peer",
         "gen cpu",
+        "worker cpu",
     );
     for m in &r.runs {
         out.push_str(&format!(
-            "{:<7} {:<8} {:>7} {:>10.0} {:>8.1} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>11.0} {:>9.1} {:>8.1} {:>7.2}\n",
-            format!("{:?}", m.target).to_lowercase(),
+            "{:<7} {:<8} {:>7} {:>10.0} {:>8.1} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>11.0} {:>9.1} {:>8.1} {:>7.2}  {}\n",
+            label(m),
             m.scenario.name,
             m.scenario.participants(),
             m.delivered_pps,
@@ -70,6 +82,7 @@ pub fn table(r: &Report) -> String {
             m.server_rss_mb,
             m.rss_per_participant_kb,
             m.generator_cpu_cores,
+            worker_cpu(m),
         ));
     }
     out.push_str(&pairs_table(r));
@@ -81,10 +94,20 @@ pub fn table(r: &Report) -> String {
     out
 }
 
+/// Each media worker thread's CPU, in cores: `0.91 0.88`.
+pub fn worker_cpu(m: &Measurement) -> String {
+    let each: Vec<String> = m
+        .worker_cpu_cores
+        .iter()
+        .map(|c| format!("{c:.2}"))
+        .collect();
+    each.join(" ")
+}
+
 /// The (target, baseline) pairs of runs that alternate target and baseline.
 pub fn pairs(runs: &[Measurement]) -> impl Iterator<Item = (&Measurement, &Measurement)> {
     runs.chunks(2).filter_map(|p| match p {
-        [a, b] if a.target != b.target => Some((a, b)),
+        [a, b] if label(a) != label(b) => Some((a, b)),
         _ => None,
     })
 }
@@ -101,8 +124,7 @@ fn pairs_table(r: &Report) -> String {
     let Some((a0, b0)) = pairs.first() else {
         return String::new();
     };
-    let name = |t: Target| format!("{t:?}").to_lowercase();
-    let (a, b) = (name(a0.target), name(b0.target));
+    let (a, b) = (label(a0), label(b0));
     let mut out = format!(
         "\n{a} against {b}, pair by pair (µs per packet, p99 in ms, RSS in MB; ratios are {a} ÷ {b},\n\
          except CPU ×less: {b} µs per packet ÷ {a} µs per packet)\n\

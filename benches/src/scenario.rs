@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Use this server instead of starting one (required for Janus).
     pub server: Option<ServerProcess>,
+    /// Media workers of an SFU this starts.
+    pub workers: usize,
 }
 
 /// Everything one run measured over its steady-state window.
@@ -57,6 +59,8 @@ pub struct RunOptions {
 pub struct Measurement {
     /// SFU or relay.
     pub target: Target,
+    /// The SFU's media workers (0 for the other targets).
+    pub workers: usize,
     /// The load.
     pub scenario: Scenario,
     /// Length of the window.
@@ -93,6 +97,8 @@ pub struct Measurement {
     /// The generator's own CPU use, in cores (near 1.0 per engine thread means it may be
     /// the bottleneck).
     pub generator_cpu_cores: f64,
+    /// Each SFU media worker thread's CPU use over the window, in cores, by worker.
+    pub worker_cpu_cores: Vec<f64>,
 }
 
 /// Runs `scenario` against `target` and measures it.
@@ -103,11 +109,17 @@ pub async fn run(
 ) -> Result<Measurement, Box<dyn std::error::Error>> {
     let mut server = match opts.server {
         Some(s) => s,
-        None => ServerProcess::start(target)?,
+        None => ServerProcess::start(target, opts.workers)?,
+    };
+    let workers = if target == Target::Sfu {
+        opts.workers
+    } else {
+        0
     };
     // The server outlives the peers; a failed run says what the server logged.
     run_on(target, scenario, opts.threads, opts.progress, &mut server)
         .await
+        .map(|m| Measurement { workers, ..m })
         .map_err(|e| format!("{target:?}: {e}{}", server.diagnostics()).into())
 }
 
@@ -240,6 +252,8 @@ struct Reading {
     /// Every peer's counters, and the latency since the previous reading.
     peers: Snapshot,
     server: ProcSample,
+    /// The SFU's media worker threads' CPU time.
+    media: Vec<(String, Duration)>,
     generator: ProcSample,
     at: Instant,
 }
@@ -251,6 +265,7 @@ async fn read(
     Ok(Reading {
         peers: snapshot(engines, true).await?,
         server: server_sample(server)?,
+        media: media_threads(server),
         generator: procstat::sample(std::process::id())?,
         at: Instant::now(),
     })
@@ -262,6 +277,14 @@ fn server_sample(server: &ServerProcess) -> std::io::Result<ProcSample> {
         return Ok(ProcSample::default());
     }
     procstat::sample(server.pid)
+}
+
+/// The SFU's media worker threads (none for the other servers, or an unknown pid).
+fn media_threads(server: &ServerProcess) -> Vec<(String, Duration)> {
+    if server.pid == 0 {
+        return Vec::new();
+    }
+    procstat::threads(server.pid, "sfu-media-").unwrap_or_default()
 }
 
 fn spinner(show: bool, msg: String) -> ProgressBar {
@@ -362,10 +385,23 @@ fn measure(
         .cpu
         .saturating_sub(before.generator.cpu)
         .as_secs_f64();
+    let worker_cpu_cores = after
+        .media
+        .iter()
+        .map(|(name, cpu)| {
+            let start = before
+                .media
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(Duration::ZERO, |(_, c)| *c);
+            cpu.saturating_sub(start).as_secs_f64() / secs
+        })
+        .collect();
     let latency = &after.peers.latency;
     let pct = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     Measurement {
         target,
+        workers: 0,
         scenario: scenario.clone(),
         window_secs: secs,
         expected_packets: expected,
@@ -397,5 +433,6 @@ fn measure(
             / f64::from(scenario.participants().max(1)),
         generator_send_errors: send_errors,
         generator_cpu_cores: gen_cpu / secs,
+        worker_cpu_cores,
     }
 }

@@ -44,9 +44,9 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `target` on loopback by running this executable with `serve-sfu` or
-    /// `serve-relay`, and waits for the address it prints.
-    pub fn start(target: Target) -> std::io::Result<ServerProcess> {
+    /// Starts `target` on loopback by running this executable with `serve-sfu` (with
+    /// `workers` media workers) or `serve-relay`, and waits for the address it prints.
+    pub fn start(target: Target, workers: usize) -> std::io::Result<ServerProcess> {
         let exe = std::env::current_exe()?;
         let sub = match target {
             Target::Sfu => "serve-sfu",
@@ -57,8 +57,12 @@ impl ServerProcess {
                 ));
             }
         };
-        let mut child = Command::new(exe)
-            .arg(sub)
+        let mut command = Command::new(exe);
+        command.arg(sub);
+        if target == Target::Sfu {
+            command.args(["--workers", &workers.to_string()]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -158,10 +162,12 @@ impl Drop for ServerProcess {
     }
 }
 
-/// `serve-sfu`: the real server on loopback, SFU for every room, rooms as large as asked;
-/// prints `LISTENING <http address>` and runs until stdin closes.
-pub async fn serve_sfu() -> Result<(), Box<dyn std::error::Error>> {
+/// `serve-sfu`: the real server on loopback with `workers` media workers, SFU for every
+/// room, rooms as large as asked; prints `LISTENING <http address>` and runs until stdin
+/// closes.
+pub async fn serve_sfu(workers: usize) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = signaling::Config::for_tests();
+    config.workers = workers;
     config.p2p = signaling::config::P2pPolicy::Off;
     config.max_room_size = 100_000;
     // Every generated peer connects from 127.0.0.1.
