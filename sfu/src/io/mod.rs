@@ -5,6 +5,7 @@ mod batch;
 pub mod handle;
 mod load;
 mod placement;
+mod recv;
 mod worker;
 
 /// Reuses an empty vector's allocation for another element type of the same layout, such as

@@ -12,6 +12,7 @@ use crate::core::report::{RoomStats, SfuStats, SfuSummary, WorkerStats};
 use crate::core::{Event, Output, Sfu, SfuConfig};
 use crate::io::batch::SendBatch;
 use crate::io::load::{LoadMeter, Sample, thread_cpu};
+use crate::io::recv::{Read, RecvBatch};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::ErrorKind;
@@ -95,8 +96,9 @@ pub(crate) enum Command {
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
-/// Datagrams read before outputs are flushed, so that one busy socket cannot starve sends.
-const READ_BATCH: usize = 64;
+/// Batches of datagrams read before outputs are flushed, so that one busy socket cannot
+/// starve sends.
+const READ_BATCHES: usize = 2;
 
 /// What a worker's thread and the pool both see.
 #[derive(Debug, Default)]
@@ -239,7 +241,7 @@ impl Thread {
 
     /// Drives one `Sfu` until shutdown (returns) or a panic (unwinds).
     fn run(&mut self, sfu: &mut Sfu) {
-        let mut buf = vec![0u8; 2048];
+        let mut recv = RecvBatch::default();
         let mut mio_events = Events::with_capacity(64);
         let mut readable = true;
         let mut send_errors: u64 = 0;
@@ -281,18 +283,7 @@ impl Thread {
             }
             let now = Instant::now();
             if readable {
-                readable = false;
-                for _ in 0..READ_BATCH {
-                    match self.socket.recv_from(&mut buf) {
-                        Ok((n, from)) => sfu.handle_datagram(now, from, &buf[..n]),
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            // ICMP errors surface here (port unreachable): not fatal.
-                            debug!("recv failed: {e}");
-                        }
-                    }
-                    readable = true;
-                }
+                readable = self.read_batches(sfu, &mut recv, now);
             }
             let mut commanded = false;
             loop {
@@ -316,6 +307,20 @@ impl Thread {
                 sfu.handle_timeout(now);
             }
         }
+    }
+
+    /// Reads a few batches of datagrams into the `Sfu`. Returns whether more may be
+    /// waiting: the socket did not say it was drained. (It is edge-triggered: once
+    /// drained, the next datagram wakes the poll.)
+    fn read_batches(&self, sfu: &mut Sfu, batch: &mut RecvBatch, now: Instant) -> bool {
+        let fd = self.socket.as_raw_fd();
+        for _ in 0..READ_BATCHES {
+            let read = batch.read(fd, |from, data| sfu.handle_datagram(now, from, data));
+            if read == Read::Drained {
+                return false;
+            }
+        }
+        true
     }
 
     fn note_load(&self, sfu: &Sfu) {
