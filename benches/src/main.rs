@@ -94,7 +94,8 @@ struct Cli {
     /// Threads for the generator's peers.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Raise the fan-out subscriber count until loss passes 1% or p99 latency 10 ms.
+    /// Raise the fan-out subscriber count until loss passes 1% or p99 latency 10 ms (per
+    /// room, in one room or `--rooms R`).
     #[arg(long)]
     find_max: bool,
     /// Write every figure here as JSON.
@@ -358,7 +359,9 @@ async fn find_max(
 ) -> Result<u32, Box<dyn std::error::Error>> {
     let mut s = scenario(cli);
     s.name = "find-max".into();
-    s.rooms = 1;
+    // One room unless asked: `--rooms R` searches R rooms of one publisher and N
+    // subscribers each, which spread over the media workers.
+    s.rooms = cli.rooms.unwrap_or(1);
     s.publishers = 1;
     s.duration_secs = cli.duration.unwrap_or(5.0);
     let mut try_n =

@@ -16,7 +16,8 @@ pub struct Report {
     /// The measured target's packets/s per core over the baseline's, per pair of runs
     /// (how many times less CPU a forwarded packet costs it).
     pub ratios: Vec<f64>,
-    /// For `--find-max`: the largest subscriber count that held the loss and latency bounds.
+    /// For `--find-max`: the largest subscriber count per room that held the loss and
+    /// latency bounds.
     pub max_subscribers: Option<u32>,
 }
 
@@ -88,7 +89,7 @@ pub fn table(r: &Report) -> String {
     out.push_str(&pairs_table(r));
     if let Some(n) = r.max_subscribers {
         out.push_str(&format!(
-            "\nmax subscribers (loss ≤ 1%, p99 ≤ 10 ms): {n}\n"
+            "\nmax subscribers per room (loss ≤ 1%, p99 ≤ 10 ms): {n}\n"
         ));
     }
     out
