@@ -86,13 +86,21 @@ mod tests {
 
     #[test]
     fn reads_named_threads() {
+        // The name is set on the new thread as it starts: wait until it runs.
+        let (started, wait) = std::sync::mpsc::channel();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let t = std::thread::Builder::new()
             .name("probe-thread-x".into())
-            .spawn(|| std::thread::sleep(std::time::Duration::from_millis(300)))
+            .spawn(move || {
+                started.send(()).unwrap();
+                let _ = stopped.recv();
+            })
             .unwrap();
+        wait.recv().unwrap();
         let found = threads(std::process::id(), "probe-thread").unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, "probe-thread-x");
+        drop(stop);
         t.join().unwrap();
     }
 
