@@ -7,7 +7,7 @@
 use crate::core::IceCandidate;
 use crate::core::error::SfuError;
 use crate::core::ids::{IdSpace, ParticipantId, RoomId, SessionId};
-use crate::core::report::{RoomStats, SfuStats, SfuSummary};
+use crate::core::report::{RoomStats, SfuStats, SfuSummary, WorkerStats};
 use crate::core::{Event, SfuConfig};
 use crate::io::placement::Placement;
 use crate::io::worker::{self, Command, OnFailure, Worker};
@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::mpsc as tmpsc;
+use tokio::sync::{mpsc as tmpsc, oneshot};
 use tracing::warn;
 
 /// How to start the media plane.
@@ -296,54 +296,66 @@ impl SfuHandle {
     /// Every counter of every worker: the totals, each room, and a line per worker. A
     /// worker that cannot answer (it is starting afresh after a failure) shows as not alive.
     pub async fn stats(&self) -> Result<SfuStats, SfuError> {
-        let replies = self.ask_all(|reply| Command::Stats { reply });
-        let mut parts = Vec::with_capacity(replies.len());
-        for (w, rx) in self.pool.workers.iter().zip(replies) {
-            match receive(rx).await {
-                Ok(s) => parts.push(s),
-                Err(e) => {
-                    warn!(worker = w.index, "no stats from media worker: {e}");
+        let parts = self
+            .gather(
+                |reply| Command::Stats { reply },
+                |w| {
                     let mut silent = SfuStats::merge([]);
-                    silent.workers.push(w.silent_stats());
-                    parts.push(silent);
-                }
-            }
-        }
+                    silent.workers.push(w);
+                    silent
+                },
+            )
+            .await;
         Ok(SfuStats::merge(parts))
     }
 
     /// The totals and the workers' lines, cheaper than [`SfuHandle::stats`] (no per-room
     /// reports).
     pub async fn summary(&self) -> Result<SfuSummary, SfuError> {
-        let replies = self.ask_all(|reply| Command::Summary { reply });
-        let mut parts = Vec::with_capacity(replies.len());
-        for (w, rx) in self.pool.workers.iter().zip(replies) {
-            match receive(rx).await {
-                Ok(s) => parts.push(s),
-                Err(e) => {
-                    warn!(worker = w.index, "no summary from media worker: {e}");
+        let parts = self
+            .gather(
+                |reply| Command::Summary { reply },
+                |w| {
                     let mut silent = SfuSummary::merge([]);
-                    silent.workers.push(w.silent_stats());
-                    parts.push(silent);
-                }
-            }
-        }
+                    silent.workers.push(w);
+                    silent
+                },
+            )
+            .await;
         Ok(SfuSummary::merge(parts))
     }
 
-    /// Sends a command to every worker at once; the replies are awaited after.
-    fn ask_all<T>(
+    /// Asks every worker at once, then collects the replies in worker order; a worker that
+    /// does not answer is represented by `silent` of its not-alive line.
+    async fn gather<T>(
         &self,
         make: impl Fn(worker::Reply<T>) -> Command,
-    ) -> Vec<Result<tokio::sync::oneshot::Receiver<Result<T, SfuError>>, SfuError>> {
-        self.pool
+        silent: impl Fn(WorkerStats) -> T,
+    ) -> Vec<T> {
+        let replies: Vec<_> = self
+            .pool
             .workers
             .iter()
             .map(|w| {
-                let (reply, rx) = tokio::sync::oneshot::channel();
+                let (reply, rx) = oneshot::channel();
                 w.send(make(reply)).map(|()| rx)
             })
-            .collect()
+            .collect();
+        let mut parts = Vec::with_capacity(replies.len());
+        for (w, rx) in self.pool.workers.iter().zip(replies) {
+            let answer = match rx {
+                Ok(rx) => rx.await.unwrap_or(Err(SfuError::WorkerGone)),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(part) => parts.push(part),
+                Err(e) => {
+                    warn!(worker = w.index, "no figures from media worker: {e}");
+                    parts.push(silent(w.silent_stats()));
+                }
+            }
+        }
+        parts
     }
 
     /// A snapshot of one room's counters, or `None` when the SFU has no such room.
@@ -372,12 +384,6 @@ impl SfuHandle {
             .ok_or(SfuError::WorkerGone)?
             .send(Command::Crash)
     }
-}
-
-async fn receive<T>(
-    rx: Result<tokio::sync::oneshot::Receiver<Result<T, SfuError>>, SfuError>,
-) -> Result<T, SfuError> {
-    rx?.await.map_err(|_| SfuError::WorkerGone)?
 }
 
 /// Binds `n` sockets: the port of `first` and the ones after it, or `n` ephemeral ports
