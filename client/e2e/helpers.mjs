@@ -11,8 +11,8 @@ import puppeteer from 'puppeteer-core';
 
 const BIN = process.env.SFU_SERVER_BIN ?? `${process.env.CARGO_TARGET_DIR ?? '../target'}/debug/sfu-server`;
 
-export async function startServer(args = [], { http = '127.0.0.1:0' } = {}) {
-  const proc = spawn(BIN, ['--http', http, '--udp', '127.0.0.1:0', '--admin-http', '127.0.0.1:0', ...args], {
+export async function startServer(args = [], { http = '127.0.0.1:0', udp = '127.0.0.1:0' } = {}) {
+  const proc = spawn(BIN, ['--http', http, '--udp', udp, '--admin-http', '127.0.0.1:0', ...args], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,signaling=info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -109,9 +109,11 @@ export async function openFirefoxPage(browser, url, room, name) {
   return page;
 }
 
-export async function launch(extraArgs = []) {
+// Debian's Chromium; `executablePath` may name a wrapper that runs it elsewhere (in another
+// network namespace).
+export async function launch(extraArgs = [], { executablePath = '/usr/bin/chromium' } = {}) {
   return chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath,
     headless: true,
     args: [
       '--use-fake-ui-for-media-stream',

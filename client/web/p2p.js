@@ -1,6 +1,11 @@
 // A direct connection to one peer, with the "perfect negotiation" pattern: both sides may
 // offer, and the polite one yields on a collision.
 
+// A link that has not connected by then has failed, for what the call needs: ICE would
+// take half a minute to say so between two peers that cannot reach each other, and the
+// room does better on the SFU meanwhile.
+const CONNECT_TIMEOUT_MS = 5000;
+
 export class P2pLink {
   constructor({ peerId, polite, iceServers, tracks, stream, send, onStream, onFailed }) {
     this.peerId = peerId;
@@ -37,8 +42,20 @@ export class P2pLink {
       if (candidate) this.send({ candidate });
     };
     this.pc.ontrack = (e) => onStream(e.streams[0] ?? new MediaStream([e.track]));
+    let reported = false;
+    const fail = (why) => {
+      if (reported || this.pc.signalingState === 'closed') return;
+      reported = true;
+      console.warn(`P2P link to ${peerId} failed: ${why}`);
+      onFailed();
+    };
+    const connected = () => ['connected', 'completed'].includes(this.pc.iceConnectionState);
+    this.connectTimer = setTimeout(() => {
+      if (!connected()) fail(`not connected within ${CONNECT_TIMEOUT_MS / 1000} s`);
+    }, CONNECT_TIMEOUT_MS);
     this.pc.oniceconnectionstatechange = () => {
-      if (this.pc.iceConnectionState === 'failed') onFailed();
+      if (connected()) clearTimeout(this.connectTimer);
+      if (this.pc.iceConnectionState === 'failed') fail('ICE failed');
     };
   }
 
@@ -104,6 +121,7 @@ export class P2pLink {
   }
 
   close() {
+    clearTimeout(this.connectTimer);
     this.pc.close();
   }
 }

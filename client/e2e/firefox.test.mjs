@@ -1,0 +1,114 @@
+// Firefox beside Chromium: the driver itself can see Firefox decode video, and a room with
+// a Firefox member publishing simulcast works through the SFU, moves to P2P when it is down
+// to two, and back to the SFU when a third joins, each page decoding every other's video.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, launchFirefox, openPage, waitForRemoteVideos } from './helpers.mjs';
+
+let server, chromium, firefox;
+before(async () => {
+  server = await startServer(['--hold-down-secs', '2']);
+  chromium = await launch();
+  firefox = await launchFirefox(server.url);
+});
+after(async () => {
+  await firefox?.close();
+  await chromium?.close();
+  await server?.stop();
+});
+
+// The room's mode as the page shows it; works on Playwright and Puppeteer pages alike.
+const modeOf = (page) => page.evaluate(() => document.querySelector('#mode').dataset.mode);
+
+// Which of each remote tile's two videos plays: `p2p` or `sfu`, by peer id.
+const paths = (page) =>
+  page.evaluate(() =>
+    Object.fromEntries([...window.app.peers.values()].map((p) => [p.id, p.videos.p2p.classList.contains('active') ? 'p2p' : 'sfu'])),
+  );
+
+async function waitFor(what, cond, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const got = await cond();
+    if (got === true) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(got)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+test('the driver sees Firefox decode video between two peer connections on loopback', async () => {
+  const page = await firefox.newPage();
+  await page.goto(`${server.url}/healthz`);
+  const decoded = await page.evaluate(async () => {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+    const a = new RTCPeerConnection();
+    const b = new RTCPeerConnection();
+    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+    for (const t of stream.getTracks()) a.addTrack(t, stream);
+    await a.setLocalDescription();
+    await b.setRemoteDescription(a.localDescription);
+    await b.setLocalDescription();
+    await a.setRemoteDescription(b.localDescription);
+    const deadline = performance.now() + 15000;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      let frames = 0;
+      for (const s of (await b.getStats()).values()) {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded ?? 0;
+      }
+      if (frames > 10 || performance.now() > deadline) {
+        a.close();
+        b.close();
+        return frames;
+      }
+    }
+  });
+  assert.ok(decoded > 10, `Firefox decoded ${decoded} frames`);
+  await page.close();
+});
+
+test('a Firefox simulcast publisher with Chromium pages: SFU, down to P2P, and back', async () => {
+  const room = 'mixed';
+  // Firefox at full quality: it publishes its camera as three rid layers in the SFU mode.
+  const fox = await firefox.newPage();
+  fox.on('pageerror', (e) => console.error('[Fox] page error:', e.message));
+  await fox.goto(`${server.url}/?room=${room}&name=Fox`);
+  const chr = await openPage(chromium, server.url, room, 'Chr');
+  const extra = await openPage(chromium, server.url, room, 'Extra');
+  for (const p of [fox, chr, extra]) await waitForRemoteVideos(p, 2, 45000);
+  assert.equal(await modeOf(fox), 'sfu');
+
+  // The server received Firefox's video as rid layers, and forwards it.
+  const foxId = await fox.evaluate(() => window.app.me);
+  await waitFor('Firefox simulcast layers at the SFU', async () => {
+    const r = await server.room(room);
+    const video = r.participants.find((p) => p.id === foxId)?.published.find((t) => t.kind === 'video');
+    const layers = video?.layers ?? [];
+    return (layers.length === 3 && layers.filter((l) => l.active).length >= 2) || layers;
+  });
+  for (const p of [chr, extra]) assert.equal((await paths(p))[foxId], 'sfu');
+
+  // Down to two: after the hold-down the room returns to P2P, Firefox to Chromium.
+  await extra.context().close();
+  await waitFor('P2P on both pages', async () => (await modeOf(fox)) === 'p2p' && (await modeOf(chr)) === 'p2p');
+  const chrId = await chr.evaluate(() => window.app.me);
+  await waitFor('both pages playing the P2P video', async () => {
+    const [f, c] = [await paths(fox), await paths(chr)];
+    return (f[chrId] === 'p2p' && c[foxId] === 'p2p') || { f, c };
+  });
+  for (const p of [fox, chr]) await waitForRemoteVideos(p, 1, 20000);
+  assert.equal((await server.room(room)).mode, 'p2p');
+
+  // A third member: back to the SFU, everyone decoding everyone.
+  const third = await openPage(chromium, server.url, room, 'Third');
+  for (const p of [fox, chr, third]) await waitForRemoteVideos(p, 2, 45000);
+  assert.equal(await modeOf(fox), 'sfu');
+  await waitFor('every tile on the SFU path', async () => {
+    const all = [await paths(fox), await paths(chr), await paths(third)];
+    return all.every((m) => Object.values(m).every((v) => v === 'sfu')) || all;
+  });
+  await third.context().close();
+  await chr.context().close();
+  await fox.close();
+});
