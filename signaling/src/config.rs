@@ -4,7 +4,7 @@ use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 const DEFAULT_TOML: &str = include_str!("../default.toml");
 
@@ -54,6 +54,13 @@ pub struct Args {
     /// TURN credential.
     #[arg(long, env = "SFU_TURN_CREDENTIAL")]
     pub turn_credential: Option<String>,
+    /// Secret shared with the TURN server (coturn's `static-auth-secret`): each join then
+    /// gets its own short-lived TURN credentials, instead of --turn-username/--turn-credential.
+    #[arg(long, env = "SFU_TURN_SECRET")]
+    pub turn_secret: Option<String>,
+    /// How long the credentials minted with --turn-secret stay valid, in seconds.
+    #[arg(long, env = "SFU_TURN_TTL_SECS")]
+    pub turn_ttl_secs: Option<u64>,
     /// Bearer token for the admin API (then served on --http instead of --admin-http).
     #[arg(long, env = "SFU_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
@@ -90,6 +97,8 @@ struct FileConfig {
     turn: Option<Vec<String>>,
     turn_username: Option<String>,
     turn_credential: Option<String>,
+    turn_secret: Option<String>,
+    turn_ttl_secs: Option<u64>,
     admin_token: Option<String>,
     admin_http: Option<SocketAddr>,
     max_room_size: Option<usize>,
@@ -126,6 +135,10 @@ pub struct Config {
     pub turn_username: Option<String>,
     /// TURN credential.
     pub turn_credential: Option<String>,
+    /// Secret shared with the TURN server, for per-join credentials.
+    pub turn_secret: Option<String>,
+    /// How long per-join TURN credentials stay valid.
+    pub turn_ttl: Duration,
     /// Admin API token.
     pub admin_token: Option<String>,
     /// Where the admin API listens when there is no token; always a loopback address.
@@ -222,6 +235,13 @@ impl Config {
                 .turn_credential
                 .or(file.turn_credential)
                 .or(base.turn_credential),
+            turn_secret: args.turn_secret.or(file.turn_secret).or(base.turn_secret),
+            turn_ttl: Duration::from_secs(
+                args.turn_ttl_secs
+                    .or(file.turn_ttl_secs)
+                    .or(base.turn_ttl_secs)
+                    .unwrap_or(86_400),
+            ),
             admin_token: args
                 .admin_token
                 .or(file.admin_token)
@@ -261,6 +281,13 @@ impl Config {
                 "admin_http must be a loopback address unless admin_token is set",
             ));
         }
+        if config.turn_secret.is_some()
+            && (config.turn_username.is_some() || config.turn_credential.is_some())
+        {
+            return Err(invalid(
+                "turn_secret mints credentials per join: drop turn_username and turn_credential",
+            ));
+        }
         if !(1..=MAX_WORKERS).contains(&config.workers) {
             return Err(invalid(&format!("workers must be from 1 to {MAX_WORKERS}")));
         }
@@ -280,17 +307,25 @@ impl Config {
         c
     }
 
-    /// The ICE servers handed to clients, in `RTCConfiguration.iceServers` form.
-    pub fn ice_servers(&self) -> serde_json::Value {
+    /// The ICE servers handed to `participant` at `now`, in `RTCConfiguration.iceServers`
+    /// form. With a TURN secret, the TURN credentials are minted for this participant.
+    pub fn ice_servers(&self, participant: &str, now: SystemTime) -> serde_json::Value {
         let mut servers = Vec::new();
         if !self.stun.is_empty() {
             servers.push(serde_json::json!({ "urls": self.stun }));
         }
         if !self.turn.is_empty() {
+            let (username, credential) = match &self.turn_secret {
+                Some(secret) => {
+                    let c = crate::turn_rest::mint(secret, participant, now, self.turn_ttl);
+                    (Some(c.username), Some(c.credential))
+                }
+                None => (self.turn_username.clone(), self.turn_credential.clone()),
+            };
             servers.push(serde_json::json!({
                 "urls": self.turn,
-                "username": self.turn_username,
-                "credential": self.turn_credential,
+                "username": username,
+                "credential": credential,
             }));
         }
         serde_json::Value::Array(servers)
@@ -310,8 +345,38 @@ mod tests {
         assert_eq!(c.hold_down, Duration::from_secs(10));
         assert_eq!(c.max_conns_per_ip, 256);
         assert_eq!(c.last_n, 0);
-        assert_eq!(c.ice_servers(), serde_json::json!([]));
+        assert_eq!(
+            c.ice_servers("p", SystemTime::UNIX_EPOCH),
+            serde_json::json!([])
+        );
         assert_eq!(c.workers, default_workers(), "one media worker per core");
+    }
+
+    #[test]
+    fn a_turn_secret_mints_credentials_per_participant() {
+        let mut c = Config::load(Args {
+            turn: vec!["turn:t:3478".into()],
+            turn_secret: Some("s3cret".into()),
+            turn_ttl_secs: Some(3600),
+            ..Args::default()
+        })
+        .unwrap();
+        c.stun = vec![];
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_699_996_400);
+        assert_eq!(
+            c.ice_servers("alice", now),
+            serde_json::json!([{"urls": ["turn:t:3478"], "username": "1700000000:alice",
+                "credential": "TtElzSjT0GdnTQ9xdcRNxx96yQs="}])
+        );
+        let bob = c.ice_servers("bob", now);
+        assert_eq!(bob[0]["username"], "1700000000:bob");
+        // A static password beside the secret is a mistake, not a choice.
+        let both = Config::load(Args {
+            turn_secret: Some("s".into()),
+            turn_credential: Some("p".into()),
+            ..Args::default()
+        });
+        assert!(both.unwrap_err().to_string().contains("turn_secret"));
     }
 
     #[test]
@@ -357,7 +422,7 @@ mod tests {
         assert_eq!(c.p2p, P2pPolicy::Off);
         assert_eq!(c.last_n, 3);
         assert_eq!(
-            c.ice_servers(),
+            c.ice_servers("p", SystemTime::UNIX_EPOCH),
             serde_json::json!([{"urls": ["stun:a:3478"]}, {"urls": ["turn:t:3478"], "username": "u", "credential": "p"}])
         );
     }

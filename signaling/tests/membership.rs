@@ -67,3 +67,40 @@ async fn shutdown_tells_clients_first() {
     assert!(a.next("server-shutdown").await["reason"].is_string());
     shutdown.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_secret_gives_each_member_its_own_short_lived_credentials() {
+    let mut config = signaling::Config::for_tests();
+    config.turn = vec!["turn:turn.example.org:3478".into()];
+    config.turn_secret = Some("shared-with-coturn".into());
+    config.turn_ttl = Duration::from_secs(600);
+    let s = common::server_with(config).await;
+    let mut a = Client::connect(&s).await;
+    let ack = a.join("creds", "Ada").await;
+    let turn = &ack["iceServers"][0];
+    assert_eq!(turn["urls"], json!(["turn:turn.example.org:3478"]));
+    let username = turn["username"].as_str().unwrap();
+    let (expiry, who) = username.split_once(':').unwrap();
+    assert_eq!(who, a.id);
+    let expiry: u64 = expiry.parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        (now + 590..=now + 610).contains(&expiry),
+        "{expiry} vs {now}"
+    );
+    // The password is the one a TURN server with the same secret computes.
+    let issued = std::time::UNIX_EPOCH + Duration::from_secs(expiry - 600);
+    let expected = signaling::turn_rest::mint(
+        "shared-with-coturn",
+        &a.id,
+        issued,
+        Duration::from_secs(600),
+    );
+    assert_eq!(turn["credential"], expected.credential);
+    let mut b = Client::connect(&s).await;
+    let other = b.join("creds", "Bob").await;
+    assert_ne!(other["iceServers"][0]["username"], turn["username"]);
+}
