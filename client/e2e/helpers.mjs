@@ -39,6 +39,12 @@ export async function startServer(args = [], { http = '127.0.0.1:0', udp = '127.
   };
   return {
     url,
+    // Any admin API document, by path (`/api/turn`).
+    async admin(path) {
+      const res = await fetch(`${admin}${path}`);
+      if (!res.ok) throw new Error(`admin API: ${res.status} ${await res.text()}`);
+      return res.json();
+    },
     async room(name) {
       return (await adminApi(encodeURIComponent(name))).json();
     },

@@ -285,6 +285,9 @@ function ensureLink(peerId) {
     peerId,
     polite: state.me > peerId,
     iceServers: state.iceServers,
+    // `relay=1`: P2P through TURN only, as a network that allows nothing else would force
+    // (a test option).
+    iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all',
     tracks,
     stream: state.stream ?? new MediaStream(),
     send: (msg) => call('p2p-signal', { to: peerId, ...msg }).catch(() => {}),

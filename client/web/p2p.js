@@ -7,7 +7,7 @@
 const CONNECT_TIMEOUT_MS = 5000;
 
 export class P2pLink {
-  constructor({ peerId, polite, iceServers, tracks, stream, send, onStream, onFailed }) {
+  constructor({ peerId, polite, iceServers, iceTransportPolicy = 'all', tracks, stream, send, onStream, onFailed }) {
     this.peerId = peerId;
     this.polite = polite;
     // Every signal this side sends is numbered within this link.
@@ -17,7 +17,7 @@ export class P2pLink {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.pending = [];
-    this.pc = new RTCPeerConnection({ iceServers });
+    this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
     this.senders = tracks.map((t) => this.pc.addTrack(t, stream));
     if (!tracks.some((t) => t.kind === 'audio')) this.pc.addTransceiver('audio', { direction: 'recvonly' });
     if (!tracks.some((t) => t.kind === 'video')) this.pc.addTransceiver('video', { direction: 'recvonly' });

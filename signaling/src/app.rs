@@ -61,7 +61,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
     match state.sfu.summary().await {
         Ok(stats) => {
             let sockets = state.io.get().map_or(0, |io| io.sockets().len());
-            let text = state.metrics.render(&stats, state.rooms.counts(), sockets);
+            let turn = match state.turn.get() {
+                Some(t) => Some(t.usage().await),
+                None => None,
+            };
+            let text = state
+                .metrics
+                .render(&stats, state.rooms.counts(), sockets, turn);
             (
                 [(
                     header::CONTENT_TYPE,

@@ -61,6 +61,16 @@ pub struct Args {
     /// How long the credentials minted with --turn-secret stay valid, in seconds.
     #[arg(long, env = "SFU_TURN_TTL_SECS")]
     pub turn_ttl_secs: Option<u64>,
+    /// Run the embedded TURN server on this address, UDP and TCP on the same port.
+    #[arg(long, env = "SFU_TURN_LISTEN")]
+    pub turn_listen: Option<SocketAddr>,
+    /// UDP ports the embedded TURN server relays from, as MIN-MAX.
+    #[arg(long, env = "SFU_TURN_RELAY_PORTS")]
+    pub turn_relay_ports: Option<String>,
+    /// Let the embedded TURN server relay to loopback and private addresses (tests and
+    /// closed LANs only: it opens those networks to anyone who can join).
+    #[arg(long, env = "SFU_TURN_ALLOW_PRIVATE_PEERS")]
+    pub turn_allow_private_peers: bool,
     /// Bearer token for the admin API (then served on --http instead of --admin-http).
     #[arg(long, env = "SFU_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
@@ -99,6 +109,9 @@ struct FileConfig {
     turn_credential: Option<String>,
     turn_secret: Option<String>,
     turn_ttl_secs: Option<u64>,
+    turn_listen: Option<SocketAddr>,
+    turn_relay_ports: Option<String>,
+    turn_allow_private_peers: Option<bool>,
     admin_token: Option<String>,
     admin_http: Option<SocketAddr>,
     max_room_size: Option<usize>,
@@ -110,6 +123,13 @@ struct FileConfig {
 
 /// Most media workers: more threads than any machine has cores only add switching.
 pub const MAX_WORKERS: usize = 256;
+
+/// `MIN-MAX`, both ports, MIN at most MAX.
+fn parse_port_range(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = s.split_once('-')?;
+    let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a >= 1 && a <= b).then_some((a, b))
+}
 
 /// One media worker per core.
 fn default_workers() -> usize {
@@ -139,6 +159,12 @@ pub struct Config {
     pub turn_secret: Option<String>,
     /// How long per-join TURN credentials stay valid.
     pub turn_ttl: Duration,
+    /// Where the embedded TURN server listens, when it runs.
+    pub turn_listen: Option<SocketAddr>,
+    /// The UDP ports it relays from.
+    pub turn_relay_ports: (u16, u16),
+    /// Whether it relays to loopback and private addresses.
+    pub turn_allow_private_peers: bool,
     /// Admin API token.
     pub admin_token: Option<String>,
     /// Where the admin API listens when there is no token; always a loopback address.
@@ -242,6 +268,17 @@ impl Config {
                     .or(base.turn_ttl_secs)
                     .unwrap_or(86_400),
             ),
+            turn_listen: args.turn_listen.or(file.turn_listen).or(base.turn_listen),
+            turn_relay_ports: parse_port_range(
+                args.turn_relay_ports
+                    .or(file.turn_relay_ports)
+                    .or(base.turn_relay_ports)
+                    .as_deref()
+                    .unwrap_or("49152-65535"),
+            )
+            .ok_or_else(|| invalid("turn_relay_ports must be MIN-MAX, with MIN <= MAX"))?,
+            turn_allow_private_peers: args.turn_allow_private_peers
+                || file.turn_allow_private_peers.unwrap_or(false),
             admin_token: args
                 .admin_token
                 .or(file.admin_token)
@@ -377,6 +414,15 @@ mod tests {
             ..Args::default()
         });
         assert!(both.unwrap_err().to_string().contains("turn_secret"));
+    }
+
+    #[test]
+    fn relay_port_ranges() {
+        assert_eq!(parse_port_range("49152-65535"), Some((49152, 65535)));
+        assert_eq!(parse_port_range(" 5 - 5 "), Some((5, 5)));
+        for bad in ["9-1", "0-10", "1-70000", "5", "a-b"] {
+            assert_eq!(parse_port_range(bad), None, "{bad}");
+        }
     }
 
     #[test]

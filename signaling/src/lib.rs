@@ -26,6 +26,7 @@ pub mod sio_client;
 pub mod socket;
 pub mod state;
 pub mod switch_time;
+pub mod turn;
 pub mod turn_rest;
 
 pub use config::Config;

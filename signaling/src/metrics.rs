@@ -59,8 +59,18 @@ impl Metrics {
     }
 
     /// The Prometheus text for these snapshots.
-    pub fn render(&self, stats: &SfuSummary, rooms: RoomCounts, sockets: usize) -> String {
+    pub fn render(
+        &self,
+        stats: &SfuSummary,
+        rooms: RoomCounts,
+        sockets: usize,
+        turn: Option<crate::turn::TurnUsage>,
+    ) -> String {
         self.with(|| {
+            if let Some(t) = turn {
+                gauge!("sfu_turn_allocations").set(t.allocations as f64);
+                gauge!("sfu_turn_relayed_bytes").set(t.relayed_bytes as f64);
+            }
             gauge!("sfu_rooms").set(rooms.rooms as f64);
             for (n, label) in [(rooms.p2p, "p2p"), (rooms.sfu, "sfu")] {
                 gauge!("sfu_rooms_by_mode", "mode" => label).set(n as f64);
@@ -200,6 +210,15 @@ fn describe() {
     describe_counter!(
         "sfu_worker_restarts_total",
         "Failures after which the media worker started afresh."
+    );
+    describe_gauge!(
+        "sfu_turn_allocations",
+        "Live allocations of the embedded TURN server."
+    );
+    describe_gauge!(
+        "sfu_turn_relayed_bytes",
+        Unit::Bytes,
+        "Bytes relayed through the embedded TURN server's live allocations."
     );
     describe_histogram!(
         SWITCH_SECONDS,

@@ -37,6 +37,24 @@ impl Server {
         opts.workers = config.workers;
         let (sfu, events) = SfuHandle::start(opts)?;
         let state = AppState::new(config.clone(), sfu.clone());
+        if let Some(listen) = config.turn_listen {
+            let turn = crate::turn::EmbeddedTurn::start(crate::turn::TurnOptions {
+                listen,
+                announce_ip: config.announce_ip,
+                // Credentials are minted per join; without a configured secret, a random one
+                // lives as long as the process.
+                secret: match config.turn_secret.clone() {
+                    Some(s) => s,
+                    None => random_secret()?,
+                },
+                relay_ports: config.turn_relay_ports,
+                allow_private_peers: config.turn_allow_private_peers,
+                sfu_ips: sfu.announce_addrs().iter().map(|a| a.ip()).collect(),
+            })
+            .await?;
+            // Set once, here, before anything reads it.
+            let _ = state.turn.set(turn);
+        }
         let (router, io) = app(state.clone());
         tokio::spawn(relay_sfu_events(events, io.clone()));
         let http = tokio::net::TcpListener::bind(config.http).await?;
@@ -102,6 +120,16 @@ impl Server {
         self.sfu.shutdown();
         info!("server stopped");
     }
+}
+
+/// 32 random bytes, in hex.
+fn random_secret() -> std::io::Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| std::io::Error::other("no random numbers for the TURN secret"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Hands the SFU's offers and transport failures to the right socket: the participant's,

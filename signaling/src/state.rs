@@ -26,6 +26,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The Socket.IO handle, set once the app is built (it needs this state first).
     pub io: OnceLock<SocketIo>,
+    /// The embedded TURN server, once started (`--turn-listen`).
+    pub turn: OnceLock<crate::turn::EmbeddedTurn>,
 }
 
 impl AppState {
@@ -42,7 +44,18 @@ impl AppState {
             limits: RateLimits::default(),
             metrics: Metrics::new(),
             io: OnceLock::new(),
+            turn: OnceLock::new(),
         }))
+    }
+
+    /// The ICE servers handed to `participant` in its join ack: the configured STUN and
+    /// TURN servers, and the embedded TURN server, each with credentials of its own.
+    pub fn ice_servers(&self, participant: &str, now: std::time::SystemTime) -> serde_json::Value {
+        let mut servers = self.config.ice_servers(participant, now);
+        if let (Some(turn), Some(list)) = (self.turn.get(), servers.as_array_mut()) {
+            list.push(turn.ice_server(participant, now, self.config.turn_ttl));
+        }
+        servers
     }
 }
 

@@ -37,6 +37,7 @@ pub fn router(state: AppState, access: Access) -> Router {
             axum::routing::delete(remove_participant),
         )
         .route("/api/workers", get(list_workers))
+        .route("/api/turn", get(turn_usage))
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*rest}", axum::routing::any(no_such_endpoint))
         .method_not_allowed_fallback(wrong_method)
@@ -191,6 +192,37 @@ async fn list_workers(State(state): State<AppState>) -> Result<Json<WorkersView>
     Ok(Json(WorkersView::new(summary.workers)))
 }
 
+/// The embedded TURN server: where it listens and what it relays now (`enabled: false`
+/// without `--turn-listen`).
+#[utoipa::path(get, path = "/api/turn", security(("bearer" = [])),
+    responses((status = 200, body = TurnView), (status = 401, body = ErrorBody)))]
+async fn turn_usage(State(state): State<AppState>) -> Json<TurnView> {
+    let Some(turn) = state.turn.get() else {
+        return Json(TurnView {
+            enabled: false,
+            urls: Vec::new(),
+            usage: crate::turn::TurnUsage::default(),
+        });
+    };
+    Json(TurnView {
+        enabled: true,
+        urls: turn.urls(),
+        usage: turn.usage().await,
+    })
+}
+
+/// The embedded TURN server's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnView {
+    /// Whether it runs.
+    pub enabled: bool,
+    /// The URLs clients are given.
+    pub urls: Vec<String>,
+    /// Its live allocations and their relayed bytes.
+    #[serde(flatten)]
+    pub usage: crate::turn::TurnUsage,
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", security(("bearer" = [])),
     responses((status = 200, description = "The OpenAPI document"), (status = 401, body = ErrorBody)))]
@@ -202,8 +234,10 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "sfu-server admin API", description = "Rooms, participants and live media counters."),
-    paths(list_rooms, get_room, close_room, remove_participant, list_workers, openapi),
+    paths(list_rooms, get_room, close_room, remove_participant, list_workers, turn_usage,
+        openapi),
     components(schemas(RoomSummary, RoomDetail, ParticipantView, TransportView, WorkersView,
+        TurnView, crate::turn::TurnUsage,
         WorkerTotals, sfu::WorkerStats,
         sfu::PublishedStats, sfu::LayerStats, sfu::SubscribedStats, sfu::Tally, sfu::TrackCounters,
         sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, sfu::FeedbackCounters, Removed,

@@ -71,7 +71,7 @@ async fn join(
         "id": id,
         "peers": joined.peers,
         "mode": joined.mode,
-        "iceServers": state.config.ice_servers(&id, std::time::SystemTime::now()),
+        "iceServers": state.ice_servers(&id, std::time::SystemTime::now()),
         "chatHistory": joined.chat_history,
     }))
 }
