@@ -66,3 +66,89 @@ async fn without_turn_listen_the_admin_api_says_so() {
     let ack = a.join("plain", "Bo").await;
     assert_eq!(ack["iceServers"], serde_json::json!([]));
 }
+
+/// A STUN Binding request with this transaction id.
+fn binding_request(id: [u8; 12]) -> Vec<u8> {
+    let mut m = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    m.extend_from_slice(&id);
+    m
+}
+
+/// Whether `answer` is a Binding success response to transaction `id`.
+fn answers(answer: &[u8], id: [u8; 12]) -> bool {
+    answer.len() >= 20 && answer[..2] == [0x01, 0x01] && answer[8..20] == id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_turn_port_answers_stun_over_udp_and_tcp() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = Config::for_tests();
+    config.turn_listen = Some("127.0.0.1:0".parse().unwrap());
+    let s = server_with(config).await;
+    let turn = admin_json(&s, "/api/turn").await;
+    let url = turn["urls"][0].as_str().unwrap();
+    let port: u16 = url
+        .trim_start_matches("turn:127.0.0.1:")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let wait = std::time::Duration::from_secs(5);
+
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let id = *b"udp-binding1";
+    udp.send_to(&binding_request(id), addr).await.unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = tokio::time::timeout(wait, udp.recv_from(&mut buf))
+        .await
+        .expect("a UDP answer")
+        .unwrap();
+    assert!(answers(&buf[..n], id), "{:?}", &buf[..n]);
+
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let id = *b"tcp-binding1";
+    tcp.write_all(&binding_request(id)).await.unwrap();
+    let mut head = [0u8; 20];
+    tokio::time::timeout(wait, tcp.read_exact(&mut head))
+        .await
+        .expect("a TCP answer")
+        .unwrap();
+    assert!(answers(&head, id), "{head:?}");
+
+    // An Allocate without credentials is refused with 401, never granted: the relay is not
+    // open to whoever finds the port.
+    let id = *b"anonymous-al";
+    let mut allocate = vec![0x00, 0x03, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42];
+    allocate.extend_from_slice(&id);
+    // REQUESTED-TRANSPORT: UDP.
+    allocate.extend_from_slice(&[0x00, 0x19, 0x00, 0x04, 17, 0, 0, 0]);
+    udp.send_to(&allocate, addr).await.unwrap();
+    let (n, _) = tokio::time::timeout(wait, udp.recv_from(&mut buf))
+        .await
+        .expect("an answer to the Allocate")
+        .unwrap();
+    let answer = &buf[..n];
+    assert_eq!(
+        answer[..2],
+        [0x01, 0x13],
+        "an Allocate error response: {answer:?}"
+    );
+    assert_eq!(answer[8..20], id);
+    // ERROR-CODE (0x0009): class 4, number 1.
+    let attrs = &answer[20..];
+    let mut i = 0;
+    let mut code = None;
+    while i + 4 <= attrs.len() {
+        let (kind, len) = (
+            u16::from_be_bytes([attrs[i], attrs[i + 1]]),
+            usize::from(u16::from_be_bytes([attrs[i + 2], attrs[i + 3]])),
+        );
+        if kind == 0x0009 && len >= 4 {
+            code = Some(u16::from(attrs[i + 6]) * 100 + u16::from(attrs[i + 7]));
+        }
+        i += 4 + len.div_ceil(4) * 4;
+    }
+    assert_eq!(code, Some(401), "{answer:?}");
+}
