@@ -117,7 +117,8 @@ impl Metrics {
                 for (name, value) in gauges {
                     gauge!(name, "worker" => worker.clone()).set(value);
                 }
-                // The thread's CPU clock goes on across a restart: a true counter.
+                // Monotonic (the thread's CPU clock goes on across a restart), but seconds in
+                // a float: the `metrics` crate's counters are integers.
                 gauge!("sfu_worker_cpu_seconds", "worker" => worker.clone()).set(w.cpu_seconds);
                 counter!("sfu_worker_restarts_total", "worker" => worker).absolute(w.restarts);
             }

@@ -296,42 +296,29 @@ impl SfuHandle {
     /// Every counter of every worker: the totals, each room, and a line per worker. A
     /// worker that cannot answer (it is starting afresh after a failure) shows as not alive.
     pub async fn stats(&self) -> Result<SfuStats, SfuError> {
-        let parts = self
-            .gather(
-                |reply| Command::Stats { reply },
-                |w| {
-                    let mut silent = SfuStats::merge([]);
-                    silent.workers.push(w);
-                    silent
-                },
-            )
-            .await;
-        Ok(SfuStats::merge(parts))
+        let (parts, silent) = self.gather(|reply| Command::Stats { reply }).await;
+        let mut all = SfuStats::merge(parts);
+        all.workers.extend(silent);
+        all.workers.sort_by_key(|w| w.index);
+        Ok(all)
     }
 
     /// The totals and the workers' lines, cheaper than [`SfuHandle::stats`] (no per-room
     /// reports).
     pub async fn summary(&self) -> Result<SfuSummary, SfuError> {
-        let parts = self
-            .gather(
-                |reply| Command::Summary { reply },
-                |w| {
-                    let mut silent = SfuSummary::merge([]);
-                    silent.workers.push(w);
-                    silent
-                },
-            )
-            .await;
-        Ok(SfuSummary::merge(parts))
+        let (parts, silent) = self.gather(|reply| Command::Summary { reply }).await;
+        let mut all = SfuSummary::merge(parts);
+        all.workers.extend(silent);
+        all.workers.sort_by_key(|w| w.index);
+        Ok(all)
     }
 
-    /// Asks every worker at once, then collects the replies in worker order; a worker that
-    /// does not answer is represented by `silent` of its not-alive line.
+    /// Asks every worker at once, then collects the replies: those that answered, and the
+    /// not-alive lines of those that did not.
     async fn gather<T>(
         &self,
         make: impl Fn(worker::Reply<T>) -> Command,
-        silent: impl Fn(WorkerStats) -> T,
-    ) -> Vec<T> {
+    ) -> (Vec<T>, Vec<WorkerStats>) {
         let replies: Vec<_> = self
             .pool
             .workers
@@ -341,7 +328,7 @@ impl SfuHandle {
                 w.send(make(reply)).map(|()| rx)
             })
             .collect();
-        let mut parts = Vec::with_capacity(replies.len());
+        let (mut parts, mut silent) = (Vec::with_capacity(replies.len()), Vec::new());
         for (w, rx) in self.pool.workers.iter().zip(replies) {
             let answer = match rx {
                 Ok(rx) => rx.await.unwrap_or(Err(SfuError::WorkerGone)),
@@ -351,11 +338,11 @@ impl SfuHandle {
                 Ok(part) => parts.push(part),
                 Err(e) => {
                     warn!(worker = w.index, "no figures from media worker: {e}");
-                    parts.push(silent(w.silent_stats()));
+                    silent.push(w.silent_stats());
                 }
             }
         }
-        parts
+        (parts, silent)
     }
 
     /// A snapshot of one room's counters, or `None` when the SFU has no such room.

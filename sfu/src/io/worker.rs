@@ -19,7 +19,7 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 use tokio::sync::{mpsc as tmpsc, oneshot};
@@ -107,8 +107,6 @@ pub(crate) struct Shared {
     pub downtracks: AtomicUsize,
     /// How many times it failed and started afresh.
     pub restarts: AtomicU64,
-    /// False from a failure until the fresh `Sfu` runs.
-    pub alive: AtomicBool,
 }
 
 /// The pool's side of one worker.
@@ -175,7 +173,6 @@ pub(crate) fn spawn(
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (tx, rx) = mpsc::channel();
     let shared = Arc::new(Shared::default());
-    shared.alive.store(true, Ordering::Relaxed);
     let index = config.worker;
     let (local_addr, announce_addr) = (config.local_addr, config.announce_addr);
     let thread = Thread {
@@ -219,7 +216,6 @@ impl Thread {
                 info!(worker = index, "media worker stopping");
                 return;
             };
-            self.shared.alive.store(false, Ordering::Relaxed);
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
@@ -235,7 +231,6 @@ impl Thread {
             // the old count and are refused by the fresh `Sfu`.
             on_failure(index);
             self.shared.restarts.fetch_add(1, Ordering::Relaxed);
-            self.shared.alive.store(true, Ordering::Relaxed);
         }
     }
 
