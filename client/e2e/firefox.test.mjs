@@ -1,24 +1,11 @@
 // Firefox beside Chromium: the driver itself can see Firefox decode video, and a room with
 // a Firefox member publishing simulcast works through the SFU, moves to P2P when it is down
 // to two, and back to the SFU when a third joins, each page decoding every other's video.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, launchFirefox, openPage, waitForRemoteVideos } from './helpers.mjs';
+import { serverAndBrowsers, openPage, openFirefoxPage, waitForRemoteVideos, mode } from './helpers.mjs';
 
-let server, chromium, firefox;
-before(async () => {
-  server = await startServer(['--hold-down-secs', '2']);
-  chromium = await launch();
-  firefox = await launchFirefox(server.url);
-});
-after(async () => {
-  await firefox?.close();
-  await chromium?.close();
-  await server?.stop();
-});
-
-// The room's mode as the page shows it; works on Playwright and Puppeteer pages alike.
-const modeOf = (page) => page.evaluate(() => document.querySelector('#mode').dataset.mode);
+const ctx = serverAndBrowsers(['--hold-down-secs', '2']);
 
 // Which of each remote tile's two videos plays: `p2p` or `sfu`, by peer id.
 const paths = (page) =>
@@ -31,7 +18,7 @@ async function allDecoding(pages, n, room) {
   try {
     for (const p of pages) await waitForRemoteVideos(p, n, 45000);
   } catch (e) {
-    const r = await server.room(room);
+    const r = await ctx.server.room(room);
     const subs = r.participants.map((p) => ({
       id: p.id,
       state: p.transport.state,
@@ -54,6 +41,7 @@ async function waitFor(what, cond, timeout = 30000) {
 }
 
 test('the driver sees Firefox decode video between two peer connections on loopback', async () => {
+  const { server, firefox } = ctx;
   const page = await firefox.newPage();
   await page.goto(`${server.url}/healthz`);
   const decoded = await page.evaluate(async () => {
@@ -86,18 +74,14 @@ test('the driver sees Firefox decode video between two peer connections on loopb
 });
 
 test('a Firefox simulcast publisher with Chromium pages: SFU, down to P2P, and back', async () => {
+  const { server, chromium, firefox } = ctx;
   const room = 'mixed';
   // Firefox at full quality: it publishes its camera as three rid layers in the SFU mode.
-  const fox = await firefox.newPage();
-  fox.on('pageerror', (e) => console.error('[Fox] page error:', e.message));
-  fox.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warn') console.error(`[Fox] ${m.type()}: ${m.text()}`);
-  });
-  await fox.goto(`${server.url}/?room=${room}&name=Fox`);
+  const fox = await openFirefoxPage(firefox, server.url, room, 'Fox', { full: true });
   const chr = await openPage(chromium, server.url, room, 'Chr');
   const extra = await openPage(chromium, server.url, room, 'Extra');
   await allDecoding([fox, chr, extra], 2, room);
-  assert.equal(await modeOf(fox), 'sfu');
+  assert.equal(await mode(fox), 'sfu');
 
   // The server received Firefox's video as rid layers, and forwards it.
   const foxId = await fox.evaluate(() => window.app.me);
@@ -113,7 +97,7 @@ test('a Firefox simulcast publisher with Chromium pages: SFU, down to P2P, and b
 
   // Down to two: after the hold-down the room returns to P2P, Firefox to Chromium.
   await extra.context().close();
-  await waitFor('P2P on both pages', async () => (await modeOf(fox)) === 'p2p' && (await modeOf(chr)) === 'p2p');
+  await waitFor('P2P on both pages', async () => (await mode(fox)) === 'p2p' && (await mode(chr)) === 'p2p');
   const chrId = await chr.evaluate(() => window.app.me);
   await waitFor('both pages playing the P2P video', async () => {
     const [f, c] = [await paths(fox), await paths(chr)];
@@ -125,7 +109,7 @@ test('a Firefox simulcast publisher with Chromium pages: SFU, down to P2P, and b
   // A third member: back to the SFU, everyone decoding everyone.
   const third = await openPage(chromium, server.url, room, 'Third');
   await allDecoding([fox, chr, third], 2, room);
-  assert.equal(await modeOf(fox), 'sfu');
+  assert.equal(await mode(fox), 'sfu');
   await waitFor('every tile on the SFU path', async () => {
     const all = [await paths(fox), await paths(chr), await paths(third)];
     return all.every((m) => Object.values(m).every((v) => v === 'sfu')) || all;

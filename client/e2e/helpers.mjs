@@ -104,14 +104,32 @@ export async function launchFirefox(url) {
   });
 }
 
-// A participant's page in Firefox, joined to `room` (low quality, as in `joinFrom`).
-export async function openFirefoxPage(browser, url, room, name) {
+// One server (started with `args`), one Chromium and one Firefox (allowed the camera on the
+// server's origin) for a test file, as `serverAndBrowser`.
+export function serverAndBrowsers(args = []) {
+  const ctx = { server: null, chromium: null, firefox: null };
+  before(async () => {
+    ctx.server = await startServer(args);
+    ctx.chromium = await launch();
+    ctx.firefox = await launchFirefox(ctx.server.url);
+  });
+  after(async () => {
+    await ctx.firefox?.close();
+    await ctx.chromium?.close();
+    await ctx.server?.stop();
+  });
+  return ctx;
+}
+
+// A participant's page in Firefox, joined to `room`: low quality, as in `joinFrom`, unless
+// `full` (the camera at full size, simulcast in the SFU mode).
+export async function openFirefoxPage(browser, url, room, name, { full = false } = {}) {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warn') console.error(`[${name}] ${m.type()}: ${m.text()}`);
   });
-  await page.goto(`${url}/?room=${room}&name=${name}&quality=low`);
+  await page.goto(`${url}/?room=${room}&name=${name}${full ? '' : '&quality=low'}`);
   return page;
 }
 
@@ -237,4 +255,5 @@ export async function watchStalls(page) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export const mode = (page) => page.locator('#mode').getAttribute('data-mode');
+// The room's mode as the page shows it (Playwright and Puppeteer pages alike).
+export const mode = (page) => page.evaluate(() => document.querySelector('#mode').dataset.mode);

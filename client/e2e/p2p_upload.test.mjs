@@ -2,29 +2,20 @@
 // camera or microphone to the SFU while the room is P2P. Firefox ignores an encoding's
 // `active: false` for audio, and used to send its microphone to the server, about 50 packets
 // a second, during what the product calls a peer-to-peer call.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, launchFirefox, openPage, openFirefoxPage, waitForRemoteVideos, mode } from './helpers.mjs';
+import { serverAndBrowsers, openPage, openFirefoxPage, waitForRemoteVideos, mode } from './helpers.mjs';
 
-let server, chromium, firefox;
-before(async () => {
-  server = await startServer(['--hold-down-secs', '2']);
-  chromium = await launch();
-  firefox = await launchFirefox(server.url);
-});
-after(async () => {
-  await firefox?.close();
-  await chromium?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowsers(['--hold-down-secs', '2']);
 
 // RTP packets the server received from each member's SFU session, by participant id.
 async function uploads(room) {
-  const r = await server.room(room);
+  const r = await ctx.server.room(room);
   return Object.fromEntries(r.participants.map((p) => [p.id, p.published.reduce((n, t) => n + t.packets, 0)]));
 }
 
 test('a Firefox and a Chromium page in P2P upload nothing to the server', async () => {
+  const { server, chromium, firefox } = ctx;
   const fox = await openFirefoxPage(firefox, server.url, 'p2p-up', 'Fox');
   const chr = await openPage(chromium, server.url, 'p2p-up', 'Chr');
   await waitForRemoteVideos(chr, 1, 30000);
