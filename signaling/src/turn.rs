@@ -57,16 +57,7 @@ impl EmbeddedTurn {
         let udp = tokio::net::UdpSocket::bind(opts.listen).await?;
         let local = udp.local_addr()?;
         let tcp = tokio::net::TcpListener::bind(local).await?;
-        let announce_ip = match opts.announce_ip {
-            Some(ip) => ip,
-            None if local.ip().is_unspecified() => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "the TURN server listens on a wildcard address: an IP to announce is required",
-                ));
-            }
-            None => local.ip(),
-        };
+        let announce_ip = sfu::io::announced_ip(local, opts.announce_ip, "the TURN server")?;
         let tcp = TcpServer::new(tcp).map_err(|e| std::io::Error::other(e.to_string()))?;
         let connections: Vec<Arc<dyn Transport + Send + Sync>> = vec![Arc::new(udp), Arc::new(tcp)];
         let auth = PeerPolicy {

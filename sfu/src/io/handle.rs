@@ -78,16 +78,8 @@ impl SfuHandle {
         let mut workers = Vec::with_capacity(n);
         for (index, socket) in sockets.into_iter().enumerate() {
             let local_addr = socket.local_addr()?;
-            let announce_ip = match opts.announce_ip {
-                Some(ip) => ip,
-                None if local_addr.ip().is_unspecified() => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "the media socket binds a wildcard address: an IP to announce is required",
-                    ));
-                }
-                None => local_addr.ip(),
-            };
+            let announce_ip =
+                super::announced_ip(local_addr, opts.announce_ip, "the media socket")?;
             let mut config = SfuConfig::new(local_addr, epoch);
             config.announce_addr = SocketAddr::new(announce_ip, local_addr.port());
             config.keyframe_interval = opts.keyframe_interval;
