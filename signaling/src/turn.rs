@@ -50,13 +50,34 @@ pub struct TurnUsage {
     pub relayed_bytes: u64,
 }
 
+/// Binds a UDP socket and a TCP listener on one port. With port 0, the UDP socket's
+/// ephemeral port may already be taken for TCP (by a client connection's local port), so
+/// another is tried a few times before giving up.
+async fn bind_pair(
+    listen: SocketAddr,
+) -> std::io::Result<(tokio::net::UdpSocket, tokio::net::TcpListener)> {
+    const TRIES: usize = 16;
+    let mut last = None;
+    for _ in 0..TRIES {
+        let udp = tokio::net::UdpSocket::bind(listen).await?;
+        match tokio::net::TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if listen.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                last = Some(e)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // The loop ran at least once and only continues after setting `last`.
+    Err(last.expect("TRIES > 0"))
+}
+
 impl EmbeddedTurn {
     /// Binds UDP and TCP on `opts.listen` (one port: the UDP socket's, when it is 0) and
     /// starts serving.
     pub async fn start(opts: TurnOptions) -> std::io::Result<EmbeddedTurn> {
-        let udp = tokio::net::UdpSocket::bind(opts.listen).await?;
+        let (udp, tcp) = bind_pair(opts.listen).await?;
         let local = udp.local_addr()?;
-        let tcp = tokio::net::TcpListener::bind(local).await?;
         let announce_ip = sfu::io::announced_ip(local, opts.announce_ip, "the TURN server")?;
         let tcp = TcpServer::new(tcp).map_err(|e| std::io::Error::other(e.to_string()))?;
         let connections: Vec<Arc<dyn Transport + Send + Sync>> = vec![Arc::new(udp), Arc::new(tcp)];
