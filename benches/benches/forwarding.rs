@@ -77,7 +77,7 @@ fn subscribers(n: u32, now: Instant, send: &mut SendPath) -> Vec<(SessionId, For
     (0..n)
         .map(|i| {
             let session = SessionId(u64::from(i) + 1);
-            let to = format!("127.0.0.1:{}", 20_000 + i).parse().unwrap();
+            let to = sfu::core::Remote::udp(format!("127.0.0.1:{}", 20_000 + i).parse().unwrap());
             send.handle_connected(session, &keys(ProtectionProfile::AeadAes128Gcm), to, now)
                 .unwrap();
             let mut f = Forwarder::new(5000 + i, 90_000, true);

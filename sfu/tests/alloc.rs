@@ -115,7 +115,8 @@ impl Track {
                     master_key: vec![i as u8; 16],
                     master_salt: vec![7; 12],
                 };
-                let to = format!("127.0.0.1:{}", 20_000 + i).parse().unwrap();
+                let to =
+                    sfu::core::Remote::udp(format!("127.0.0.1:{}", 20_000 + i).parse().unwrap());
                 send.handle_connected(session, &keys, to, now).unwrap();
                 Sub {
                     session,

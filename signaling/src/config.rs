@@ -39,6 +39,10 @@ pub struct Args {
     /// per core).
     #[arg(long, env = "SFU_WORKERS")]
     pub workers: Option<usize>,
+    /// Accept ICE over TCP (RFC 6544) on this address, for clients whose networks block UDP;
+    /// worker i listens on its port + i. Off by default.
+    #[arg(long, env = "SFU_ICE_TCP")]
+    pub ice_tcp: Option<SocketAddr>,
     /// IP announced to clients for media (behind NAT, or when --udp binds 0.0.0.0).
     #[arg(long, env = "SFU_ANNOUNCE_IP")]
     pub announce_ip: Option<IpAddr>,
@@ -101,6 +105,7 @@ pub struct Args {
 struct FileConfig {
     http: Option<SocketAddr>,
     udp: Option<SocketAddr>,
+    ice_tcp: Option<SocketAddr>,
     workers: Option<usize>,
     announce_ip: Option<IpAddr>,
     stun: Option<Vec<String>>,
@@ -143,6 +148,8 @@ pub struct Config {
     pub http: SocketAddr,
     /// The first media worker's UDP address; worker i listens on its port + i.
     pub udp: SocketAddr,
+    /// Where the first media worker accepts ICE over TCP, when it does.
+    pub ice_tcp: Option<SocketAddr>,
     /// Media workers, each a thread with its own UDP port and its own rooms.
     pub workers: usize,
     /// IP announced for media.
@@ -245,6 +252,7 @@ impl Config {
                 .or(file.udp)
                 .or(base.udp)
                 .ok_or_else(|| invalid("udp is required"))?,
+            ice_tcp: args.ice_tcp.or(file.ice_tcp).or(base.ice_tcp),
             workers: args
                 .workers
                 .or(file.workers)

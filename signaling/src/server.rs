@@ -35,6 +35,7 @@ impl Server {
         opts.announce_ip = config.announce_ip;
         opts.last_n = config.last_n;
         opts.workers = config.workers;
+        opts.ice_tcp = config.ice_tcp;
         let (sfu, events) = SfuHandle::start(opts)?;
         let state = AppState::new(config.clone(), sfu.clone());
         if let Some(listen) = config.turn_listen {

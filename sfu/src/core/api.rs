@@ -7,11 +7,53 @@ use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// A datagram to send from the media socket.
+/// What a datagram travels on: the worker's UDP socket, or an ICE-TCP connection
+/// (RFC 6544), where each datagram is one RFC 4571 frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// The media socket.
+    #[default]
+    Udp,
+    /// A TCP connection the client opened to the worker's ICE-TCP port.
+    Tcp,
+}
+
+/// A remote transport address: where a datagram came from, or goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Remote {
+    /// UDP or TCP.
+    pub protocol: Protocol,
+    /// The client's address (for TCP, the connection's remote end).
+    pub addr: SocketAddr,
+}
+
+impl Remote {
+    /// A UDP address.
+    pub fn udp(addr: SocketAddr) -> Remote {
+        Remote {
+            protocol: Protocol::Udp,
+            addr,
+        }
+    }
+}
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.protocol {
+            Protocol::Udp => write!(f, "udp/{}", self.addr),
+            Protocol::Tcp => write!(f, "tcp/{}", self.addr),
+        }
+    }
+}
+
+/// A datagram to send.
 #[derive(Debug)]
 pub struct Transmit {
     /// Destination.
     pub to: SocketAddr,
+    /// On the media socket, or on the ICE-TCP connection from `to`.
+    pub protocol: Protocol,
     /// The encrypted packet.
     pub data: BytesMut,
 }

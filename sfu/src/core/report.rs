@@ -67,6 +67,12 @@ pub struct WorkerStats {
     pub cpu_seconds: f64,
     /// The share of one core its thread used over about the last second (0 to 1).
     pub cpu_utilization: f64,
+    /// Its ICE-TCP address, when it accepts ICE over TCP.
+    pub ice_tcp_addr: Option<String>,
+    /// Open ICE-TCP connections.
+    pub ice_tcp_connections: usize,
+    /// ICE-TCP frames dropped: no connection to their destination, or its queue was full.
+    pub ice_tcp_frames_dropped: u64,
 }
 
 impl SfuStats {

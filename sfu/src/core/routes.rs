@@ -3,9 +3,9 @@
 //! address that a verified check bound to the session; signaling names the participant.
 //! Every entry of a session goes when it does, and an address belongs to one session.
 
+use crate::core::api::Remote;
 use crate::core::ids::{ParticipantId, SessionId};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 /// How many remote addresses one session may bind (ICE may try several candidates).
 const MAX_ADDRS: usize = 8;
@@ -15,7 +15,7 @@ struct Known {
     ufrag: String,
     participant: ParticipantId,
     /// Remote addresses verified by a STUN check with the session's credentials, oldest first.
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<Remote>,
 }
 
 /// The routing tables of one SFU.
@@ -24,7 +24,7 @@ pub(crate) struct Routes {
     sessions: HashMap<SessionId, Known>,
     by_participant: HashMap<ParticipantId, SessionId>,
     by_ufrag: HashMap<String, SessionId>,
-    by_addr: HashMap<SocketAddr, SessionId>,
+    by_addr: HashMap<Remote, SessionId>,
 }
 
 /// Sizes of the routing tables.
@@ -74,13 +74,13 @@ impl Routes {
     }
 
     /// The session a verified check bound this address to.
-    pub(crate) fn by_addr(&self, addr: SocketAddr) -> Option<SessionId> {
+    pub(crate) fn by_addr(&self, addr: Remote) -> Option<SessionId> {
         self.by_addr.get(&addr).copied()
     }
 
     /// Binds a verified address to a session: taken from another session if it had it (a
     /// client reconnected), and the session's oldest dropped past the limit.
-    pub(crate) fn bind(&mut self, id: SessionId, addr: SocketAddr) {
+    pub(crate) fn bind(&mut self, id: SessionId, addr: Remote) {
         match self.by_addr.get(&addr) {
             Some(&owner) if owner == id => return,
             Some(&owner) => {
@@ -113,8 +113,8 @@ impl Routes {
 mod tests {
     use super::*;
 
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([10, 0, 0, 1], port))
+    fn addr(port: u16) -> Remote {
+        Remote::udp(std::net::SocketAddr::from(([10, 0, 0, 1], port)))
     }
 
     #[test]
@@ -145,5 +145,22 @@ mod tests {
         assert_eq!((s.ufrags, s.addresses), (0, 0));
         assert_eq!(r.by_participant(&"bob".into()), None);
         assert_eq!(r.by_ufrag("ub"), None);
+    }
+
+    #[test]
+    fn the_same_address_over_udp_and_tcp_is_two_routes() {
+        let mut r = Routes::default();
+        let (a, b) = (SessionId(1), SessionId(2));
+        r.add(a, "ada".into(), "ua".into());
+        r.add(b, "bob".into(), "ub".into());
+        let udp = addr(5000);
+        let tcp = Remote {
+            protocol: crate::core::api::Protocol::Tcp,
+            addr: udp.addr,
+        };
+        r.bind(a, udp);
+        r.bind(b, tcp);
+        assert_eq!(r.by_addr(udp), Some(a));
+        assert_eq!(r.by_addr(tcp), Some(b));
     }
 }

@@ -95,6 +95,7 @@ mod tests {
         for i in 0..(BATCH + 3) as u32 {
             let full = batch.push(Transmit {
                 to: rx.local_addr().unwrap(),
+                protocol: crate::core::Protocol::Udp,
                 data: BytesMut::from(&i.to_be_bytes()[..]),
             });
             if full {

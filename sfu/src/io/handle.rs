@@ -32,6 +32,9 @@ pub struct SfuOptions {
     pub last_n: usize,
     /// Media workers: threads, each with its own socket and its own rooms.
     pub workers: usize,
+    /// Where the first worker listens for ICE over TCP (RFC 6544), when it is on. Worker `i`
+    /// listens on the port plus `i`, as for UDP.
+    pub ice_tcp: Option<SocketAddr>,
 }
 
 impl SfuOptions {
@@ -43,6 +46,7 @@ impl SfuOptions {
             keyframe_interval: crate::core::keyframe::KeyframeRequester::DEFAULT_INTERVAL,
             last_n: 0,
             workers: 1,
+            ice_tcp: None,
         }
     }
 }
@@ -71,17 +75,30 @@ impl SfuHandle {
         opts: SfuOptions,
     ) -> std::io::Result<(SfuHandle, tmpsc::UnboundedReceiver<Event>)> {
         let n = opts.workers.max(1);
-        let sockets = bind_all(opts.bind, n)?;
+        let sockets = bind_all(opts.bind, n, |a| std::net::UdpSocket::bind(a))?;
+        let mut listeners = match opts.ice_tcp {
+            Some(first) => bind_all(first, n, |a| std::net::TcpListener::bind(a))?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            None => Vec::new(),
+        };
+        listeners.resize_with(n, || None);
         let (events_tx, events_rx) = tmpsc::unbounded_channel();
         let placement = Arc::new(Mutex::new(Placement::new(n)));
         let epoch = (Instant::now(), SystemTime::now());
         let mut workers = Vec::with_capacity(n);
-        for (index, socket) in sockets.into_iter().enumerate() {
+        for (index, (socket, tcp)) in sockets.into_iter().zip(listeners).enumerate() {
             let local_addr = socket.local_addr()?;
             let announce_ip =
                 super::announced_ip(local_addr, opts.announce_ip, "the media socket")?;
             let mut config = SfuConfig::new(local_addr, epoch);
             config.announce_addr = SocketAddr::new(announce_ip, local_addr.port());
+            if let Some(tcp) = &tcp {
+                let bound = tcp.local_addr()?;
+                let ip = super::announced_ip(bound, opts.announce_ip, "the ICE-TCP listener")?;
+                config.tcp_addr = Some(SocketAddr::new(ip, bound.port()));
+            }
             config.keyframe_interval = opts.keyframe_interval;
             config.last_n = opts.last_n;
             config.ids = IdSpace::of_worker(index, n);
@@ -89,6 +106,7 @@ impl SfuHandle {
             let on_failure = failure_notice(placement.clone(), events_tx.clone());
             workers.push(worker::spawn(
                 socket,
+                tcp,
                 config,
                 events_tx.clone(),
                 on_failure,
@@ -118,6 +136,16 @@ impl SfuHandle {
     /// Every worker's announced media address, by worker index.
     pub fn announce_addrs(&self) -> Vec<SocketAddr> {
         self.pool.workers.iter().map(|w| w.announce_addr).collect()
+    }
+
+    /// Every worker's announced ICE-TCP address, by worker index; empty when ICE over TCP
+    /// is off.
+    pub fn ice_tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.pool
+            .workers
+            .iter()
+            .filter_map(|w| w.tcp_addr)
+            .collect()
     }
 
     /// The worker a room is placed on, while it has members.
@@ -367,7 +395,11 @@ impl SfuHandle {
 
 /// Binds `n` sockets: the port of `first` and the ones after it, or `n` ephemeral ports
 /// when it is 0.
-fn bind_all(first: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+fn bind_all<S>(
+    first: SocketAddr,
+    n: usize,
+    bind: impl Fn(SocketAddr) -> std::io::Result<S>,
+) -> std::io::Result<Vec<S>> {
     (0..n)
         .map(|i| {
             let port = match first.port() {
@@ -380,7 +412,7 @@ fn bind_all(first: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::UdpSoc
                 })?,
             };
             let addr = SocketAddr::new(first.ip(), port);
-            std::net::UdpSocket::bind(addr).map_err(|e| {
+            bind(addr).map_err(|e| {
                 std::io::Error::new(
                     e.kind(),
                     format!("media worker {i} cannot bind {addr}: {e}"),

@@ -6,6 +6,7 @@ pub mod handle;
 mod load;
 mod placement;
 mod recv;
+pub mod tcp;
 mod worker;
 
 /// The IP clients are told to reach a socket bound at `bound` at: `announce` if given, else

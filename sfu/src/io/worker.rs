@@ -10,9 +10,11 @@ use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId, SessionId};
 use crate::core::report::{RoomStats, SfuStats, SfuSummary, WorkerStats};
 use crate::core::{Event, Output, Sfu, SfuConfig};
+use crate::core::{Protocol, Remote, Transmit};
 use crate::io::batch::SendBatch;
 use crate::io::load::{LoadMeter, Sample, thread_cpu};
 use crate::io::recv::{Read, RecvBatch};
+use crate::io::tcp::TcpPort;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::ErrorKind;
@@ -96,6 +98,8 @@ pub(crate) enum Command {
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
+/// The ICE-TCP listener; its connections take the tokens after it.
+const TCP: Token = Token(2);
 /// Batches of datagrams read before outputs are flushed, so that one busy socket cannot
 /// starve sends.
 const READ_BATCHES: usize = 2;
@@ -116,6 +120,8 @@ pub(crate) struct Worker {
     pub waker: Arc<Waker>,
     pub local_addr: SocketAddr,
     pub announce_addr: SocketAddr,
+    /// The announced ICE-TCP address, when it listens for ICE over TCP.
+    pub tcp_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
 }
 
@@ -151,6 +157,9 @@ impl Worker {
             packets_out_per_second: 0.0,
             cpu_seconds: 0.0,
             cpu_utilization: 0.0,
+            ice_tcp_addr: self.tcp_addr.map(|a| a.to_string()),
+            ice_tcp_connections: 0,
+            ice_tcp_frames_dropped: 0,
         }
     }
 }
@@ -158,9 +167,10 @@ impl Worker {
 /// Called on the worker's thread after its `Sfu` failed, with the worker's index.
 pub(crate) type OnFailure = Arc<dyn Fn(usize) + Send + Sync>;
 
-/// Starts worker `config.worker` on `socket`.
+/// Starts worker `config.worker` on `socket`, and on `tcp` for ICE over TCP.
 pub(crate) fn spawn(
     socket: std::net::UdpSocket,
+    tcp: Option<std::net::TcpListener>,
     config: SfuConfig,
     events: tmpsc::UnboundedSender<Event>,
     on_failure: OnFailure,
@@ -171,13 +181,28 @@ pub(crate) fn spawn(
     poll.registry()
         .register(&mut socket, SOCKET, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let tcp = match tcp {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            let listener = mio::net::TcpListener::from_std(listener);
+            Some(TcpPort::new(
+                listener,
+                TCP,
+                poll.registry(),
+                Instant::now(),
+            )?)
+        }
+        None => None,
+    };
     let (tx, rx) = mpsc::channel();
     let shared = Arc::new(Shared::default());
     let index = config.worker;
     let (local_addr, announce_addr) = (config.local_addr, config.announce_addr);
+    let tcp_addr = config.tcp_addr;
     let thread = Thread {
         poll,
         socket,
+        tcp,
         commands: rx,
         events,
         shared: shared.clone(),
@@ -191,6 +216,7 @@ pub(crate) fn spawn(
         waker,
         local_addr,
         announce_addr,
+        tcp_addr,
         shared,
     })
 }
@@ -199,6 +225,9 @@ pub(crate) fn spawn(
 struct Thread {
     poll: Poll,
     socket: UdpSocket,
+    /// The ICE-TCP listener and its connections; they outlive a failed `Sfu`, whose sessions
+    /// the clients then replace.
+    tcp: Option<TcpPort>,
     commands: mpsc::Receiver<Command>,
     events: tmpsc::UnboundedSender<Event>,
     shared: Arc<Shared>,
@@ -243,9 +272,11 @@ impl Thread {
         let mut batch = SendBatch::default();
         let fd = self.socket.as_raw_fd();
         let mut meter = LoadMeter::new(sample(sfu, Instant::now()));
+        let mut tcp_ready: Vec<Token> = Vec::new();
         loop {
             let deadline = loop {
                 match sfu.poll_output() {
+                    Output::Transmit(t) if t.protocol == Protocol::Tcp => self.send_tcp(sfu, t),
                     Output::Transmit(t) => {
                         if batch.push(t) {
                             let failed = batch.flush(fd, |buf| sfu.recycle(buf));
@@ -256,7 +287,10 @@ impl Thread {
                         // The receiver is gone only while the server shuts down.
                         let _ = self.events.send(e);
                     }
-                    Output::Timeout(t) => break t.min(meter.next_due()),
+                    Output::Timeout(t) => {
+                        let tcp_due = self.tcp.as_ref().map(TcpPort::next_due);
+                        break t.min(meter.next_due()).min(tcp_due.unwrap_or(t));
+                    }
                 }
             };
             let failed = batch.flush(fd, |buf| sfu.recycle(buf));
@@ -272,14 +306,29 @@ impl Thread {
                 warn!("poll failed: {e}");
             }
             for ev in mio_events.iter() {
-                if ev.token() == SOCKET {
-                    readable = true;
+                match ev.token() {
+                    SOCKET => readable = true,
+                    WAKER => {}
+                    token => tcp_ready.push(token),
                 }
             }
             let now = Instant::now();
             if readable {
                 readable = self.read_batches(sfu, &mut recv, now);
             }
+            if let Some(tcp) = self.tcp.as_mut() {
+                for token in tcp_ready.drain(..) {
+                    tcp.handle_ready(token, self.poll.registry(), now, |from, data| {
+                        let from = Remote {
+                            protocol: Protocol::Tcp,
+                            addr: from,
+                        };
+                        sfu.handle_packet(now, from, data)
+                    });
+                }
+                tcp.handle_timeout(now, self.poll.registry());
+            }
+            tcp_ready.clear();
             let mut commanded = false;
             loop {
                 match self.commands.try_recv() {
@@ -318,6 +367,14 @@ impl Thread {
         true
     }
 
+    /// Sends a datagram on the ICE-TCP connection it is for, if there still is one.
+    fn send_tcp(&mut self, sfu: &mut Sfu, t: Transmit) {
+        if let Some(tcp) = self.tcp.as_mut() {
+            tcp.send(t.to, &t.data, self.poll.registry());
+        }
+        sfu.recycle(t.data);
+    }
+
     fn note_load(&self, sfu: &Sfu) {
         self.shared
             .downtracks
@@ -342,6 +399,9 @@ impl Thread {
             packets_out_per_second: rates.packets_out_per_second,
             cpu_seconds: thread_cpu().as_secs_f64(),
             cpu_utilization: rates.cpu_utilization,
+            ice_tcp_addr: sfu.config().tcp_addr.map(|a| a.to_string()),
+            ice_tcp_connections: self.tcp.as_ref().map_or(0, TcpPort::connections),
+            ice_tcp_frames_dropped: self.tcp.as_ref().map_or(0, |t| t.counters().frames_dropped),
         }
     }
 

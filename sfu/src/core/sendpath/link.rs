@@ -5,11 +5,11 @@ use super::rtp::{OutHeader, header_len, write_header};
 use super::sender_report::SenderClock;
 use super::srtp::{MAX_TAG_LEN, SrtpError, SrtpSender};
 use super::twcc::{FeedbackCounters, TransportSeq};
+use crate::core::api::Remote;
 use crate::core::vp8::Vp8Rewrite;
 use bytes::BytesMut;
 use rtc::rtcp::sender_report::SenderReport;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How often each stream of a subscriber gets a sender report: browsers send theirs about
@@ -22,7 +22,7 @@ const SENDER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One subscriber's transport, as the send path sees it.
 pub struct Link {
-    to: SocketAddr,
+    to: Remote,
     srtp: SrtpSender,
     twcc: TransportSeq,
     /// The subscriber's downlink, as its feedback shows it.
@@ -55,7 +55,7 @@ pub struct OutPacket<'a> {
 
 impl Link {
     /// A link to `to`, protecting with `srtp`, its transport-wide clock starting at `now`.
-    pub fn new(to: SocketAddr, srtp: SrtpSender, now: Instant) -> Link {
+    pub fn new(to: Remote, srtp: SrtpSender, now: Instant) -> Link {
         Link {
             to,
             srtp,
@@ -66,12 +66,12 @@ impl Link {
     }
 
     /// Where the subscriber's packets go.
-    pub fn destination(&self) -> SocketAddr {
+    pub fn destination(&self) -> Remote {
         self.to
     }
 
     /// The selected ICE pair moved.
-    pub fn set_destination(&mut self, to: SocketAddr) {
+    pub fn set_destination(&mut self, to: Remote) {
         self.to = to;
     }
 

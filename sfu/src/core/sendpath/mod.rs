@@ -27,12 +27,12 @@ pub use rtp::OutHeader;
 pub use srtp::{SrtpError, SrtpKeys};
 pub use twcc::FeedbackCounters;
 
+use crate::core::api::Remote;
 use crate::core::api::Transmit;
 use crate::core::ids::SessionId;
 use pool::BufferPool;
 use rtc::shared::marshal::{Marshal, MarshalSize};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::debug;
@@ -66,7 +66,7 @@ impl SendPath {
         &mut self,
         session: SessionId,
         keys: &SrtpKeys,
-        to: SocketAddr,
+        to: Remote,
         now: Instant,
     ) -> Result<(), SrtpError> {
         let srtp = srtp::SrtpSender::new(keys, self.crypto.crypto())?;
@@ -75,7 +75,7 @@ impl SendPath {
     }
 
     /// The session's selected ICE pair may have moved: its packets go to `to` from now on.
-    pub fn handle_destination(&mut self, session: SessionId, to: SocketAddr) {
+    pub fn handle_destination(&mut self, session: SessionId, to: Remote) {
         if let Some(link) = self.links.get_mut(&session)
             && link.destination() != to
         {
@@ -101,8 +101,10 @@ impl SendPath {
         let mut buf = self.pool.take();
         match link.protect(&mut buf, p, now) {
             Ok(n) => {
+                let to = link.destination();
                 self.queue.push_back(Transmit {
-                    to: link.destination(),
+                    to: to.addr,
+                    protocol: to.protocol,
                     data: buf,
                 });
                 Some(n)
@@ -139,8 +141,10 @@ impl SendPath {
                 .and_then(|_| link.protect_rtcp(&mut buf));
             match protected {
                 Ok(()) => {
+                    let to = link.destination();
                     self.queue.push_back(Transmit {
-                        to: link.destination(),
+                        to: to.addr,
+                        protocol: to.protocol,
                         data: buf,
                     });
                     queued += 1;

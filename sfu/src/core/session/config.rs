@@ -1,5 +1,6 @@
 //! The codecs, header extensions and RTCP features every session negotiates.
 
+use crate::core::api::{Protocol, Remote};
 use rtc::interceptor::{
     Attribute, Interceptor, NackGeneratorBuilder, Packet, ReceiverReportBuilder, Registry, Slot,
     StreamInfo, TaggedPacket,
@@ -133,13 +134,26 @@ pub fn udp_datagram(
     from: std::net::SocketAddr,
     data: &[u8],
 ) -> rtc::shared::TaggedBytesMut {
+    datagram(now, local, Remote::udp(from), data)
+}
+
+/// A datagram from `from` (UDP, or one ICE-TCP frame), received on `local` at `now`.
+pub fn datagram(
+    now: Instant,
+    local: std::net::SocketAddr,
+    from: Remote,
+    data: &[u8],
+) -> rtc::shared::TaggedBytesMut {
     rtc::shared::TaggedBytesMut {
         now,
         transport: rtc::shared::TransportContext {
             local_addr: local,
-            peer_addr: from,
+            peer_addr: from.addr,
             ecn: None,
-            transport_protocol: rtc::shared::TransportProtocol::UDP,
+            transport_protocol: match from.protocol {
+                Protocol::Udp => rtc::shared::TransportProtocol::UDP,
+                Protocol::Tcp => rtc::shared::TransportProtocol::TCP,
+            },
         },
         message: bytes::BytesMut::from(data),
     }
@@ -170,6 +184,27 @@ pub fn add_host_candidate(
             ..Default::default()
         },
         ..Default::default()
+    }
+    .new_candidate_host()?;
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)
+}
+
+/// Gives `pc` a passive ICE-TCP host candidate at `addr` (RFC 6544): the client connects to
+/// it, and the SFU never connects out.
+pub fn add_tcp_candidate(
+    pc: &mut rtc::peer_connection::RTCPeerConnection,
+    addr: std::net::SocketAddr,
+) -> Result<(), rtc::shared::error::Error> {
+    use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "tcp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        tcp_type: rtc::ice::tcp_type::TcpType::Passive,
     }
     .new_candidate_host()?;
     pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)

@@ -11,7 +11,7 @@ pub mod config;
 mod negotiation;
 pub mod offers;
 
-use crate::core::api::{IceCandidate, Transmit};
+use crate::core::api::{IceCandidate, Protocol, Remote, Transmit};
 use crate::core::codec::CodecParams;
 use crate::core::codec::Kind;
 use crate::core::downtrack::Negotiated;
@@ -27,11 +27,11 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{RTCDtlsTransport, RTCIceCandidateInit};
+use rtc::peer_connection::transport::{RTCDtlsTransport, RTCIceCandidateInit, RTCIceProtocol};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
-use rtc::sansio::Protocol;
+use rtc::sansio::Protocol as _;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -153,13 +153,15 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A session for `participant` in `room`, reachable at `announce`. Returns it with its
-    /// ICE username fragment, which routes the participant's connectivity checks to it.
+    /// A session for `participant` in `room`, reachable at `announce` (and over ICE-TCP at
+    /// `tcp`). Returns it with its ICE username fragment, which routes the participant's
+    /// connectivity checks to it.
     pub(crate) fn new(
         id: SessionId,
         participant: ParticipantId,
         room: RoomId,
         announce: SocketAddr,
+        tcp: Option<SocketAddr>,
         now: Instant,
     ) -> Result<(Session, String), SfuError> {
         let ice_ufrag = random_token(16);
@@ -178,6 +180,9 @@ impl Session {
             .build(now)
             .map_err(rtc_err)?;
         config::add_host_candidate(&mut pc, announce).map_err(rtc_err)?;
+        if let Some(tcp) = tcp {
+            config::add_tcp_candidate(&mut pc, tcp).map_err(rtc_err)?;
+        }
         let session = Session {
             id,
             participant,
@@ -231,11 +236,11 @@ impl Session {
         &mut self,
         now: Instant,
         local: SocketAddr,
-        from: SocketAddr,
+        from: Remote,
         data: &[u8],
     ) -> Result<(), SfuError> {
         self.pc
-            .handle_read(config::udp_datagram(now, local, from, data))
+            .handle_read(config::datagram(now, local, from, data))
             .map_err(rtc_err)
     }
 
@@ -262,6 +267,7 @@ impl Session {
         self.pc.poll_write().map(|w| {
             SessionOutput::Transmit(Transmit {
                 to: w.transport.peer_addr,
+                protocol: protocol_of(w.transport.transport_protocol),
                 data: w.message,
             })
         })
@@ -527,7 +533,7 @@ impl Session {
 
     /// What the send path needs once the transport is up: the SRTP keys DTLS derived for
     /// what the SFU sends, and the address of the selected ICE pair.
-    pub(crate) fn send_transport(&mut self) -> Option<(SrtpKeys, SocketAddr)> {
+    pub(crate) fn send_transport(&mut self) -> Option<(SrtpKeys, Remote)> {
         self.with_transport(|t| {
             let keys = t.local_srtp_keys()?;
             let keys = SrtpKeys {
@@ -540,7 +546,7 @@ impl Session {
     }
 
     /// The remote address of the selected ICE pair: where the participant's media goes.
-    pub(crate) fn destination(&mut self) -> Option<SocketAddr> {
+    pub(crate) fn destination(&mut self) -> Option<Remote> {
         self.with_transport(selected_remote)
     }
 
@@ -634,11 +640,25 @@ pub(crate) fn simulcast_pause(sdp: &str, dir_wanted: &str, paused: bool) -> Stri
     out
 }
 
-fn selected_remote(t: &RTCDtlsTransport<'_>) -> Option<SocketAddr> {
+fn selected_remote(t: &RTCDtlsTransport<'_>) -> Option<Remote> {
     let pair = t.ice_transport().get_selected_candidate_pair()?;
     let remote = pair.remote();
     let ip: std::net::IpAddr = remote.address.parse().ok()?;
-    Some(SocketAddr::new(ip, remote.port))
+    let protocol = match pair.local().protocol {
+        RTCIceProtocol::Tcp => Protocol::Tcp,
+        _ => Protocol::Udp,
+    };
+    Some(Remote {
+        protocol,
+        addr: SocketAddr::new(ip, remote.port),
+    })
+}
+
+fn protocol_of(p: rtc::shared::TransportProtocol) -> Protocol {
+    match p {
+        rtc::shared::TransportProtocol::TCP => Protocol::Tcp,
+        _ => Protocol::Udp,
+    }
 }
 
 /// The SFU's description of a negotiated codec.

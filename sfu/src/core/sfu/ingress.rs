@@ -1,6 +1,7 @@
 //! Datagrams in: classified by their first byte and routed to their session in O(1).
 
 use super::Sfu;
+use crate::core::api::{Protocol, Remote};
 use crate::core::demux::{self, PacketKind};
 use crate::core::ids::SessionId;
 use std::net::SocketAddr;
@@ -10,6 +11,21 @@ use tracing::debug;
 impl Sfu {
     /// Feeds one datagram received on the media socket.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.handle_packet(now, Remote::udp(from), data);
+    }
+
+    /// Feeds one datagram: from the media socket, or one frame of an ICE-TCP connection.
+    pub fn handle_packet(&mut self, now: Instant, from: Remote, data: &[u8]) {
+        let local = match from.protocol {
+            Protocol::Udp => self.config.local_addr,
+            Protocol::Tcp => match self.config.tcp_addr {
+                Some(a) => a,
+                None => {
+                    self.ingress.garbage += 1;
+                    return;
+                }
+            },
+        };
         self.observe(now);
         self.ingress.datagrams += 1;
         let kind = demux::classify(data);
@@ -40,7 +56,7 @@ impl Sfu {
                 return;
             }
         }
-        if let Err(e) = s.handle_datagram(now, self.config.local_addr, from, data) {
+        if let Err(e) = s.handle_datagram(now, local, from, data) {
             self.ingress.rejected += 1;
             debug!(participant = %s.participant, "rejected datagram: {e}");
         }
@@ -53,7 +69,7 @@ impl Sfu {
 
     /// Routes STUN by the server's ICE username fragment, and binds the sender's address
     /// to the session once the check's MESSAGE-INTEGRITY proves it knows the password.
-    fn route_stun(&mut self, from: SocketAddr, data: &[u8]) -> Option<SessionId> {
+    fn route_stun(&mut self, from: Remote, data: &[u8]) -> Option<SessionId> {
         let Some(info) = demux::parse_stun(data) else {
             self.ingress.bad_stun += 1;
             return None;

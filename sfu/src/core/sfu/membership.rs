@@ -29,6 +29,7 @@ impl Sfu {
             participant.clone(),
             room.clone(),
             self.config.announce_addr,
+            self.config.tcp_addr,
             now,
         )?;
         self.routes.add(id, participant.clone(), ufrag);

@@ -40,6 +40,9 @@ pub struct SfuConfig {
     pub local_addr: SocketAddr,
     /// The address announced to clients in ICE candidates (differs behind NAT).
     pub announce_addr: SocketAddr,
+    /// The ICE-TCP address announced as a passive TCP candidate beside the UDP one, when
+    /// the worker accepts ICE over TCP (RFC 6544): clients whose networks block UDP reach it.
+    pub tcp_addr: Option<SocketAddr>,
     /// At most one keyframe request per track in this interval.
     pub keyframe_interval: Duration,
     /// A pair of clock readings taken together, to turn `Instant`s into wall-clock times.
@@ -58,6 +61,7 @@ impl SfuConfig {
         SfuConfig {
             local_addr,
             announce_addr: local_addr,
+            tcp_addr: None,
             keyframe_interval: KeyframeRequester::DEFAULT_INTERVAL,
             epoch,
             last_n: 0,

@@ -1,0 +1,354 @@
+//! ICE over TCP (RFC 6544): a worker's passive TCP candidate, for clients whose networks
+//! block UDP. Clients connect; each datagram travels as one RFC 4571 frame, a 16-bit length
+//! then the bytes. The SFU never connects out.
+//!
+//! Caps: connections per worker, bytes queued per connection (a stalled reader loses whole
+//! frames, never part of one, since a partial frame would break the framing for good), and
+//! an idle timeout for connections that send no frame (ICE consent checks arrive every few
+//! seconds on a live one).
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tracing::debug;
+
+/// Connections one worker keeps open at most.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Bytes queued for one connection at most; frames past it are dropped.
+pub const MAX_QUEUED: usize = 2 << 20;
+/// A connection that sends no frame for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often idle connections are looked for.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// The largest frame: its length is 16 bits.
+const MAX_FRAME: usize = u16::MAX as usize;
+
+/// Splits the complete RFC 4571 frames at the start of `buf`, calling `frame` with each
+/// (empty frames are skipped). Returns how many bytes they took: the rest is a partial frame.
+pub fn split_frames(buf: &[u8], mut frame: impl FnMut(&[u8])) -> usize {
+    let mut at = 0;
+    while let Some(head) = buf.get(at..at + 2) {
+        let len = usize::from(u16::from_be_bytes([head[0], head[1]]));
+        let Some(body) = buf.get(at + 2..at + 2 + len) else {
+            break;
+        };
+        if !body.is_empty() {
+            frame(body);
+        }
+        at += 2 + len;
+    }
+    at
+}
+
+/// What the ICE-TCP port has done, for the reports.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TcpCounters {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections refused at the cap.
+    pub refused: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames queued to send.
+    pub frames_out: u64,
+    /// Frames dropped: no connection from their destination, or its queue was full.
+    pub frames_dropped: u64,
+    /// Connections closed for sending no frame in time.
+    pub idle_closed: u64,
+}
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Received bytes not yet split into frames: at most one partial frame.
+    inbuf: Vec<u8>,
+    /// Framed bytes waiting for the socket, from `sent` on.
+    out: Vec<u8>,
+    sent: usize,
+    last_frame: Instant,
+}
+
+/// The worker's ICE-TCP listener and its connections.
+pub struct TcpPort {
+    listener: TcpListener,
+    token: Token,
+    conns: HashMap<Token, Conn>,
+    by_peer: HashMap<SocketAddr, Token>,
+    next_token: usize,
+    next_sweep: Instant,
+    counters: TcpCounters,
+}
+
+impl TcpPort {
+    /// Registers `listener` under `token`; connections take the tokens after it.
+    pub fn new(
+        mut listener: TcpListener,
+        token: Token,
+        registry: &Registry,
+        now: Instant,
+    ) -> std::io::Result<TcpPort> {
+        registry.register(&mut listener, token, Interest::READABLE)?;
+        Ok(TcpPort {
+            listener,
+            token,
+            conns: HashMap::new(),
+            by_peer: HashMap::new(),
+            next_token: token.0 + 1,
+            next_sweep: now + SWEEP_INTERVAL,
+            counters: TcpCounters::default(),
+        })
+    }
+
+    /// Whether `token` is this port's: the listener or one of its connections.
+    pub fn owns(&self, token: Token) -> bool {
+        token.0 >= self.token.0
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// What it has done so far.
+    pub fn counters(&self) -> TcpCounters {
+        self.counters
+    }
+
+    /// When idle connections are next looked for.
+    pub fn next_due(&self) -> Instant {
+        self.next_sweep
+    }
+
+    /// The listener or a connection is ready: accepts, reads (calling `frame` with each
+    /// complete frame and its sender) and writes what waits.
+    pub fn handle_ready(
+        &mut self,
+        token: Token,
+        registry: &Registry,
+        now: Instant,
+        mut frame: impl FnMut(SocketAddr, &[u8]),
+    ) {
+        if token == self.token {
+            self.accept(registry, now);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let open = read(conn, now, &mut self.counters, &mut frame) && flush(conn);
+        if !open {
+            self.close(token, registry, "closed");
+        }
+    }
+
+    /// Queues `data` as one frame to the connection from `to`. False, counted, when there
+    /// is none or its queue is full.
+    pub fn send(&mut self, to: SocketAddr, data: &[u8], registry: &Registry) -> bool {
+        let Some(&token) = self.by_peer.get(&to) else {
+            self.counters.frames_dropped += 1;
+            return false;
+        };
+        // The map holds only live connections' tokens.
+        let Some(conn) = self.conns.get_mut(&token) else {
+            self.counters.frames_dropped += 1;
+            return false;
+        };
+        let Ok(len) = u16::try_from(data.len()) else {
+            self.counters.frames_dropped += 1;
+            return false;
+        };
+        if conn.out.len() - conn.sent + 2 + data.len() > MAX_QUEUED {
+            self.counters.frames_dropped += 1;
+            return false;
+        }
+        conn.out.extend_from_slice(&len.to_be_bytes());
+        conn.out.extend_from_slice(data);
+        self.counters.frames_out += 1;
+        if !flush(conn) {
+            self.close(token, registry, "write failed");
+        }
+        true
+    }
+
+    /// Closes connections that sent no frame within [`IDLE_TIMEOUT`].
+    pub fn handle_timeout(&mut self, now: Instant, registry: &Registry) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + SWEEP_INTERVAL;
+        let idle: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.last_frame) >= IDLE_TIMEOUT)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in idle {
+            self.counters.idle_closed += 1;
+            self.close(token, registry, "idle");
+        }
+    }
+
+    fn accept(&mut self, registry: &Registry, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if self.conns.len() >= MAX_CONNECTIONS {
+                        self.counters.refused += 1;
+                        debug!(%peer, "ICE-TCP connection refused: at the cap");
+                        continue;
+                    }
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    let _ = stream.set_nodelay(true);
+                    if let Err(e) = registry.register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        debug!(%peer, "cannot watch an ICE-TCP connection: {e}");
+                        continue;
+                    }
+                    self.counters.accepted += 1;
+                    debug!(%peer, "ICE-TCP connection");
+                    // A peer address names one connection; a reused one replaces the old.
+                    if let Some(old) = self.by_peer.insert(peer, token) {
+                        self.close_conn(old, registry);
+                    }
+                    self.conns.insert(
+                        token,
+                        Conn {
+                            stream,
+                            peer,
+                            inbuf: Vec::with_capacity(2 + MAX_FRAME),
+                            out: Vec::new(),
+                            sent: 0,
+                            last_frame: now,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of descriptors, or a connection reset before it was accepted.
+                    debug!("ICE-TCP accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, token: Token, registry: &Registry, why: &str) {
+        if let Some(conn) = self.conns.get(&token) {
+            debug!(peer = %conn.peer, why, "ICE-TCP connection closed");
+            if self.by_peer.get(&conn.peer) == Some(&token) {
+                self.by_peer.remove(&conn.peer);
+            }
+        }
+        self.close_conn(token, registry);
+    }
+
+    fn close_conn(&mut self, token: Token, registry: &Registry) {
+        if let Some(mut conn) = self.conns.remove(&token) {
+            let _ = registry.deregister(&mut conn.stream);
+        }
+    }
+}
+
+/// Reads until the socket would block, handing out complete frames. False when the
+/// connection ended or failed.
+fn read(
+    conn: &mut Conn,
+    now: Instant,
+    counters: &mut TcpCounters,
+    frame: &mut impl FnMut(SocketAddr, &[u8]),
+) -> bool {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        // At most one partial frame waits, so the buffer stays under 2 + MAX_FRAME bytes.
+        let room = (2 + MAX_FRAME - conn.inbuf.len()).min(chunk.len());
+        match conn.stream.read(&mut chunk[..room]) {
+            Ok(0) => return false,
+            Ok(n) => {
+                conn.inbuf.extend_from_slice(&chunk[..n]);
+                let peer = conn.peer;
+                let mut got = 0;
+                let used = split_frames(&conn.inbuf, |f| {
+                    got += 1;
+                    frame(peer, f)
+                });
+                conn.inbuf.drain(..used);
+                if got > 0 {
+                    counters.frames_in += got;
+                    conn.last_frame = now;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Writes what waits until the socket would block. False when the connection failed.
+fn flush(conn: &mut Conn) -> bool {
+    while conn.sent < conn.out.len() {
+        match conn.stream.write(&conn.out[conn.sent..]) {
+            Ok(0) => return false,
+            Ok(n) => conn.sent += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    if conn.sent == conn.out.len() {
+        conn.out.clear();
+        conn.sent = 0;
+    } else if conn.sent > MAX_QUEUED {
+        conn.out.drain(..conn.sent);
+        conn.sent = 0;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(frames: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for f in frames {
+            v.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            v.extend_from_slice(f);
+        }
+        v
+    }
+
+    #[test]
+    fn complete_frames_are_split_and_a_partial_one_waits() {
+        let mut bytes = framed(&[b"stun", b"", b"dtls-record"]);
+        bytes.extend_from_slice(&[0, 9, b'p', b'a']);
+        let mut got = Vec::new();
+        let used = split_frames(&bytes, |f| got.push(f.to_vec()));
+        assert_eq!(got, vec![b"stun".to_vec(), b"dtls-record".to_vec()]);
+        assert_eq!(used, bytes.len() - 4, "the partial frame is left");
+        assert_eq!(split_frames(&[0], |_| panic!("no frame")), 0);
+        assert_eq!(split_frames(&[], |_| panic!("no frame")), 0);
+    }
+
+    #[test]
+    fn a_frame_split_across_reads_arrives_whole() {
+        let bytes = framed(&[&[7u8; 300], b"next"]);
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for chunk in bytes.chunks(7) {
+            buf.extend_from_slice(chunk);
+            let used = split_frames(&buf, |f| got.push(f.to_vec()));
+            buf.drain(..used);
+        }
+        assert_eq!(got, vec![vec![7u8; 300], b"next".to_vec()]);
+        assert!(buf.is_empty());
+    }
+}
