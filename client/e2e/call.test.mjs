@@ -58,6 +58,14 @@ test('two pages talk P2P, a third moves the call to the SFU without a stall, a l
   assert.equal(sfuRoom.mode, 'sfu');
   assert.ok(sfuRoom.totals.packets_out > 0, 'the server forwards media');
   await waitForRemoteVideos(a, 2);
+  // The admin API says how each member reaches the SFU: over UDP, from the host candidate
+  // the page sent (`sfu-candidate`), not the peer-reflexive one its checks alone show. It is
+  // read again on each check, so it may take a consent check's interval to be known.
+  const kinds = async () =>
+    JSON.stringify((await ctx.server.room('call')).participants.map((p) => p.transport.selected_candidate?.protocol + '/' + p.transport.selected_candidate?.candidate_type));
+  const want = JSON.stringify(['udp/host', 'udp/host', 'udp/host']);
+  for (let i = 0; i < 50 && (await kinds()) !== want; i++) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await kinds(), want);
 
   // 3. One page leaves: its tile goes within 3 s, and after the hold-down the room is P2P
   // again with video still playing.

@@ -75,6 +75,17 @@ export class SfuSession {
   open() {
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
+    // Our candidates, sent once the server has answered (before that its session has no
+    // remote description to add them to). The SFU is ICE-lite and learns our addresses from
+    // our checks, so they are not needed to connect; they tell it each address's type
+    // (host, srflx, relay), which the admin API reports.
+    this.pendingCandidates = [];
+    pc.onicecandidate = (e) => {
+      if (this.pc !== pc || !e.candidate?.candidate) return;
+      const c = e.candidate.toJSON();
+      if (pc.remoteDescription) this.sendCandidate(c);
+      else this.pendingCandidates.push(c);
+    };
     pc.ontrack = (e) => {
       const stream = e.streams[0] ?? new MediaStream([e.track]);
       this.onTrack(stream.id, e.track, stream);
@@ -116,7 +127,14 @@ export class SfuSession {
     await pc.setLocalDescription(await pc.createOffer());
     const { sdp } = await this.call('sfu-offer', { sdp: this.spoil(pc.localDescription.sdp) });
     await pc.setRemoteDescription({ type: 'answer', sdp });
+    for (const c of this.pendingCandidates.splice(0)) this.sendCandidate(c);
     await this.applySending();
+  }
+
+  // Only informative (see `open`): a candidate the server refuses changes nothing.
+  sendCandidate(c) {
+    const { candidate, sdpMid, sdpMLineIndex } = c;
+    this.call('sfu-candidate', { candidate, sdpMid, sdpMLineIndex }).catch(() => {});
   }
 
   // Runs one negotiation after the others (a session closed meanwhile skips it, unless the

@@ -113,6 +113,10 @@ impl Metrics {
                         w.packets_out_per_second,
                     ),
                     ("sfu_worker_cpu_utilization", w.cpu_utilization),
+                    (
+                        "sfu_worker_ice_tcp_connections",
+                        w.ice_tcp_connections as f64,
+                    ),
                 ];
                 for (name, value) in gauges {
                     gauge!(name, "worker" => worker.clone()).set(value);
@@ -120,6 +124,8 @@ impl Metrics {
                 // Monotonic (the thread's CPU clock goes on across a restart), but seconds in
                 // a float: the `metrics` crate's counters are integers.
                 gauge!("sfu_worker_cpu_seconds", "worker" => worker.clone()).set(w.cpu_seconds);
+                counter!("sfu_worker_ice_tcp_dropped_frames_total", "worker" => worker.clone())
+                    .absolute(w.ice_tcp_frames_dropped);
                 counter!("sfu_worker_restarts_total", "worker" => worker).absolute(w.restarts);
             }
         });
@@ -207,6 +213,14 @@ fn describe() {
         "sfu_worker_cpu_seconds",
         Unit::Seconds,
         "CPU time the media worker's thread has used; it goes on across restarts."
+    );
+    describe_gauge!(
+        "sfu_worker_ice_tcp_connections",
+        "Open ICE-TCP connections to the media worker (0 without --ice-tcp)."
+    );
+    describe_counter!(
+        "sfu_worker_ice_tcp_dropped_frames_total",
+        "Frames the media worker could not queue on an ICE-TCP connection (gone, or full)."
     );
     describe_counter!(
         "sfu_worker_restarts_total",

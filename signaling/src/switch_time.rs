@@ -129,6 +129,7 @@ mod tests {
             rtt_ms: None,
             feedback: None,
             bandwidth_estimate_bps: None,
+            selected_candidate: None,
             joined_at: SystemTime::UNIX_EPOCH,
             published: vec![published(publishes)],
             subscribed: receives.iter().map(|&(t, n)| subscribed(t, n)).collect(),

@@ -10,6 +10,7 @@ use std::time::Instant;
 /// What a datagram travels on: the worker's UDP socket, or an ICE-TCP connection
 /// (RFC 6544), where each datagram is one RFC 4571 frame.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// The media socket.

@@ -240,7 +240,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         TurnView, crate::turn::TurnUsage,
         WorkerTotals, sfu::WorkerStats,
         sfu::PublishedStats, sfu::LayerStats, sfu::SubscribedStats, sfu::Tally, sfu::TrackCounters,
-        sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, sfu::FeedbackCounters, Removed,
+        sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, sfu::FeedbackCounters,
+        sfu::SelectedCandidate, sfu::Protocol, Removed,
         ErrorBody, ErrorDetail,
         Mode)),
     modifiers(&BearerScheme)

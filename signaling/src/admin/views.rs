@@ -4,8 +4,8 @@
 use crate::rooms::{Mode, RoomView};
 use serde::Serialize;
 use sfu::{
-    FeedbackCounters, ParticipantStats, PublishedStats, RoomStats, SubscribedStats, Tally,
-    TransportState, WorkerStats,
+    FeedbackCounters, ParticipantStats, PublishedStats, RoomStats, SelectedCandidate,
+    SubscribedStats, Tally, TransportState, WorkerStats,
 };
 use std::time::SystemTime;
 use utoipa::ToSchema;
@@ -81,6 +81,9 @@ pub struct TransportView {
     pub feedback: Option<FeedbackCounters>,
     /// The SFU's estimate of its downlink, in bits per second, once its transport is up.
     pub bandwidth_estimate_bps: Option<u64>,
+    /// How its media reaches the SFU (UDP or ICE-TCP, and its candidate type), once an ICE
+    /// pair is selected.
+    pub selected_candidate: Option<SelectedCandidate>,
 }
 
 /// The media workers: their sum, and each one.
@@ -198,6 +201,7 @@ impl ParticipantView {
                 rtt_ms: stats.and_then(|s| s.rtt_ms),
                 feedback: stats.and_then(|s| s.feedback),
                 bandwidth_estimate_bps: stats.and_then(|s| s.bandwidth_estimate_bps),
+                selected_candidate: stats.and_then(|s| s.selected_candidate.clone()),
             },
             published: stats.map_or_else(Vec::new, |s| s.published.clone()),
             subscribed: stats.map_or_else(Vec::new, |s| s.subscribed.clone()),

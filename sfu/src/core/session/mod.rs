@@ -18,6 +18,7 @@ use crate::core::downtrack::Negotiated;
 use crate::core::error::{SfuError, rtc_err};
 use crate::core::forwarder::Forwarder;
 use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::core::report::SelectedCandidate;
 use crate::core::sendpath::SrtpKeys;
 use crate::core::throttle::Throttle;
 use negotiation::{Negotiation, Sender};
@@ -140,6 +141,10 @@ pub(crate) struct Session {
     pub(crate) rtt: Option<Duration>,
     /// Its video is a screen share, which subscribers' layers favour.
     pub(crate) screen_share: bool,
+    /// Its selected ICE pair, as last read from the transport.
+    pub(crate) selected: Option<SelectedCandidate>,
+    /// The addresses of the candidates the client sent, with their types (the first few).
+    candidate_types: Vec<(Remote, String)>,
     /// Its room talks peer to peer: the descriptions it is sent pause its simulcast layers.
     pub(crate) layers_paused: bool,
     /// Refused offers and answers, for the log.
@@ -169,6 +174,9 @@ impl Session {
         let setting_engine = SettingEngineBuilder::new()
             .with_lite(true)
             .with_ice_credentials(ice_ufrag.clone(), ice_pwd.clone())
+            // A client's `.local` candidate must not make the server multicast on its LAN:
+            // as ICE-lite it learns the client's addresses from the client's own checks.
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             .build();
         let mut media_engine = config::media_engine().map_err(rtc_err)?;
         let registry = config::registry(&mut media_engine).map_err(rtc_err)?;
@@ -199,6 +207,8 @@ impl Session {
             joined_at: now,
             rtt: None,
             screen_share: false,
+            selected: None,
+            candidate_types: Vec::new(),
             layers_paused: false,
             refusals: Throttle::default(),
             deferred: Vec::new(),
@@ -464,6 +474,7 @@ impl Session {
 
     /// Adds a remote ICE candidate.
     pub(crate) fn add_candidate(&mut self, candidate: IceCandidate) -> Result<(), SfuError> {
+        let typed = candidate_type(&candidate.candidate);
         self.pc
             .add_remote_candidate(RTCIceCandidateInit {
                 candidate: candidate.candidate,
@@ -471,7 +482,23 @@ impl Session {
                 sdp_mline_index: candidate.sdp_mline_index,
                 ..Default::default()
             })
-            .map_err(|e| SfuError::BadCandidate(e.to_string()))
+            .map_err(|e| SfuError::BadCandidate(e.to_string()))?;
+        if let Some(typed) = typed
+            && self.candidate_types.len() < MAX_CANDIDATE_TYPES
+        {
+            self.candidate_types.push(typed);
+        }
+        Ok(())
+    }
+
+    /// Notes the selected pair for the reports, with the type the client gave the remote
+    /// address if it sent that candidate: a pair selected from the client's checks before
+    /// its candidates arrived keeps the peer-reflexive type in rtc.
+    fn note_selected(&mut self, to: Remote, mut selected: SelectedCandidate) {
+        if let Some((_, typ)) = self.candidate_types.iter().find(|(r, _)| *r == to) {
+            selected.candidate_type = typ.clone();
+        }
+        self.selected = Some(selected);
     }
 
     /// Gives the session a sender for `track`, published by `owner`: the m-section of an
@@ -534,7 +561,7 @@ impl Session {
     /// What the send path needs once the transport is up: the SRTP keys DTLS derived for
     /// what the SFU sends, and the address of the selected ICE pair.
     pub(crate) fn send_transport(&mut self) -> Option<(SrtpKeys, Remote)> {
-        self.with_transport(|t| {
+        let (keys, (to, selected)) = self.with_transport(|t| {
             let keys = t.local_srtp_keys()?;
             let keys = SrtpKeys {
                 profile: keys.profile,
@@ -542,12 +569,16 @@ impl Session {
                 master_salt: keys.master_salt.clone(),
             };
             Some((keys, selected_remote(t)?))
-        })
+        })?;
+        self.note_selected(to, selected);
+        Some((keys, to))
     }
 
     /// The remote address of the selected ICE pair: where the participant's media goes.
     pub(crate) fn destination(&mut self) -> Option<Remote> {
-        self.with_transport(selected_remote)
+        let (to, selected) = self.with_transport(selected_remote)?;
+        self.note_selected(to, selected);
+        Some(to)
     }
 
     /// Calls `f` with the session's (bundled) DTLS transport, reached through any
@@ -640,7 +671,7 @@ pub(crate) fn simulcast_pause(sdp: &str, dir_wanted: &str, paused: bool) -> Stri
     out
 }
 
-fn selected_remote(t: &RTCDtlsTransport<'_>) -> Option<Remote> {
+fn selected_remote(t: &RTCDtlsTransport<'_>) -> Option<(Remote, SelectedCandidate)> {
     let pair = t.ice_transport().get_selected_candidate_pair()?;
     let remote = pair.remote();
     let ip: std::net::IpAddr = remote.address.parse().ok()?;
@@ -648,10 +679,38 @@ fn selected_remote(t: &RTCDtlsTransport<'_>) -> Option<Remote> {
         RTCIceProtocol::Tcp => Protocol::Tcp,
         _ => Protocol::Udp,
     };
-    Some(Remote {
+    let to = Remote {
         protocol,
         addr: SocketAddr::new(ip, remote.port),
-    })
+    };
+    let selected = SelectedCandidate {
+        protocol,
+        candidate_type: remote.typ.to_string(),
+        address: to.addr.to_string(),
+    };
+    Some((to, selected))
+}
+
+/// Candidates of a client whose types are kept for the reports.
+const MAX_CANDIDATE_TYPES: usize = 16;
+
+/// The address and type of an ICE candidate line (`candidate:F C udp P 10.0.0.2 5000 typ
+/// host …`), when it has them.
+fn candidate_type(line: &str) -> Option<(Remote, String)> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let protocol = match fields.get(2)?.to_ascii_lowercase().as_str() {
+        "udp" => Protocol::Udp,
+        "tcp" => Protocol::Tcp,
+        _ => return None,
+    };
+    let ip: std::net::IpAddr = fields.get(4)?.parse().ok()?;
+    let port: u16 = fields.get(5)?.parse().ok()?;
+    let typ = fields.get(7).filter(|_| fields.get(6) == Some(&"typ"))?;
+    if !matches!(*typ, "host" | "srflx" | "prflx" | "relay") {
+        return None;
+    }
+    let addr = SocketAddr::new(ip, port);
+    Some((Remote { protocol, addr }, (*typ).to_owned()))
 }
 
 fn protocol_of(p: rtc::shared::TransportProtocol) -> Protocol {
@@ -710,6 +769,32 @@ fn random_token(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_candidate_line_gives_its_address_and_type() {
+        let (r, t) = candidate_type(
+            "candidate:1 1 UDP 2122 192.0.2.7 5000 typ srflx raddr 10.0.0.2 rport 5000",
+        )
+        .unwrap();
+        assert_eq!(
+            (r.protocol, r.addr.to_string(), t.as_str()),
+            (Protocol::Udp, "192.0.2.7:5000".into(), "srflx")
+        );
+        let (r, t) =
+            candidate_type("candidate:2 1 tcp 1518 203.0.113.9 9 typ host tcptype active").unwrap();
+        assert_eq!((r.protocol, t.as_str()), (Protocol::Tcp, "host"));
+        // mDNS names, unknown types and short lines are not kept.
+        assert_eq!(
+            candidate_type("candidate:3 1 udp 1 abcd.local 5000 typ host"),
+            None
+        );
+        assert_eq!(
+            candidate_type("candidate:4 1 udp 1 192.0.2.7 5000 typ weird"),
+            None
+        );
+        assert_eq!(candidate_type("candidate:5 1 udp"), None);
+        assert_eq!(candidate_type(""), None);
+    }
 
     #[test]
     fn the_layers_received_are_paused_with_the_room() {

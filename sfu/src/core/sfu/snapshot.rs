@@ -103,6 +103,7 @@ impl Sfu {
             rtt_ms: s.rtt.map(|d| d.as_secs_f64() * 1000.0),
             feedback: self.sendpath.feedback(s.id),
             bandwidth_estimate_bps: self.sendpath.estimator(s.id).map(|e| e.bps()),
+            selected_candidate: s.selected.clone(),
             joined_at: self.config.wall_clock(s.joined_at),
             published: s
                 .published()
