@@ -351,4 +351,148 @@ mod tests {
         assert_eq!(got, vec![vec![7u8; 300], b"next".to_vec()]);
         assert!(buf.is_empty());
     }
+
+    /// A port on loopback, polled by the test.
+    struct Harness {
+        poll: mio::Poll,
+        port: TcpPort,
+        addr: SocketAddr,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let poll = mio::Poll::new().unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let port = TcpPort::new(listener, Token(2), poll.registry(), Instant::now()).unwrap();
+            Harness { poll, port, addr }
+        }
+
+        /// Polls until `done` says so (or 5 s), gathering the frames received.
+        fn pump(
+            &mut self,
+            frames: &mut Vec<(SocketAddr, Vec<u8>)>,
+            done: impl Fn(&Self, usize) -> bool,
+        ) {
+            let mut events = mio::Events::with_capacity(16);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !done(self, frames.len()) && Instant::now() < deadline {
+                self.poll
+                    .poll(&mut events, Some(Duration::from_millis(20)))
+                    .unwrap();
+                for ev in events.iter() {
+                    let now = Instant::now();
+                    self.port
+                        .handle_ready(ev.token(), self.poll.registry(), now, |from, f| {
+                            frames.push((from, f.to_vec()))
+                        });
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn frames_travel_both_ways_and_a_closed_connection_goes() {
+        use std::io::{Read as _, Write as _};
+        let mut h = Harness::new();
+        let mut client = std::net::TcpStream::connect(h.addr).unwrap();
+        let me = client.local_addr().unwrap();
+        let bytes = framed(&[b"first", b"second", &[9u8; 1000]]);
+        client.write_all(&bytes[..20]).unwrap();
+        client.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        client.write_all(&bytes[20..]).unwrap();
+        let mut frames = Vec::new();
+        h.pump(&mut frames, |_, n| n >= 3);
+        assert_eq!(
+            frames,
+            vec![
+                (me, b"first".to_vec()),
+                (me, b"second".to_vec()),
+                (me, vec![9u8; 1000])
+            ]
+        );
+        assert_eq!(h.port.connections(), 1);
+
+        assert!(h.port.send(me, b"reply", h.poll.registry()));
+        let mut got = [0u8; 7];
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(&got, &[0, 5, b'r', b'e', b'p', b'l', b'y']);
+
+        let stranger = SocketAddr::from(([127, 0, 0, 1], 9));
+        assert!(!h.port.send(stranger, b"lost", h.poll.registry()));
+        assert_eq!(h.port.counters().frames_dropped, 1);
+
+        drop(client);
+        h.pump(&mut frames, |h, _| h.port.connections() == 0);
+        assert_eq!(h.port.connections(), 0);
+        assert!(!h.port.send(me, b"gone", h.poll.registry()));
+    }
+
+    #[test]
+    fn a_connection_that_sends_no_frame_is_closed_when_idle() {
+        let mut h = Harness::new();
+        let _client = std::net::TcpStream::connect(h.addr).unwrap();
+        let mut frames = Vec::new();
+        h.pump(&mut frames, |h, _| h.port.connections() == 1);
+        assert_eq!(h.port.connections(), 1);
+        let later = Instant::now() + IDLE_TIMEOUT + SWEEP_INTERVAL;
+        h.port.handle_timeout(later, h.poll.registry());
+        assert_eq!(h.port.connections(), 0);
+        assert_eq!(h.port.counters().idle_closed, 1);
+    }
+
+    #[test]
+    fn a_stalled_reader_loses_whole_frames_and_keeps_its_framing() {
+        use std::io::Read as _;
+        let mut h = Harness::new();
+        let mut client = std::net::TcpStream::connect(h.addr).unwrap();
+        let me = client.local_addr().unwrap();
+        let mut frames = Vec::new();
+        h.pump(&mut frames, |h, _| h.port.connections() == 1);
+        // The client reads nothing: the kernel buffers fill, then the queue, then frames go.
+        let frame = vec![0x5au8; 60_000];
+        let mut queued = 0usize;
+        while h.port.send(me, &frame, h.poll.registry()) {
+            queued += 1;
+            assert!(queued < 10_000, "the queue has a cap");
+        }
+        assert!(h.port.counters().frames_dropped >= 1);
+        assert_eq!(h.port.connections(), 1, "a slow reader is not cut off");
+        // Reading it all back, every frame is whole.
+        client
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        let mut received = 0;
+        loop {
+            h.pump(&mut frames, |_, _| true);
+            let mut events = mio::Events::with_capacity(16);
+            h.poll
+                .poll(&mut events, Some(Duration::from_millis(1)))
+                .unwrap();
+            for ev in events.iter() {
+                h.port
+                    .handle_ready(ev.token(), h.poll.registry(), Instant::now(), |_, _| {});
+            }
+            match client.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    let used = split_frames(&buf, |f| {
+                        assert_eq!(f, &frame[..]);
+                        received += 1;
+                    });
+                    buf.drain(..used);
+                }
+                Err(_) => break,
+            }
+        }
+        assert_eq!(received, queued);
+        assert!(buf.is_empty());
+    }
 }
