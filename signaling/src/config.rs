@@ -75,6 +75,19 @@ pub struct Args {
     /// closed LANs only: it opens those networks to anyone who can join).
     #[arg(long, env = "SFU_TURN_ALLOW_PRIVATE_PEERS")]
     pub turn_allow_private_peers: bool,
+    /// PEM certificate chain for TURN over TLS (`turns:`) on the embedded server.
+    #[arg(long, env = "SFU_TURN_TLS_CERT")]
+    pub turn_tls_cert: Option<PathBuf>,
+    /// PEM private key for TURN over TLS.
+    #[arg(long, env = "SFU_TURN_TLS_KEY")]
+    pub turn_tls_key: Option<PathBuf>,
+    /// Where TURN over TLS listens (default: --turn-listen's IP, port 5349).
+    #[arg(long, env = "SFU_TURN_TLS_LISTEN")]
+    pub turn_tls_listen: Option<SocketAddr>,
+    /// The host name in the `turns:` URL, which the certificate must name (default: the
+    /// announced IP).
+    #[arg(long, env = "SFU_TURN_TLS_NAME")]
+    pub turn_tls_name: Option<String>,
     /// Bearer token for the admin API (then served on --http instead of --admin-http).
     #[arg(long, env = "SFU_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
@@ -117,6 +130,10 @@ struct FileConfig {
     turn_listen: Option<SocketAddr>,
     turn_relay_ports: Option<String>,
     turn_allow_private_peers: Option<bool>,
+    turn_tls_cert: Option<PathBuf>,
+    turn_tls_key: Option<PathBuf>,
+    turn_tls_listen: Option<SocketAddr>,
+    turn_tls_name: Option<String>,
     admin_token: Option<String>,
     admin_http: Option<SocketAddr>,
     max_room_size: Option<usize>,
@@ -172,6 +189,8 @@ pub struct Config {
     pub turn_relay_ports: (u16, u16),
     /// Whether it relays to loopback and private addresses.
     pub turn_allow_private_peers: bool,
+    /// TURN over TLS on the embedded server, when a certificate and key are set.
+    pub turn_tls: Option<crate::turn_tls::TurnTls>,
     /// Admin API token.
     pub admin_token: Option<String>,
     /// Where the admin API listens when there is no token; always a loopback address.
@@ -241,6 +260,7 @@ impl Config {
             what: "the settings".into(),
             message: message.into(),
         };
+        let turn_listen = args.turn_listen.or(file.turn_listen).or(base.turn_listen);
         let config = Config {
             http: args
                 .http
@@ -276,7 +296,7 @@ impl Config {
                     .or(base.turn_ttl_secs)
                     .unwrap_or(86_400),
             ),
-            turn_listen: args.turn_listen.or(file.turn_listen).or(base.turn_listen),
+            turn_listen,
             turn_relay_ports: parse_port_range(
                 args.turn_relay_ports
                     .or(file.turn_relay_ports)
@@ -287,6 +307,33 @@ impl Config {
             .ok_or_else(|| invalid("turn_relay_ports must be MIN-MAX, with MIN <= MAX"))?,
             turn_allow_private_peers: args.turn_allow_private_peers
                 || file.turn_allow_private_peers.unwrap_or(false),
+            turn_tls: {
+                let cert = args.turn_tls_cert.or(file.turn_tls_cert);
+                let key = args.turn_tls_key.or(file.turn_tls_key);
+                let listen = args.turn_tls_listen.or(file.turn_tls_listen);
+                let name = args.turn_tls_name.or(file.turn_tls_name);
+                match (cert, key) {
+                    (Some(cert), Some(key)) => {
+                        let Some(turn) = turn_listen else {
+                            return Err(invalid(
+                                "turn_tls_cert needs turn_listen: TLS is a listener of the embedded TURN server",
+                            ));
+                        };
+                        Some(crate::turn_tls::TurnTls {
+                            listen: listen.unwrap_or(SocketAddr::new(turn.ip(), 5349)),
+                            cert,
+                            key,
+                            name,
+                        })
+                    }
+                    (None, None) if listen.is_none() && name.is_none() => None,
+                    _ => {
+                        return Err(invalid(
+                            "TURN over TLS needs both turn_tls_cert and turn_tls_key",
+                        ));
+                    }
+                }
+            },
             admin_token: args
                 .admin_token
                 .or(file.admin_token)

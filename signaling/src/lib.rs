@@ -28,6 +28,7 @@ pub mod state;
 pub mod switch_time;
 pub mod turn;
 pub mod turn_rest;
+pub mod turn_tls;
 
 pub use config::Config;
 pub use server::Server;

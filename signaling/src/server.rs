@@ -51,6 +51,7 @@ impl Server {
                 relay_ports: config.turn_relay_ports,
                 allow_private_peers: config.turn_allow_private_peers,
                 sfu_ips: sfu.announce_addrs().iter().map(|a| a.ip()).collect(),
+                tls: config.turn_tls.clone(),
             })
             .await?;
             // Set once, here, before anything reads it.

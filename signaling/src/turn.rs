@@ -8,6 +8,7 @@
 //! addresses and the SFU's own, never loopback or private ranges (unless told to, for tests
 //! and closed LANs): an open relay would let anyone with a join reach the server's networks.
 
+use crate::turn_tls::TurnTls;
 use medea_turn::transport::{TcpServer, Transport};
 use medea_turn::{AuthHandler, Error as TurnError, ServerConfig, TurnConfig, relay::Allocator};
 use secrecy::SecretString;
@@ -31,6 +32,8 @@ pub struct TurnOptions {
     pub allow_private_peers: bool,
     /// The SFU's own addresses, always allowed as peers.
     pub sfu_ips: Vec<IpAddr>,
+    /// TURN over TLS too, when set.
+    pub tls: Option<TurnTls>,
 }
 
 /// A running embedded TURN server.
@@ -38,6 +41,8 @@ pub struct EmbeddedTurn {
     server: medea_turn::Server,
     /// The address clients are told to use.
     pub addr: SocketAddr,
+    /// The `turns:` host and port, with TLS.
+    pub tls: Option<(String, u16)>,
     secret: String,
 }
 
@@ -80,7 +85,22 @@ impl EmbeddedTurn {
         let local = udp.local_addr()?;
         let announce_ip = sfu::io::announced_ip(local, opts.announce_ip, "the TURN server")?;
         let tcp = TcpServer::new(tcp).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let connections: Vec<Arc<dyn Transport + Send + Sync>> = vec![Arc::new(udp), Arc::new(tcp)];
+        let mut connections: Vec<Arc<dyn Transport + Send + Sync>> =
+            vec![Arc::new(udp), Arc::new(tcp)];
+        let mut tls = None;
+        if let Some(t) = &opts.tls {
+            let acceptor = crate::turn_tls::acceptor(&t.cert, &t.key)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let listener = tokio::net::TcpListener::bind(t.listen).await?;
+            let port = listener.local_addr()?.port();
+            let server =
+                TcpServer::with_upgrade(listener, Some(crate::turn_tls::upgrade(acceptor)))
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            connections.push(Arc::new(server));
+            let host = t.name.clone().unwrap_or_else(|| url_host(announce_ip));
+            info!(listen = %t.listen, url_host = %host, port, "TURN over TLS started");
+            tls = Some((host, port));
+        }
         let auth = PeerPolicy {
             secret: opts.secret.clone(),
             allow_private: opts.allow_private_peers,
@@ -108,20 +128,22 @@ impl EmbeddedTurn {
         Ok(EmbeddedTurn {
             server,
             addr,
+            tls,
             secret: opts.secret,
         })
     }
 
-    /// The URLs clients use, UDP then TCP.
+    /// The URLs clients use: UDP, TCP, then TLS when it is on.
     pub fn urls(&self) -> Vec<String> {
-        let host = match self.addr.ip() {
-            IpAddr::V6(ip) => format!("[{ip}]"),
-            IpAddr::V4(ip) => ip.to_string(),
-        };
-        ["udp", "tcp"]
+        let host = url_host(self.addr.ip());
+        let mut urls: Vec<String> = ["udp", "tcp"]
             .iter()
             .map(|t| format!("turn:{host}:{}?transport={t}", self.addr.port()))
-            .collect()
+            .collect();
+        if let Some((name, port)) = &self.tls {
+            urls.push(format!("turns:{name}:{port}?transport=tcp"));
+        }
+        urls
     }
 
     /// The `iceServers` entry for `participant` at `now`, valid for `ttl`.
@@ -147,6 +169,14 @@ impl EmbeddedTurn {
                 TurnUsage::default()
             }
         }
+    }
+}
+
+/// An IP as the host part of a URL.
+fn url_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
     }
 }
 

@@ -152,3 +152,139 @@ async fn the_turn_port_answers_stun_over_udp_and_tcp() {
     }
     assert_eq!(code, Some(401), "{answer:?}");
 }
+
+/// A self-signed certificate for `name`, written to PEM files in a fresh directory.
+fn self_signed(name: &str) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!(
+        "sfu-turn-tls-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    (cert, key, ck.cert.der().to_vec())
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_over_tls_answers_stun_through_a_real_handshake_and_is_in_the_join_ack() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (cert, key, der) = self_signed("turn.example.test");
+    let mut config = Config::for_tests();
+    config.turn_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.turn_tls = Some(signaling::turn_tls::TurnTls {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cert,
+        key,
+        name: Some("turn.example.test".into()),
+    });
+    let s = server_with(config).await;
+    let turn = admin_json(&s, "/api/turn").await;
+    let urls: Vec<String> = turn["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    let turns = &urls[2];
+    let port: u16 = turns
+        .strip_prefix("turns:turn.example.test:")
+        .and_then(|r| r.strip_suffix("?transport=tcp"))
+        .unwrap_or_else(|| panic!("a turns: URL naming the certificate's host: {turns}"))
+        .parse()
+        .unwrap();
+    let mut a = Client::connect(&s).await;
+    let ack = a.join("tls", "Ada").await;
+    assert!(
+        ack["iceServers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["urls"].as_array().unwrap().iter().any(|u| u == turns)),
+        "{ack}"
+    );
+
+    // A client that trusts only this certificate completes the handshake and gets a STUN
+    // answer inside the TLS stream.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der.into()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("turn.example.test").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let id = *b"tls-binding1";
+    tls.write_all(&binding_request(id)).await.unwrap();
+    let mut head = [0u8; 20];
+    tokio::time::timeout(std::time::Duration::from_secs(5), tls.read_exact(&mut head))
+        .await
+        .expect("a STUN answer over TLS")
+        .unwrap();
+    assert!(answers(&head, id), "{head:?}");
+
+    // Plain STUN on the TLS port is not answered: the connection is dropped at the handshake.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(&binding_request(*b"plain-bindng"))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), plain.read(&mut buf))
+        .await
+        .expect("the server closes it");
+    // Whatever comes back (an alert, or nothing) is not a STUN answer.
+    if let Ok(n) = read {
+        assert!(n < 20 || buf[..2] != [0x01, 0x01], "{:?}", &buf[..n]);
+    }
+}
+
+#[test]
+fn tls_needs_both_a_certificate_and_a_key_and_the_turn_server() {
+    use clap::Parser;
+    let load = |args: &[&str]| {
+        let mut all = vec!["sfu-server"];
+        all.extend_from_slice(args);
+        signaling::Config::load(signaling::config::Args::parse_from(all))
+    };
+    let err = load(&[
+        "--turn-listen",
+        "127.0.0.1:3478",
+        "--turn-tls-cert",
+        "c.pem",
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("turn_tls_key"), "{err}");
+    let err = load(&["--turn-tls-cert", "c.pem", "--turn-tls-key", "k.pem"]).unwrap_err();
+    assert!(err.to_string().contains("turn_listen"), "{err}");
+    let ok = load(&[
+        "--turn-listen",
+        "10.0.0.1:3478",
+        "--turn-tls-cert",
+        "c.pem",
+        "--turn-tls-key",
+        "k.pem",
+    ])
+    .unwrap();
+    let tls = ok.turn_tls.unwrap();
+    assert_eq!(
+        tls.listen,
+        "10.0.0.1:5349".parse::<std::net::SocketAddr>().unwrap()
+    );
+}

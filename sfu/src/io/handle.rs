@@ -75,9 +75,9 @@ impl SfuHandle {
         opts: SfuOptions,
     ) -> std::io::Result<(SfuHandle, tmpsc::UnboundedReceiver<Event>)> {
         let n = opts.workers.max(1);
-        let sockets = bind_all(opts.bind, n, |a| std::net::UdpSocket::bind(a))?;
+        let sockets = bind_all(opts.bind, n, std::net::UdpSocket::bind)?;
         let mut listeners = match opts.ice_tcp {
-            Some(first) => bind_all(first, n, |a| std::net::TcpListener::bind(a))?
+            Some(first) => bind_all(first, n, std::net::TcpListener::bind)?
                 .into_iter()
                 .map(Some)
                 .collect(),

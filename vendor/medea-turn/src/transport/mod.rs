@@ -14,7 +14,7 @@ use stun_codec::{Message, MessageDecoder, MessageEncoder};
 pub use tokio::net::UdpSocket;
 use tokio::net::{self, ToSocketAddrs};
 
-pub use self::tcp::Server as TcpServer;
+pub use self::tcp::{Server as TcpServer, Stream as TcpStreamLike, Upgrade as TcpUpgrade};
 use crate::{
     attr::{Attribute, PROTO_UDP},
     chandata,

@@ -6,7 +6,9 @@
 use std::{
     borrow::Cow,
     collections::{HashMap, hash_map::Entry},
+    future::Future,
     net::SocketAddr,
+    pin::Pin,
     sync::Arc,
 };
 
@@ -16,7 +18,7 @@ use bytes::BytesMut;
 use futures::StreamExt as _;
 use stun_codec::MessageDecoder;
 use tokio::{
-    io::AsyncWriteExt as _,
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
     sync::{Mutex, mpsc, mpsc::error::TrySendError, oneshot},
 };
@@ -36,6 +38,27 @@ type TcpWritersMap = Arc<
             mpsc::Sender<(Vec<u8>, oneshot::Sender<Result<(), Error>>)>,
         >,
     >,
+>;
+
+// PATCH (sfu): a stream an accepted connection is upgraded to before its STUN framing
+// starts, such as TLS for `turns:`.
+/// A byte stream the [`Server`] reads and writes [STUN]/[TURN] frames on.
+///
+/// [STUN]: https://en.wikipedia.org/wiki/STUN
+/// [TURN]: https://en.wikipedia.org/wiki/TURN
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// Turns an accepted [`TcpStream`] into the [`Stream`] the [`Server`] talks on (a TLS
+/// handshake, for example), or fails, closing the connection.
+pub type Upgrade = Arc<
+    dyn Fn(
+            TcpStream,
+        ) -> Pin<
+            Box<dyn Future<Output = std::io::Result<Box<dyn Stream>>> + Send>,
+        > + Send
+        + Sync,
 >;
 
 /// Server implementing [STUN]/[TURN] TCP-based [`Transport`].
@@ -111,6 +134,25 @@ impl Server {
     ///
     /// [`spawn`]: tokio::spawn()
     pub fn new(listener: TcpListener) -> Result<Self, Error> {
+        Self::with_upgrade(listener, None)
+    }
+
+    // PATCH (sfu): connections upgraded (to TLS) before their framing starts.
+    /// Creates and [`spawn`]s a new [`Server`] on the provided [`TcpListener`],
+    /// whose connections are upgraded with `upgrade` (when given) first. The
+    /// upgrade runs in each connection's own task, so a slow one never holds
+    /// up the others.
+    ///
+    /// # Errors
+    ///
+    /// If fails to receive the local [`SocketAddr`] of the provided
+    /// [`TcpListener`].
+    ///
+    /// [`spawn`]: tokio::spawn()
+    pub fn with_upgrade(
+        listener: TcpListener,
+        upgrade: Option<Upgrade>,
+    ) -> Result<Self, Error> {
         let local_addr = listener.local_addr()?;
         let (ingress_tx, ingress_rx) = mpsc::channel(256);
         let writers = Arc::new(Mutex::new(HashMap::new()));
@@ -125,6 +167,7 @@ impl Server {
                                 Ok((stream, remote)) => {
                                     Self::spawn_stream_handler(
                                         stream,
+                                        upgrade.clone(),
                                         local_addr,
                                         remote,
                                         ingress_tx.clone(),
@@ -152,20 +195,32 @@ impl Server {
     ///
     /// [`spawn`]: tokio::spawn()
     fn spawn_stream_handler(
-        mut stream: TcpStream,
+        stream: TcpStream,
+        upgrade: Option<Upgrade>,
         local: SocketAddr,
         remote: SocketAddr,
         ingress_tx: mpsc::Sender<(Request, SocketAddr)>,
         writers: TcpWritersMap,
     ) {
         drop(tokio::spawn(async move {
+            // PATCH (sfu): the upgrade, then any stream.
+            let stream: Box<dyn Stream> = match upgrade {
+                Some(upgrade) => match upgrade(stream).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        log::debug!("Refused TCP {local} <=> {remote}: {e}");
+                        return;
+                    }
+                },
+                None => Box::new(stream),
+            };
             let (egress_tx, mut egress_rx) = mpsc::channel::<(
                 Vec<u8>,
                 oneshot::Sender<Result<(), Error>>,
             )>(256);
             drop(writers.lock().await.insert(remote, egress_tx));
 
-            let (reader, mut writer) = stream.split();
+            let (reader, mut writer) = tokio::io::split(stream);
             let mut reader = FramedRead::new(reader, Codec::default());
             loop {
                 tokio::select! {
