@@ -83,11 +83,13 @@ export function serverAndBrowser(args = [], opts = {}) {
 // address, and a loopback-only namespace has no default route, so it would gather no ICE
 // candidate at all. Fake devices do not count, and BiDi will not grant "camera", but a
 // permissions file does. Pages must stay in the default context, which carries it.
-export async function launchFirefox(url) {
+// `grant: false` leaves the permission out: a person who refused the camera.
+export async function launchFirefox(url, { grant = true } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'sfu-firefox-'));
   const origin = new URL(url).origin;
   const permissions = join(dir, 'permissions');
-  await writeFile(permissions, ['camera', 'microphone'].map((p) => `origin\t${p}\t1\t${origin}\n`).join(''));
+  const granted = grant ? ['camera', 'microphone'] : [];
+  await writeFile(permissions, granted.map((p) => `origin\t${p}\t1\t${origin}\n`).join(''));
   return puppeteer.launch({
     browser: 'firefox',
     executablePath: '/usr/bin/firefox-esr',
@@ -123,8 +125,14 @@ export function serverAndBrowsers(args = []) {
 
 // A participant's page in Firefox, joined to `room`: low quality, as in `joinFrom`, unless
 // `full` (the camera at full size, simulcast in the SFU mode).
-export async function openFirefoxPage(browser, url, room, name, { full = false } = {}) {
+// `refuseMedia`: getUserMedia is refused, as when a person clicks "Block".
+export async function openFirefoxPage(browser, url, room, name, { full = false, refuseMedia = false } = {}) {
   const page = await browser.newPage();
+  if (refuseMedia) {
+    await page.evaluateOnNewDocument(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+    });
+  }
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warn') console.error(`[${name}] ${m.type()}: ${m.text()}`);
