@@ -41,11 +41,11 @@ pub use crate::core::codec::Kind;
 pub use crate::core::error::SfuError;
 pub use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub use crate::core::report::{
-    LayerStats, ParticipantStats, PublishedStats, RoomStats, SelectedCandidate, SfuStats,
-    SfuSummary, SubscribedStats, TableSizes, WorkerStats,
+    LayerStats, ParticipantStats, PublishedStats, RoomStats, SfuStats, SfuSummary, SubscribedStats,
+    TableSizes, WorkerStats,
 };
 pub use crate::core::sendpath::FeedbackCounters;
 pub use crate::core::session::TransportState;
 pub use crate::core::stats::{DownTrackCounters, IngressCounters, Tally, TrackCounters};
-pub use crate::core::{Event, IceCandidate, Protocol};
+pub use crate::core::{Event, IceCandidate, Protocol, SelectedCandidate};
 pub use crate::io::handle::{SfuHandle, SfuOptions};

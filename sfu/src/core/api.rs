@@ -48,6 +48,21 @@ impl std::fmt::Display for Remote {
     }
 }
 
+/// The remote side of a participant's selected ICE candidate pair: how its media reaches
+/// the SFU.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SelectedCandidate {
+    /// UDP, or ICE over TCP.
+    pub protocol: Protocol,
+    /// The client's candidate type: `host`, `srflx` or `relay` for a candidate it sent
+    /// (`sfu-candidate`), `prflx` for one learnt from its checks alone (an ICE-TCP
+    /// connection's, whose port the client cannot know in advance, always is).
+    pub candidate_type: String,
+    /// The address the SFU sends its media to.
+    pub address: String,
+}
+
 /// A datagram to send.
 #[derive(Debug)]
 pub struct Transmit {

@@ -1,7 +1,7 @@
 //! Snapshots of the live counters, for the admin API and the tests. The counters themselves
 //! are declared once, in [`crate::core::stats`], and appear here as they are.
 
-use crate::core::api::Protocol;
+use crate::core::api::SelectedCandidate;
 use crate::core::codec::Kind;
 use crate::core::sendpath::FeedbackCounters;
 use crate::core::session::TransportState;
@@ -196,21 +196,6 @@ pub struct ParticipantStats {
     pub published: Vec<PublishedStats>,
     /// Tracks it receives.
     pub subscribed: Vec<SubscribedStats>,
-}
-
-/// The remote side of a participant's selected ICE candidate pair: how its media reaches
-/// the SFU.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SelectedCandidate {
-    /// UDP, or ICE over TCP.
-    pub protocol: Protocol,
-    /// The client's candidate type: `host`, `srflx` or `relay` for a candidate it sent
-    /// (`sfu-candidate`), `prflx` for one learnt from its checks alone (an ICE-TCP
-    /// connection's, whose port the client cannot know in advance, always is).
-    pub candidate_type: String,
-    /// The address the SFU sends its media to.
-    pub address: String,
 }
 
 /// A published track.

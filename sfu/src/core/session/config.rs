@@ -174,19 +174,7 @@ pub fn add_host_candidate(
     pc: &mut rtc::peer_connection::RTCPeerConnection,
     addr: std::net::SocketAddr,
 ) -> Result<(), rtc::shared::error::Error> {
-    use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
-    let candidate = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()?;
-    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)
+    add_candidate(pc, Remote::udp(addr))
 }
 
 /// Gives `pc` a passive ICE-TCP host candidate at `addr` (RFC 6544): the client connects to
@@ -195,16 +183,34 @@ pub fn add_tcp_candidate(
     pc: &mut rtc::peer_connection::RTCPeerConnection,
     addr: std::net::SocketAddr,
 ) -> Result<(), rtc::shared::error::Error> {
+    add_candidate(
+        pc,
+        Remote {
+            protocol: Protocol::Tcp,
+            addr,
+        },
+    )
+}
+
+fn add_candidate(
+    pc: &mut rtc::peer_connection::RTCPeerConnection,
+    at: Remote,
+) -> Result<(), rtc::shared::error::Error> {
+    use rtc::ice::tcp_type::TcpType;
     use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+    let (network, tcp_type) = match at.protocol {
+        Protocol::Udp => ("udp", TcpType::Unspecified),
+        Protocol::Tcp => ("tcp", TcpType::Passive),
+    };
     let candidate = CandidateHostConfig {
         base_config: CandidateConfig {
-            network: "tcp".to_owned(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
+            network: network.to_owned(),
+            address: at.addr.ip().to_string(),
+            port: at.addr.port(),
             component: 1,
             ..Default::default()
         },
-        tcp_type: rtc::ice::tcp_type::TcpType::Passive,
+        tcp_type,
     }
     .new_candidate_host()?;
     pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)

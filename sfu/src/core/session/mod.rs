@@ -11,14 +11,14 @@ pub mod config;
 mod negotiation;
 pub mod offers;
 
-use crate::core::api::{IceCandidate, Protocol, Remote, Transmit};
+use crate::core::api::{IceCandidate, Protocol, Remote, SelectedCandidate, Transmit};
 use crate::core::codec::CodecParams;
 use crate::core::codec::Kind;
 use crate::core::downtrack::Negotiated;
 use crate::core::error::{SfuError, rtc_err};
 use crate::core::forwarder::Forwarder;
 use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
-use crate::core::report::SelectedCandidate;
+
 use crate::core::sendpath::SrtpKeys;
 use crate::core::throttle::Throttle;
 use negotiation::{Negotiation, Sender};
