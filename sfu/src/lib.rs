@@ -47,5 +47,5 @@ pub use crate::core::report::{
 pub use crate::core::sendpath::FeedbackCounters;
 pub use crate::core::session::TransportState;
 pub use crate::core::stats::{DownTrackCounters, IngressCounters, Tally, TrackCounters};
-pub use crate::core::{Event, IceCandidate, Protocol, SelectedCandidate};
+pub use crate::core::{Event, IceCandidate, JoinOptions, Protocol, SelectedCandidate};
 pub use crate::io::handle::{SfuHandle, SfuOptions};

@@ -63,6 +63,28 @@ pub struct SelectedCandidate {
     pub address: String,
 }
 
+/// What a participant may do in the SFU, from its join token's grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinOptions {
+    /// It receives the others' tracks.
+    pub receive: bool,
+    /// Its audio tracks are published (else they are not forwarded).
+    pub publish_audio: bool,
+    /// Its video tracks are published (else they are not forwarded).
+    pub publish_video: bool,
+}
+
+impl Default for JoinOptions {
+    /// Everything.
+    fn default() -> JoinOptions {
+        JoinOptions {
+            receive: true,
+            publish_audio: true,
+            publish_video: true,
+        }
+    }
+}
+
 /// A datagram to send.
 #[derive(Debug)]
 pub struct Transmit {

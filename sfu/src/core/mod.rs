@@ -39,6 +39,8 @@ mod tracks;
 mod views;
 pub mod vp8;
 
-pub use api::{Event, IceCandidate, Output, Protocol, Remote, SelectedCandidate, Transmit};
+pub use api::{
+    Event, IceCandidate, JoinOptions, Output, Protocol, Remote, SelectedCandidate, Transmit,
+};
 pub use downtrack::{Negotiated, forward_to};
 pub use sfu::{Sfu, SfuConfig};

@@ -241,6 +241,8 @@ pub struct IngressCounters {
     pub unknown_ssrc: u64,
     /// Datagrams a session's WebRTC stack rejected (bad DTLS, SRTP auth failure…).
     pub rejected: u64,
+    /// Tracks not published because the participant may not publish their kind.
+    pub tracks_refused: u64,
 }
 
 impl IngressCounters {
@@ -254,6 +256,7 @@ impl IngressCounters {
         self.unknown_source += o.unknown_source;
         self.unknown_ssrc += o.unknown_ssrc;
         self.rejected += o.rejected;
+        self.tracks_refused += o.tracks_refused;
     }
 
     /// Every drop counter, by reason name (all but `datagrams`).

@@ -8,7 +8,7 @@ use crate::core::IceCandidate;
 use crate::core::error::SfuError;
 use crate::core::ids::{IdSpace, ParticipantId, RoomId, SessionId};
 use crate::core::report::{RoomStats, SfuStats, SfuSummary, WorkerStats};
-use crate::core::{Event, SfuConfig};
+use crate::core::{Event, JoinOptions, SfuConfig};
 use crate::io::placement::Placement;
 use crate::io::worker::{self, Command, OnFailure, Worker};
 use std::net::{IpAddr, SocketAddr};
@@ -167,6 +167,17 @@ impl SfuHandle {
         room: RoomId,
         participant: ParticipantId,
     ) -> Result<SessionId, SfuError> {
+        self.join_with(room, participant, JoinOptions::default())
+            .await
+    }
+
+    /// As `join`, for a participant that may do only what `options` allow.
+    pub async fn join_with(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        options: JoinOptions,
+    ) -> Result<SessionId, SfuError> {
         let (placed, generation) = {
             let mut placement = lock(&self.pool.placement);
             let loads: Vec<usize> = self
@@ -185,6 +196,7 @@ impl SfuHandle {
                 room,
                 participant: p,
                 generation,
+                options,
                 reply,
             })
             .await;

@@ -10,7 +10,7 @@ use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId, SessionId};
 use crate::core::report::{RoomStats, SfuStats, SfuSummary, WorkerStats};
 use crate::core::{Event, Output, Sfu, SfuConfig};
-use crate::core::{Protocol, Remote, Transmit};
+use crate::core::{JoinOptions, Protocol, Remote, Transmit};
 use crate::io::batch::SendBatch;
 use crate::io::load::{LoadMeter, Sample, thread_cpu};
 use crate::io::recv::{Read, RecvBatch};
@@ -37,6 +37,7 @@ pub(crate) enum Command {
         /// The worker's restart count when the pool placed the participant: a join placed
         /// before a failure is refused, since the pool forgot it with the failed state.
         generation: u64,
+        options: JoinOptions,
         reply: Reply<SessionId>,
     },
     Offer {
@@ -412,10 +413,11 @@ impl Thread {
                 room,
                 participant,
                 generation,
+                options,
                 reply,
             } => {
                 let result = if generation == self.shared.restarts.load(Ordering::Relaxed) {
-                    sfu.join(now, room, participant)
+                    sfu.join_with(now, room, participant, options)
                 } else {
                     Err(SfuError::WorkerGone)
                 };

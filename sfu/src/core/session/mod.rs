@@ -11,7 +11,7 @@ pub mod config;
 mod negotiation;
 pub mod offers;
 
-use crate::core::api::{IceCandidate, Protocol, Remote, SelectedCandidate, Transmit};
+use crate::core::api::{IceCandidate, JoinOptions, Protocol, Remote, SelectedCandidate, Transmit};
 use crate::core::codec::CodecParams;
 use crate::core::codec::Kind;
 use crate::core::downtrack::Negotiated;
@@ -141,6 +141,8 @@ pub(crate) struct Session {
     pub(crate) rtt: Option<Duration>,
     /// Its video is a screen share, which subscribers' layers favour.
     pub(crate) screen_share: bool,
+    /// What it may do: receive, publish audio, publish video.
+    pub(crate) options: JoinOptions,
     /// Its selected ICE pair, as last read from the transport.
     pub(crate) selected: Option<SelectedCandidate>,
     /// The addresses of the candidates the client sent, with their types (the first few).
@@ -208,6 +210,7 @@ impl Session {
             rtt: None,
             screen_share: false,
             selected: None,
+            options: JoinOptions::default(),
             candidate_types: Vec::new(),
             layers_paused: false,
             refusals: Throttle::default(),

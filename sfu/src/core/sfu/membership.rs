@@ -2,6 +2,7 @@
 //! media, and the offers they call for.
 
 use super::{Event, Sfu};
+use crate::core::api::JoinOptions;
 use crate::core::codec::Kind;
 use crate::core::error::SfuError;
 use crate::core::ids::{ParticipantId, RoomId, SessionId, TrackId};
@@ -18,6 +19,17 @@ impl Sfu {
         now: Instant,
         room: RoomId,
         participant: ParticipantId,
+    ) -> Result<SessionId, SfuError> {
+        self.join_with(now, room, participant, JoinOptions::default())
+    }
+
+    /// Creates a session that may do only what `options` allow.
+    pub fn join_with(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        participant: ParticipantId,
+        options: JoinOptions,
     ) -> Result<SessionId, SfuError> {
         self.observe(now);
         if self.routes.by_participant(&participant).is_some() {
@@ -36,6 +48,7 @@ impl Sfu {
         let created_at = self.config.wall_clock(now);
         let joined = self.rooms.join(&room, id, created_at);
         session.layers_paused = !joined.forwarding();
+        session.options = options;
         for &tid in joined.tracks() {
             session.defer_subscription(tid);
         }
@@ -190,8 +203,17 @@ impl Sfu {
             return;
         };
         let (participant, room) = (s.participant.clone(), s.room.clone());
-        let forwarding = self.rooms.get(&room).is_none_or(|r| r.forwarding());
         let kind = opened.kind;
+        let allowed = match kind {
+            Kind::Audio => s.options.publish_audio,
+            Kind::Video => s.options.publish_video,
+        };
+        if !allowed {
+            self.ingress.tracks_refused += 1;
+            info!(%participant, ?kind, "track not published: the participant may not publish it");
+            return;
+        }
+        let forwarding = self.rooms.get(&room).is_none_or(|r| r.forwarding());
         let tid = self.tracks.publish(NewTrack {
             owner: id,
             owner_id: participant.clone(),
@@ -267,7 +289,7 @@ impl Sfu {
         let (Some(track), Some(s)) = (self.tracks.get(tid), self.sessions.get_mut(id)) else {
             return;
         };
-        if track.owner == id || self.tracks.downtrack(id, tid).is_some() {
+        if track.owner == id || self.tracks.downtrack(id, tid).is_some() || !s.options.receive {
             return;
         }
         if !s.negotiated_once() {
