@@ -1,6 +1,6 @@
 // Shared set-up for the end-to-end tests: the real sfu-server, and one headless Debian
 // Chromium with fake camera and microphone, a browser context per participant.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,12 @@ import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 
 const BIN = process.env.SFU_SERVER_BIN ?? `${process.env.CARGO_TARGET_DIR ?? '../target'}/debug/sfu-server`;
+
+// `sfu-server token create` with these arguments: the token and the join link it prints.
+export function createToken(args) {
+  const out = execFileSync(BIN, ['token', 'create', ...args]).toString().trim().split('\n');
+  return { token: out[0], link: out[1] };
+}
 
 export async function startServer(args = [], { http = '127.0.0.1:0', udp = '127.0.0.1:0' } = {}) {
   const proc = spawn(BIN, ['--http', http, '--udp', udp, '--admin-http', '127.0.0.1:0', ...args], {

@@ -116,14 +116,20 @@ function notice(text) {
 // ---- Joining --------------------------------------------------------------------------
 
 async function join() {
-  const ack = await call('join', { room: state.room, name: state.name });
+  const request = { room: state.room, name: state.name };
+  if (state.token) request.token = state.token;
+  const ack = await call('join', request);
   state.me = ack.id;
+  // With a join token, the name and the rights are the token's.
+  state.name = ack.name ?? state.name;
+  applyGrants(ack.grants);
   state.iceServers = ack.iceServers ?? [];
   state.joined = true;
   $('landing').hidden = true;
   $('call').hidden = false;
   $('room-label').textContent = `Room ${state.room}`;
   const link = new URLSearchParams({ room: state.room, name: state.name });
+  if (state.token) link.set('token', state.token);
   if (params.get('quality')) link.set('quality', params.get('quality'));
   history.replaceState(null, '', `?${link}`);
   chat.reset(ack.chatHistory ?? []);
@@ -160,18 +166,48 @@ async function join() {
   sendMediaState();
 }
 
+// What a member's join token allows: sources it may not publish are stopped before the
+// SFU session starts (the server would not forward them anyway), and the controls for them go.
+function applyGrants(grants) {
+  state.grants = grants ?? null;
+  if (!grants) return;
+  for (const [kind, source] of [['audio', 'audio'], ['video', 'video']]) {
+    if (grants.publish.includes(source) || !state.stream) continue;
+    for (const t of state.stream.getTracks().filter((t) => t.kind === kind)) {
+      t.stop();
+      state.stream.removeTrack(t);
+    }
+  }
+  $('mic').hidden = !grants.publish.includes('audio');
+  $('cam').hidden = !grants.publish.includes('video');
+  $('screen').hidden = !grants.publish.includes('screen');
+  $('chat-input').disabled = !grants.chat;
+  if (!grants.chat) $('chat-input').placeholder = 'Chat is not allowed for you here';
+}
+
+// Why the server refused the join, in words for the person at the page.
+const JOIN_REFUSALS = {
+  'auth-required': 'This server needs an invitation link (a join token). Ask the organiser for one.',
+  'bad-token': 'This invitation link is not valid.',
+  'token-expired': 'This invitation link has expired, or is not valid yet.',
+  'not-allowed': 'This invitation link is for another room.',
+};
+
 function showJoinError(e) {
   state.joined = false;
   $('landing').hidden = false;
   $('call').hidden = true;
-  $('landing-error').textContent = e.message || String(e);
+  $('landing-error').textContent = JOIN_REFUSALS[e.code] ?? (e.message || String(e));
+  $('landing-error').dataset.code = e.code ?? '';
   $('landing-error').hidden = false;
 }
 
 function sendMediaState() {
   if (!state.joined) return;
-  const video = !!state.stream && (state.camOn || !!state.screen);
-  call('media-state', { audio: !!state.stream && state.micOn, video, screen: !!state.screen }).catch(() => {});
+  // Only sources the member has: a join token may have taken some away (`applyGrants`).
+  const has = (kind) => !!state.stream && state.stream.getTracks().some((t) => t.kind === kind);
+  const video = (has('video') && state.camOn) || !!state.screen;
+  call('media-state', { audio: has('audio') && state.micOn, video, screen: !!state.screen }).catch(() => {});
 }
 
 // ---- Peers and tiles ------------------------------------------------------------------
@@ -505,6 +541,10 @@ $('leave').addEventListener('click', leave);
 
 $('room').value = params.get('room') ?? '';
 $('name').value = params.get('name') ?? '';
+// An invitation link carries a join token, which names the member.
+state.token = params.get('token');
 getMedia().then(() => {
-  if (params.get('room') && params.get('name')) start(params.get('room'), params.get('name')).catch(showJoinError);
+  if (params.get('room') && (params.get('name') || state.token)) {
+    start(params.get('room'), params.get('name') ?? '').catch(showJoinError);
+  }
 });

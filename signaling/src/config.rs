@@ -1,5 +1,6 @@
 //! Configuration: an embedded default, then a TOML file, then environment, then flags.
 
+use crate::auth::{AuthMode, JoinVerifier, KeyError};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +27,9 @@ pub enum P2pPolicy {
     about = "Group video calls: signaling, web client and SFU in one binary"
 )]
 pub struct Args {
+    /// A subcommand instead of running the server.
+    #[command(subcommand)]
+    pub command: Option<crate::token_cli::Command>,
     /// A TOML file with any of the settings below.
     #[arg(long, env = "SFU_CONFIG")]
     pub config: Option<PathBuf>,
@@ -88,6 +92,16 @@ pub struct Args {
     /// announced IP).
     #[arg(long, env = "SFU_TURN_TLS_NAME")]
     pub turn_tls_name: Option<String>,
+    /// Who may join: `open` (anyone, under any name: development only) or `token` (a join
+    /// token signed by your application).
+    #[arg(long, env = "SFU_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+    /// Secret that join tokens are signed with (HS256), with --auth token.
+    #[arg(long, env = "SFU_JOIN_SECRET")]
+    pub join_secret: Option<String>,
+    /// Public key (PEM, Ed25519 or RSA) that join tokens are signed for, with --auth token.
+    #[arg(long, env = "SFU_JOIN_PUBLIC_KEY")]
+    pub join_public_key: Option<PathBuf>,
     /// Bearer token for the admin API (then served on --http instead of --admin-http).
     #[arg(long, env = "SFU_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
@@ -134,6 +148,9 @@ struct FileConfig {
     turn_tls_key: Option<PathBuf>,
     turn_tls_listen: Option<SocketAddr>,
     turn_tls_name: Option<String>,
+    auth: Option<AuthMode>,
+    join_secret: Option<String>,
+    join_public_key: Option<PathBuf>,
     admin_token: Option<String>,
     admin_http: Option<SocketAddr>,
     max_room_size: Option<usize>,
@@ -193,6 +210,8 @@ pub struct Config {
     pub turn_tls: Option<crate::turn_tls::TurnTls>,
     /// Admin API token.
     pub admin_token: Option<String>,
+    /// Checks join tokens, with `--auth token`; `None` lets anyone join.
+    pub auth: Option<JoinVerifier>,
     /// Where the admin API listens when there is no token; always a loopback address.
     pub admin_http: SocketAddr,
     /// Most members per room.
@@ -332,6 +351,38 @@ impl Config {
                             "TURN over TLS needs both turn_tls_cert and turn_tls_key",
                         ));
                     }
+                }
+            },
+            auth: match args.auth.or(file.auth).or(base.auth).unwrap_or_default() {
+                AuthMode::Open => None,
+                AuthMode::Token => {
+                    let secret = args.join_secret.or(file.join_secret).or(base.join_secret);
+                    let key = args
+                        .join_public_key
+                        .or(file.join_public_key)
+                        .or(base.join_public_key);
+                    Some(match (secret, key) {
+                        (Some(_), Some(_)) => {
+                            return Err(invalid(
+                                "join_secret and join_public_key: give one, not both",
+                            ));
+                        }
+                        (Some(secret), None) if secret.len() >= 16 => {
+                            JoinVerifier::hs256(secret.as_bytes())
+                        }
+                        (Some(_), None) => {
+                            return Err(invalid("join_secret must be at least 16 bytes"));
+                        }
+                        (None, Some(path)) => {
+                            let pem = std::fs::read(&path).map_err(|source| ConfigError::Read {
+                                path: path.clone(),
+                                source,
+                            })?;
+                            JoinVerifier::public_key(&pem)
+                                .map_err(|e| invalid(&format!("{}: {e}", path.display())))?
+                        }
+                        (None, None) => return Err(invalid(&KeyError::Missing.to_string())),
+                    })
                 }
             },
             admin_token: args

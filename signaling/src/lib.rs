@@ -14,6 +14,7 @@
 pub mod admin;
 mod alloc;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod limits;
 pub mod listener;
@@ -26,6 +27,7 @@ pub mod sio_client;
 pub mod socket;
 pub mod state;
 pub mod switch_time;
+pub mod token_cli;
 pub mod turn;
 pub mod turn_rest;
 pub mod turn_tls;

@@ -13,7 +13,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| "info,rtc=warn,rtc_dtls=warn,rtc_ice=warn".into()),
         )
         .init();
-    let config = Config::load(Args::parse())?;
+    let mut args = Args::parse();
+    if let Some(signaling::token_cli::Command::Token {
+        action: signaling::token_cli::TokenCommand::Create(create),
+    }) = args.command.take()
+    {
+        print!("{}", create.run(std::time::SystemTime::now())?);
+        return Ok(());
+    }
+    let config = Config::load(args)?;
+    if config.auth.is_none() {
+        tracing::warn!(
+            "--auth open: anyone who reaches this server can join any room under any name; use --auth token in production"
+        );
+    }
     match signaling::limits::raise_open_files() {
         Ok((before, after)) if after > before => {
             tracing::info!(before, after, "raised the open files limit")

@@ -73,14 +73,22 @@ pub fn parse<T: for<'de> Deserialize<'de>>(data: Value) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("malformed payload: {e}")))
 }
 
-/// `join {room, name}`.
+/// `join {room, name, token?}`.
 #[derive(Debug, Deserialize)]
 pub struct JoinRequest {
     /// Room name: `[A-Za-z0-9_-]{1,64}`.
     pub room: String,
-    /// Display name: 1 to 64 characters.
+    /// Display name: 1 to 64 characters. With a token, the token's name is used instead,
+    /// and this may be left out.
+    #[serde(default)]
     pub name: String,
+    /// A join token (`--auth token`).
+    #[serde(default)]
+    pub token: Option<String>,
 }
+
+/// The longest join token taken: a few claims signed with RS256 are well under 2 KiB.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 impl Request for JoinRequest {
     /// Checks the room and display names.
@@ -96,16 +104,27 @@ impl Request for JoinRequest {
                 "room names are 1 to 64 letters, digits, '-' or '_'",
             ));
         }
-        let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !name.chars().all(printable)
-        {
-            return Err(ApiError::new(
-                "bad-name",
-                "display names are 1 to 64 printable characters",
-            ));
+        match &self.token {
+            Some(t) if t.len() > MAX_TOKEN_BYTES => Err(ApiError::new(
+                "bad-token",
+                format!("join tokens are at most {MAX_TOKEN_BYTES} bytes"),
+            )),
+            Some(_) => Ok(()),
+            None => check_name(&self.name),
         }
-        Ok(())
     }
+}
+
+/// Checks a display name: 1 to 64 printable characters once trimmed.
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !name.chars().all(printable) {
+        return Err(ApiError::new(
+            "bad-name",
+            "display names are 1 to 64 printable characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `c` may appear in a display name: no control character, and no Unicode format
@@ -254,6 +273,15 @@ pub struct MediaStateRequest {
     pub screen: bool,
 }
 
+/// `remove-member {id}`: a member with the `admin` grant removes another of its room.
+#[derive(Debug, Deserialize)]
+pub struct RemoveMemberRequest {
+    /// The member to remove.
+    pub id: String,
+}
+
+impl Request for RemoveMemberRequest {}
+
 /// `view {peer, width, height, visible}`: how the sender shows a member's video.
 #[derive(Debug, Deserialize)]
 pub struct ViewRequest {
@@ -298,6 +326,7 @@ mod tests {
         JoinRequest {
             room: room.into(),
             name: name.into(),
+            token: None,
         }
         .validate()
     }

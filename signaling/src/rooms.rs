@@ -24,6 +24,10 @@ pub struct Member {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Its join token withholds a right (publishing, receiving), which the server can
+    /// enforce only on media through the SFU: its room never goes peer to peer.
+    #[serde(skip)]
+    pub restricted: bool,
 }
 
 /// One chat message.
@@ -129,7 +133,11 @@ impl Room {
     }
 
     fn desired_mode(&self, policy: &Policy) -> Mode {
-        if !policy.p2p_allowed || self.p2p_failed || self.members.len() >= 3 {
+        if !policy.p2p_allowed
+            || self.p2p_failed
+            || self.members.len() >= 3
+            || self.members.iter().any(|m| m.restricted)
+        {
             Mode::Sfu
         } else {
             Mode::P2p
@@ -239,8 +247,13 @@ impl Rooms {
         let peers = r.members.clone();
         r.members.push(member.clone());
         r.generation += 1;
+        let reason = if member.restricted {
+            "restricted-member"
+        } else {
+            "third-member"
+        };
         let switch = (r.mode == Mode::P2p && r.desired_mode(&policy) == Mode::Sfu)
-            .then(|| r.switch(room, Mode::Sfu, "third-member"));
+            .then(|| r.switch(room, Mode::Sfu, reason));
         let joined = Joined {
             peers,
             mode: r.mode,
@@ -418,7 +431,27 @@ mod tests {
         Member {
             id: id.into(),
             name: id.to_uppercase(),
+            restricted: false,
         }
+    }
+
+    #[test]
+    fn a_restricted_member_keeps_its_room_on_the_sfu_until_it_leaves() {
+        let r = rooms(true);
+        assert_eq!(r.join("x", m("a"), || ()).unwrap().mode, Mode::P2p);
+        let watcher = Member {
+            restricted: true,
+            ..m("w")
+        };
+        let joined = r.join("x", watcher, || ()).unwrap();
+        let s = joined.switch.expect("the room leaves P2P");
+        assert_eq!((s.mode, s.reason), (Mode::Sfu, "restricted-member"));
+        let left = r.leave("w", || ()).unwrap();
+        let generation = left.hold_down.expect("back to P2P after the hold-down");
+        assert_eq!(
+            r.hold_down_expired("x", generation).unwrap().mode,
+            Mode::P2p
+        );
     }
 
     fn rooms(p2p_allowed: bool) -> Rooms {

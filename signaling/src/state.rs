@@ -6,7 +6,8 @@ use crate::metrics::Metrics;
 use crate::rooms::{Policy, Rooms};
 use sfu::SfuHandle;
 use socketioxide::SocketIo;
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Shared server state; cheap to clone.
 #[derive(Clone)]
@@ -28,6 +29,9 @@ pub struct Shared {
     pub io: OnceLock<SocketIo>,
     /// The embedded TURN server, once started (`--turn-listen`).
     pub turn: OnceLock<crate::turn::EmbeddedTurn>,
+    /// Which member holds each join token identity (`sub`), so that a second join with the
+    /// same one replaces the first.
+    pub identities: Mutex<HashMap<String, String>>,
 }
 
 impl AppState {
@@ -45,6 +49,7 @@ impl AppState {
             metrics: Metrics::new(),
             io: OnceLock::new(),
             turn: OnceLock::new(),
+            identities: Mutex::default(),
         }))
     }
 

@@ -49,6 +49,7 @@ async fn seat(state: &AppState, room: &str, id: &str, name: &str) {
     let member = Member {
         id: id.into(),
         name: name.into(),
+        restricted: false,
     };
     state.rooms.join(room, member, || {}).unwrap();
     state

@@ -1,6 +1,7 @@
 //! Text chat with history, the typing indicator, and members' microphone/camera state.
 
-use super::{Payload, deliver, reply, request};
+use super::{Payload, admission, deliver, reply, request};
+use crate::auth::Source;
 use crate::limits::Kind;
 use crate::messages::{ApiError, ChatRequest, MediaStateRequest, TypingRequest};
 use crate::state::AppState;
@@ -26,6 +27,7 @@ pub(super) async fn on_chat(
 ) {
     let result = async {
         let req: ChatRequest = request(&state, &socket, Kind::Chat, data)?;
+        admission::require(&socket, |g| g.chat, "chat")?;
         let (room, msg) = state
             .rooms
             .chat(&socket.id.to_string(), req.text, now_ms())
@@ -46,6 +48,7 @@ pub(super) async fn on_typing(
 ) {
     let result = async {
         let req: TypingRequest = request(&state, &socket, Kind::Typing, data)?;
+        admission::require(&socket, |g| g.chat, "chat")?;
         tell_room(
             &state,
             &io,
@@ -68,6 +71,13 @@ pub(super) async fn on_media_state(
 ) {
     let result = async {
         let req: MediaStateRequest = request(&state, &socket, Kind::Typing, data)?;
+        if req.screen {
+            admission::require(
+                &socket,
+                |g| g.may_publish(Source::Screen),
+                "sharing a screen",
+            )?;
+        }
         let fields = json!({ "audio": req.audio, "video": req.video, "screen": req.screen });
         let told = tell_room(&state, &io, &socket, "media-state", fields).await?;
         let me = ParticipantId(socket.id.to_string());

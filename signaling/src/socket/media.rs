@@ -1,7 +1,7 @@
 //! Media negotiation: the P2P relay between two members, and each member's SFU session.
 
 use super::deliver::{self, Delivery};
-use super::{Payload, announce_switch, limit, reply, request};
+use super::{Payload, admission, announce_switch, limit, reply, request};
 use crate::limits::Kind;
 use crate::messages::{ApiError, CandidateMessage, P2pSignal, SdpMessage, ViewRequest};
 use crate::state::AppState;
@@ -48,6 +48,13 @@ pub(super) async fn on_p2p_signal(
         }
         let target = super::socket_of(&io, &signal.to)
             .ok_or_else(|| ApiError::new("not-in-room", "no such peer in your room"))?;
+        // Rights the server enforces only on SFU media: no P2P link may bypass them.
+        if !admission::grants(&socket).is_full() || !admission::grants(&target).is_full() {
+            return Err(ApiError::new(
+                "not-allowed",
+                "a member's join token limits its media: this room talks through the SFU only",
+            ));
+        }
         let mut out = json!({ "from": from });
         if let Some(d) = signal.description {
             out["description"] = d;

@@ -1,8 +1,8 @@
 //! `join`, `leave`, and the mode changes they cause.
 
-use super::{Payload, deliver, limit, reply, request};
+use super::{Payload, admission, deliver, limit, reply, request};
 use crate::limits::Kind;
-use crate::messages::{ApiError, JoinRequest};
+use crate::messages::{ApiError, JoinRequest, RemoveMemberRequest};
 use crate::rooms::{JoinError, Member, Mode, ModeSwitch};
 use crate::state::AppState;
 use crate::switch_time;
@@ -30,11 +30,28 @@ async fn join(
     io: &SocketIo,
 ) -> Result<Value, ApiError> {
     let req: JoinRequest = request(state, socket, Kind::Membership, data)?;
+    let admitted = admission::admit(state, &req)?;
     let id = socket.id.to_string();
     let member = Member {
         id: id.clone(),
-        name: req.name.trim().to_owned(),
+        name: admitted.name.clone(),
+        restricted: !admitted.grants.is_full(),
     };
+    if state.rooms.membership(&id).is_some() {
+        return Err(ApiError::new(
+            "already-joined",
+            JoinError::AlreadyJoined.to_string(),
+        ));
+    }
+    // A second join with the same identity replaces the first, which leaves its seat.
+    if let Some(old) = admitted
+        .sub
+        .as_deref()
+        .and_then(|sub| admission::claim_identity(state, sub, &id))
+    {
+        remove_member(state, &old, "replaced").await;
+    }
+    admission::keep(socket, &admitted);
     let joined = state
         .rooms
         .join(&req.room, member.clone(), || socket.join(req.room.clone()))
@@ -48,7 +65,11 @@ async fn join(
     let sfu_ready = async {
         let session = state
             .sfu
-            .join(room.clone(), ParticipantId(id.clone()))
+            .join_with(
+                room.clone(),
+                ParticipantId(id.clone()),
+                admission::sfu_options(&admitted.grants),
+            )
             .await?;
         super::set_session(socket, session);
         state
@@ -69,11 +90,36 @@ async fn join(
     info!(%id, room = %req.room, name = %member.name, mode = ?joined.mode, "joined");
     Ok(json!({
         "id": id,
+        "name": member.name,
+        "grants": admitted.grants,
         "peers": joined.peers,
         "mode": joined.mode,
         "iceServers": state.ice_servers(&id, std::time::SystemTime::now()),
         "chatHistory": joined.chat_history,
     }))
+}
+
+pub(super) async fn on_remove_member(
+    socket: SocketRef,
+    TryData(data): Payload,
+    ack: AckSender,
+    State(state): State<AppState>,
+) {
+    let result = async {
+        let req: RemoveMemberRequest = request(&state, &socket, Kind::Membership, data)?;
+        admission::require(&socket, |g| g.admin, "removing members")?;
+        let me = socket.id.to_string();
+        let Some((_, name)) = state.rooms.membership(&me) else {
+            return Err(ApiError::not_joined());
+        };
+        if req.id == me || !state.rooms.same_room(&me, &req.id) {
+            return Err(ApiError::new("not-in-room", "no such peer in your room"));
+        }
+        remove_member(&state, &req.id, &format!("removed by {name}")).await;
+        Ok(json!({}))
+    }
+    .await;
+    reply(&socket, ack, result);
 }
 
 pub(super) async fn on_leave(
@@ -100,6 +146,7 @@ pub(super) async fn on_leave(
 pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, reason: &str) -> bool {
     let id = socket.id.to_string();
     // Out of the broadcast room under the rooms lock, like the join.
+    admission::release_identity(state, socket);
     let Some(left) = state.rooms.leave(&id, || socket.leave_all()) else {
         return false;
     };

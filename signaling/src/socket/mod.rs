@@ -1,5 +1,6 @@
 //! Socket.IO: one handler per event. `docs/signaling.md` is the protocol.
 
+mod admission;
 mod chat;
 pub mod deliver;
 mod media;
@@ -25,6 +26,7 @@ pub use membership::{announce_switch, leave_room, remove_member};
 pub async fn register_handlers(socket: SocketRef) -> Result<(), std::convert::Infallible> {
     socket.on("join", membership::on_join);
     socket.on("leave", membership::on_leave);
+    socket.on("remove-member", membership::on_remove_member);
     socket.on("p2p-signal", media::on_p2p_signal);
     socket.on("p2p-failed", media::on_p2p_failed);
     socket.on("p2p-ready", media::on_p2p_ready);

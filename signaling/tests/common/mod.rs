@@ -100,9 +100,12 @@ impl Client {
 
     /// Joins and remembers the id; panics on an error ack.
     pub async fn join(&mut self, room: &str, name: &str) -> Value {
-        let ack = self
-            .call("join", json!({ "room": room, "name": name }))
-            .await;
+        self.join_with(json!({ "room": room, "name": name })).await
+    }
+
+    /// Joins with this `join` payload and remembers the id; panics on an error ack.
+    pub async fn join_with(&mut self, payload: Value) -> Value {
+        let ack = self.call("join", payload).await;
         assert!(ack.get("error").is_none(), "join refused: {ack}");
         self.id = ack["id"].as_str().expect("id").to_owned();
         ack
@@ -161,6 +164,11 @@ pub async fn member(server: &Server, room: &str, name: &str, index: u8) -> Membe
 
 /// Like [`member`], for a server at `addr` (one in another process, say).
 pub async fn member_at(addr: std::net::SocketAddr, room: &str, name: &str, index: u8) -> Member {
+    member_joining(addr, json!({ "room": room, "name": name }), index).await
+}
+
+/// Like [`member`], joining with this `join` payload (a token, say).
+pub async fn member_joining(addr: std::net::SocketAddr, join: Value, index: u8) -> Member {
     let (offers_tx, offers_rx) = mpsc::unbounded_channel();
     let (tx, mut raw) = mpsc::unbounded_channel::<(String, Value)>();
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -182,7 +190,7 @@ pub async fn member_at(addr: std::net::SocketAddr, room: &str, name: &str, index
         backlog: Vec::new(),
         id: String::new(),
     };
-    client.join(room, name).await;
+    client.join_with(join).await;
     let peer = Peer::spawn(
         Arc::new(SocketSignal(sio)),
         offers_rx,

@@ -1,0 +1,118 @@
+//! Who may join, under which name and with which rights: the join token's word with
+//! `--auth token`, the client's own on an open server. The rights go on the socket, where
+//! the handlers that need them look.
+
+use crate::auth::{Grants, Source, TokenError};
+use crate::messages::{ApiError, JoinRequest, check_name};
+use crate::state::AppState;
+use socketioxide::extract::SocketRef;
+
+/// What a join was admitted with.
+pub(crate) struct Admitted {
+    pub name: String,
+    pub grants: Grants,
+    /// The token's identity, if it has one.
+    pub sub: Option<String>,
+}
+
+/// A member's grants, kept on its socket.
+#[derive(Clone)]
+struct MemberGrants(Grants);
+
+/// A member's token identity, kept on its socket.
+#[derive(Clone)]
+struct Identity(String);
+
+/// Checks a join: its token with `--auth token`, else its name.
+pub(crate) fn admit(state: &AppState, req: &JoinRequest) -> Result<Admitted, ApiError> {
+    let Some(verifier) = &state.config.auth else {
+        check_name(&req.name)?;
+        return Ok(Admitted {
+            name: req.name.trim().to_owned(),
+            grants: Grants::default(),
+            sub: None,
+        });
+    };
+    let token = req
+        .token
+        .as_deref()
+        .ok_or_else(|| refused(TokenError::Required))?;
+    let claims = verifier.verify(token, &req.room).map_err(refused)?;
+    check_name(&claims.name)
+        .map_err(|e| refused(TokenError::Bad(format!("its name: {}", e.message))))?;
+    Ok(Admitted {
+        name: claims.name.trim().to_owned(),
+        grants: claims.grants,
+        sub: claims.sub,
+    })
+}
+
+fn refused(e: TokenError) -> ApiError {
+    ApiError::new(e.code(), e.to_string())
+}
+
+/// Records what the socket's member may do.
+pub(crate) fn keep(socket: &SocketRef, admitted: &Admitted) {
+    socket
+        .extensions
+        .insert(MemberGrants(admitted.grants.clone()));
+    if let Some(sub) = &admitted.sub {
+        socket.extensions.insert(Identity(sub.clone()));
+    }
+}
+
+/// What the socket's member may do: everything but `admin` until it joins with a token.
+pub(crate) fn grants(socket: &SocketRef) -> Grants {
+    socket
+        .extensions
+        .get::<MemberGrants>()
+        .map(|g| g.0)
+        .unwrap_or_default()
+}
+
+/// `Ok` if the member's grants allow `action`, else `not-allowed`.
+pub(crate) fn require(
+    socket: &SocketRef,
+    allowed: impl Fn(&Grants) -> bool,
+    action: &str,
+) -> Result<(), ApiError> {
+    if allowed(&grants(socket)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "not-allowed",
+            format!("your join token does not allow {action}"),
+        ))
+    }
+}
+
+/// What the SFU lets the member do.
+pub(crate) fn sfu_options(grants: &Grants) -> sfu::JoinOptions {
+    sfu::JoinOptions {
+        receive: grants.subscribe,
+        publish_audio: grants.may_publish(Source::Audio),
+        publish_video: grants.may_publish(Source::Video) || grants.may_publish(Source::Screen),
+    }
+}
+
+/// Makes member `id` the holder of identity `sub`, and returns the member that held it
+/// until now, who is to be replaced.
+pub(crate) fn claim_identity(state: &AppState, sub: &str, id: &str) -> Option<String> {
+    // Nothing panics while holding this lock (plain map updates), so it is never poisoned.
+    let mut map = state.identities.lock().expect("identities lock poisoned");
+    map.insert(sub.to_owned(), id.to_owned())
+        .filter(|old| old != id)
+}
+
+/// Forgets the socket's identity, if it still holds it.
+pub(crate) fn release_identity(state: &AppState, socket: &SocketRef) {
+    let Some(Identity(sub)) = socket.extensions.get::<Identity>() else {
+        return;
+    };
+    let id = socket.id.to_string();
+    // See `claim_identity`.
+    let mut map = state.identities.lock().expect("identities lock poisoned");
+    if map.get(&sub) == Some(&id) {
+        map.remove(&sub);
+    }
+}
