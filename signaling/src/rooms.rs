@@ -318,7 +318,10 @@ impl Rooms {
 
     /// A member reports its P2P media flowing. Returns the room when every member has, so
     /// that the SFU can stop forwarding for it.
-    pub fn p2p_ready(&self, id: &str) -> Option<String> {
+    ///
+    /// When it is, `then` runs with the room while the rooms are still locked: whatever it
+    /// queues (the end of forwarding) is ordered with the room's mode changes.
+    pub fn p2p_ready(&self, id: &str, then: impl FnOnce(&str)) -> Option<String> {
         let mut inner = self.lock();
         let room = inner.membership.get(id)?.clone();
         let r = inner.rooms.get_mut(&room)?;
@@ -326,18 +329,37 @@ impl Rooms {
             return None;
         }
         r.p2p_ready.insert(id.to_owned());
-        r.members
-            .iter()
-            .all(|m| r.p2p_ready.contains(&m.id))
-            .then_some(room)
+        let all = r.members.iter().all(|m| r.p2p_ready.contains(&m.id));
+        all.then(|| {
+            then(&room);
+            room
+        })
     }
 
     /// Whether `switch` is still the room's latest mode change.
     pub fn is_current(&self, switch: &ModeSwitch) -> bool {
-        self.lock()
+        self.if_current(switch, || ())
+    }
+
+    /// Runs `then` if `switch` is still the room's latest mode change, while the rooms are
+    /// locked (see `p2p_ready`). Returns whether it ran.
+    pub fn if_current(&self, switch: &ModeSwitch, then: impl FnOnce()) -> bool {
+        let inner = self.lock();
+        let current = inner
             .rooms
             .get(&switch.room)
-            .is_some_and(|r| r.switches == switch.seq)
+            .is_some_and(|r| r.switches == switch.seq);
+        if current {
+            then();
+        }
+        current
+    }
+
+    /// Runs `then` with the room's mode (`None` if it has no members), while the rooms are
+    /// locked (see `p2p_ready`).
+    pub fn with_mode<R>(&self, room: &str, then: impl FnOnce(Option<Mode>) -> R) -> R {
+        let inner = self.lock();
+        then(inner.rooms.get(room).map(|r| r.mode))
     }
 
     /// The socket's room and display name.
@@ -488,8 +510,8 @@ mod tests {
         assert_eq!((s.mode, s.reason), (Mode::P2p, "hold-down"));
         assert_eq!(r.room("x").map(|v| v.mode), Some(Mode::P2p));
         // Both report P2P media: the SFU may stop forwarding.
-        assert_eq!(r.p2p_ready("a"), None);
-        assert_eq!(r.p2p_ready("b"), Some("x".into()));
+        assert_eq!(r.p2p_ready("a", |_| ()), None);
+        assert_eq!(r.p2p_ready("b", |_| ()), Some("x".into()));
     }
 
     #[test]

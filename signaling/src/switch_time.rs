@@ -139,6 +139,7 @@ mod tests {
     fn room(participants: Vec<ParticipantStats>) -> RoomStats {
         RoomStats {
             worker: 0,
+            forwarding: true,
             name: "r".into(),
             created_at: SystemTime::UNIX_EPOCH,
             totals: Tally::default(),

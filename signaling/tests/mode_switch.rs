@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, everyone_receives, member, server, server_with, wait_until};
+use common::{Client, admin_json, everyone_receives, member, server, server_with, wait_until};
 use serde_json::json;
 use sfu::SubscribedStats;
 use sfu::testkit::VIDEO;
@@ -179,4 +179,35 @@ async fn a_vanished_client_is_removed_by_the_ping_timeout() {
         "its SFU session is freed"
     );
     s.shutdown().await;
+}
+
+/// Three members joining at once: whichever join's forwarding change reaches the SFU last,
+/// the room ends on the SFU with forwarding on. (A join used to apply the mode it saw, so
+/// one that saw the room P2P could turn forwarding off after the third had turned it on,
+/// leaving a room in the SFU mode in which nothing was forwarded.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_joins_leave_a_room_of_three_forwarding() {
+    let s = server().await;
+    for round in 0..8 {
+        let room = format!("rush-{round}");
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            clients.push(Client::connect(&s).await);
+        }
+        let joins = clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.call("join", json!({ "room": room, "name": format!("m{i}") })));
+        for ack in futures_util::future::join_all(joins).await {
+            assert!(ack.get("error").is_none(), "{ack}");
+        }
+        // Give every queued change time to land.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let detail = admin_json(&s, &format!("/api/rooms/{room}")).await;
+        assert_eq!(detail["mode"], "sfu", "{detail}");
+        assert_eq!(detail["forwarding"], true, "round {round}: {detail}");
+        for c in clients {
+            c.disconnect().await;
+        }
+    }
 }

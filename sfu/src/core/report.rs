@@ -164,6 +164,8 @@ pub struct RoomStats {
     pub name: String,
     /// The media worker it is placed on.
     pub worker: usize,
+    /// Whether the SFU forwards its media (off while its members talk peer to peer).
+    pub forwarding: bool,
     /// When it was created.
     pub created_at: SystemTime,
     /// Media counters of its current sessions.

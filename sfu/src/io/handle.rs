@@ -289,6 +289,23 @@ impl SfuHandle {
             .await
     }
 
+    /// Queues a change of the room's forwarding without waiting for it. Commands to a
+    /// worker run in the order they are queued, so a caller that queues while holding the
+    /// lock its mode changes under gets the changes applied in the order they happened;
+    /// awaiting each call could let a stale one overtake a newer one.
+    pub fn queue_forwarding(&self, room: RoomId, forwarding: bool) -> Result<(), SfuError> {
+        let w = self
+            .worker_of(&room)
+            .ok_or_else(|| SfuError::UnknownRoom(room.clone()))?;
+        // Nobody waits for the reply: the worker's answer is dropped with it.
+        let (reply, _) = oneshot::channel();
+        self.pool.workers[w].send(Command::SetForwarding {
+            room,
+            forwarding,
+            reply,
+        })
+    }
+
     /// How `subscriber` shows `publisher`'s video: whether on screen (hidden, none of it is
     /// sent), and the tile's size in device pixels (no larger layer is sent).
     pub async fn set_view(

@@ -40,6 +40,9 @@ pub struct RoomDetail {
     pub mode: Mode,
     /// The media worker it is placed on, once it has an SFU session.
     pub worker: Option<usize>,
+    /// Whether the SFU forwards its media: on in the SFU mode, off once every member has
+    /// P2P media flowing after a move back to P2P.
+    pub forwarding: bool,
     /// When it was created (RFC 3339).
     pub created_at: String,
     /// Its members.
@@ -181,6 +184,7 @@ impl RoomDetail {
             name: room.name.clone(),
             mode: room.mode,
             worker: media.map(|m| m.worker),
+            forwarding: media.is_some_and(|m| m.forwarding),
             created_at: rfc3339(media.map_or_else(SystemTime::now, |m| m.created_at)),
             participants,
             totals,

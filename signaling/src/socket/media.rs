@@ -97,9 +97,13 @@ pub(super) async fn on_p2p_ready(socket: SocketRef, ack: AckSender, State(state)
     let result = async {
         limit(&state, &socket, Kind::Signaling)?;
         joined(&state, &socket)?;
-        if let Some(room) = state.rooms.p2p_ready(&socket.id.to_string()) {
+        let mut stopped = Ok(());
+        let ready = state.rooms.p2p_ready(&socket.id.to_string(), |room| {
+            stopped = state.sfu.queue_forwarding(RoomId(room.to_owned()), false);
+        });
+        if let Some(room) = ready {
             info!(%room, "every member has P2P media; the SFU stops forwarding");
-            state.sfu.set_forwarding(RoomId(room), false).await?;
+            stopped?;
         }
         Ok(json!({}))
     }

@@ -72,10 +72,12 @@ async fn join(
             )
             .await?;
         super::set_session(socket, session);
-        state
-            .sfu
-            .set_forwarding(room.clone(), joined.mode == Mode::Sfu)
-            .await
+        // The room's mode now, not at our join: joins run concurrently, and one that saw
+        // the room P2P must not turn forwarding off after a later one moved it to the SFU.
+        state.rooms.with_mode(&req.room, |mode| match mode {
+            Some(mode) => state.sfu.queue_forwarding(room.clone(), mode == Mode::Sfu),
+            None => Ok(()),
+        })
     };
     if let Err(e) = sfu_ready.await {
         warn!(%id, room = %req.room, "SFU session refused: {e}");
@@ -201,9 +203,10 @@ pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitc
             tokio::spawn(async move {
                 tokio::time::sleep(P2P_GRACE).await;
                 // Only if no later switch (to the SFU, and perhaps back) overtook this one.
-                if state.rooms.is_current(&switch) {
-                    let _ = state.sfu.set_forwarding(RoomId(switch.room), false).await;
-                }
+                let room = RoomId(switch.room.clone());
+                state.rooms.if_current(&switch, || {
+                    let _ = state.sfu.queue_forwarding(room, false);
+                });
             });
         }
     }

@@ -81,6 +81,7 @@ impl Sfu {
         RoomStats {
             name: id.0.clone(),
             worker: self.config.worker,
+            forwarding: room.forwarding(),
             created_at: room.created_at,
             totals,
             participants: members().map(|s| self.participant_report(s, now)).collect(),
