@@ -7,13 +7,19 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 
-/// A TLS handshake that takes longer than this is dropped, so that idle connections cannot
-/// pile up before they authenticate.
+/// A TLS handshake that takes longer than this is dropped, so that connections that never
+/// finish one cannot pile up.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS connections open at once at most, handshakes included: each holds a descriptor and
+/// rustls's buffers. Past it, new connections are closed at once.
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// How to run TURN over TLS.
 #[derive(Debug, Clone)]
@@ -65,17 +71,59 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
 }
 
 /// The upgrade the TURN server runs on each accepted connection: a TLS handshake, within
-/// [`HANDSHAKE_TIMEOUT`].
+/// [`HANDSHAKE_TIMEOUT`], while fewer than [`MAX_CONNECTIONS`] are open.
 pub fn upgrade(acceptor: TlsAcceptor) -> TcpUpgrade {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     Arc::new(move |stream| {
-        let acceptor = acceptor.clone();
+        let (acceptor, slots) = (acceptor.clone(), slots.clone());
         Box::pin(async move {
+            let slot = slots
+                .try_acquire_owned()
+                .map_err(|_| std::io::Error::other("too many TURN over TLS connections"))?;
             let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
                 .await
                 .map_err(|_| {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
                 })??;
-            Ok(Box::new(tls) as Box<dyn TcpStreamLike>)
+            let stream = Slotted {
+                stream: tls,
+                _slot: slot,
+            };
+            Ok(Box::new(stream) as Box<dyn TcpStreamLike>)
         })
     })
+}
+
+/// A stream that holds its connection slot until it is dropped.
+struct Slotted<S> {
+    stream: S,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Slotted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Slotted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }

@@ -2,24 +2,31 @@
 //! block UDP. Clients connect; each datagram travels as one RFC 4571 frame, a 16-bit length
 //! then the bytes. The SFU never connects out.
 //!
-//! Caps: connections per worker, bytes queued per connection (a stalled reader loses whole
-//! frames, never part of one, since a partial frame would break the framing for good), and
-//! an idle timeout for connections that send no frame (ICE consent checks arrive every few
-//! seconds on a live one).
+//! Caps: connections per worker and per client address, bytes queued per connection (a
+//! stalled reader loses whole frames, never part of one, since a partial frame would break
+//! the framing for good), bytes read per wake-up (one fast sender must not hold the worker
+//! from its other rooms), and an idle timeout for connections that send nothing the SFU
+//! accepts: ICE consent checks arrive every few seconds on a live one, and garbage does not
+//! count.
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tracing::debug;
 
 /// Connections one worker keeps open at most.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections one worker keeps open from one client IP at most (a NAT may hide several
+/// clients behind one).
+pub const MAX_PER_IP: usize = 64;
+/// Bytes read from one connection per wake-up; the rest waits for the next pass.
+pub const READ_BUDGET: usize = 256 * 1024;
 /// Bytes queued for one connection at most; frames past it are dropped.
 pub const MAX_QUEUED: usize = 2 << 20;
-/// A connection that sends no frame for this long is closed.
+/// A connection that sends no frame the SFU accepts for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often idle connections are looked for.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -60,6 +67,17 @@ pub struct TcpCounters {
     pub idle_closed: u64,
 }
 
+/// How a read pass ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Pass {
+    /// The socket would block: the next event wakes it.
+    Drained,
+    /// The budget ran out with bytes perhaps still waiting.
+    More,
+    /// The peer closed, or the socket failed.
+    Closed,
+}
+
 struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
@@ -77,6 +95,9 @@ pub struct TcpPort {
     token: Token,
     conns: HashMap<Token, Conn>,
     by_peer: HashMap<SocketAddr, Token>,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Connections whose last pass ran out of budget: read again without an event.
+    pending: Vec<Token>,
     next_token: usize,
     next_sweep: Instant,
     counters: TcpCounters,
@@ -96,6 +117,8 @@ impl TcpPort {
             token,
             conns: HashMap::new(),
             by_peer: HashMap::new(),
+            per_ip: HashMap::new(),
+            pending: Vec::new(),
             next_token: token.0 + 1,
             next_sweep: now + SWEEP_INTERVAL,
             counters: TcpCounters::default(),
@@ -123,13 +146,14 @@ impl TcpPort {
     }
 
     /// The listener or a connection is ready: accepts, reads (calling `frame` with each
-    /// complete frame and its sender) and writes what waits.
+    /// complete frame and its sender; it says whether the SFU accepted the frame) and
+    /// writes what waits.
     pub fn handle_ready(
         &mut self,
         token: Token,
         registry: &Registry,
         now: Instant,
-        mut frame: impl FnMut(SocketAddr, &[u8]),
+        mut frame: impl FnMut(SocketAddr, &[u8]) -> bool,
     ) {
         if token == self.token {
             self.accept(registry, now);
@@ -138,9 +162,29 @@ impl TcpPort {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        let open = read(conn, now, &mut self.counters, &mut frame) && flush(conn);
+        let pass = read(conn, now, &mut self.counters, &mut frame);
+        let open = pass != Pass::Closed && flush(conn);
         if !open {
             self.close(token, registry, "closed");
+        } else if pass == Pass::More && !self.pending.contains(&token) {
+            self.pending.push(token);
+        }
+    }
+
+    /// Whether a connection has bytes left from a pass that ran out of budget.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Reads again the connections whose last pass ran out of budget.
+    pub fn handle_pending(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        mut frame: impl FnMut(SocketAddr, &[u8]) -> bool,
+    ) {
+        for token in std::mem::take(&mut self.pending) {
+            self.handle_ready(token, registry, now, &mut frame);
         }
     }
 
@@ -195,7 +239,8 @@ impl TcpPort {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
-                    if self.conns.len() >= MAX_CONNECTIONS {
+                    let from_ip = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
+                    if self.conns.len() >= MAX_CONNECTIONS || from_ip >= MAX_PER_IP {
                         self.counters.refused += 1;
                         debug!(%peer, "ICE-TCP connection refused: at the cap");
                         continue;
@@ -212,6 +257,7 @@ impl TcpPort {
                         continue;
                     }
                     self.counters.accepted += 1;
+                    *self.per_ip.entry(peer.ip()).or_default() += 1;
                     debug!(%peer, "ICE-TCP connection");
                     // A peer address names one connection; a reused one replaces the old.
                     if let Some(old) = self.by_peer.insert(peer, token) {
@@ -222,7 +268,7 @@ impl TcpPort {
                         Conn {
                             stream,
                             peer,
-                            inbuf: Vec::with_capacity(2 + MAX_FRAME),
+                            inbuf: Vec::new(),
                             out: Vec::new(),
                             sent: 0,
                             last_frame: now,
@@ -230,9 +276,14 @@ impl TcpPort {
                     );
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // A connection reset before it was accepted: the next may be fine.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) => {}
                 Err(e) => {
-                    // Out of descriptors, or a connection reset before it was accepted.
+                    // Out of descriptors: what waits is taken when the next one arrives.
                     debug!("ICE-TCP accept: {e}");
                     return;
                 }
@@ -253,41 +304,53 @@ impl TcpPort {
     fn close_conn(&mut self, token: Token, registry: &Registry) {
         if let Some(mut conn) = self.conns.remove(&token) {
             let _ = registry.deregister(&mut conn.stream);
+            if let Some(n) = self.per_ip.get_mut(&conn.peer.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&conn.peer.ip());
+                }
+            }
         }
+        self.pending.retain(|t| *t != token);
     }
 }
 
-/// Reads until the socket would block, handing out complete frames. False when the
-/// connection ended or failed.
+/// Reads until the socket would block or [`READ_BUDGET`] is spent, handing out complete
+/// frames. Only frames the SFU accepts keep the connection from going idle.
 fn read(
     conn: &mut Conn,
     now: Instant,
     counters: &mut TcpCounters,
-    frame: &mut impl FnMut(SocketAddr, &[u8]),
-) -> bool {
+    frame: &mut impl FnMut(SocketAddr, &[u8]) -> bool,
+) -> Pass {
     let mut chunk = [0u8; 16 * 1024];
+    let mut budget = READ_BUDGET;
     loop {
+        if budget == 0 {
+            return Pass::More;
+        }
         // At most one partial frame waits, so the buffer stays under 2 + MAX_FRAME bytes.
         let room = (2 + MAX_FRAME - conn.inbuf.len()).min(chunk.len());
         match conn.stream.read(&mut chunk[..room]) {
-            Ok(0) => return false,
+            Ok(0) => return Pass::Closed,
             Ok(n) => {
+                budget = budget.saturating_sub(n);
                 conn.inbuf.extend_from_slice(&chunk[..n]);
                 let peer = conn.peer;
-                let mut got = 0;
+                let (mut got, mut accepted) = (0, false);
                 let used = split_frames(&conn.inbuf, |f| {
                     got += 1;
-                    frame(peer, f)
+                    accepted |= frame(peer, f);
                 });
                 conn.inbuf.drain(..used);
-                if got > 0 {
-                    counters.frames_in += got;
+                counters.frames_in += got;
+                if accepted {
                     conn.last_frame = now;
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Pass::Drained,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return false,
+            Err(_) => return Pass::Closed,
         }
     }
 }
@@ -306,7 +369,7 @@ fn flush(conn: &mut Conn) -> bool {
     if conn.sent == conn.out.len() {
         conn.out.clear();
         conn.sent = 0;
-    } else if conn.sent > MAX_QUEUED {
+    } else if conn.sent > MAX_QUEUED / 2 {
         conn.out.drain(..conn.sent);
         conn.sent = 0;
     }
@@ -384,7 +447,8 @@ mod tests {
                     let now = Instant::now();
                     self.port
                         .handle_ready(ev.token(), self.poll.registry(), now, |from, f| {
-                            frames.push((from, f.to_vec()))
+                            frames.push((from, f.to_vec()));
+                            true
                         });
                 }
             }
@@ -477,7 +541,7 @@ mod tests {
                 .unwrap();
             for ev in events.iter() {
                 h.port
-                    .handle_ready(ev.token(), h.poll.registry(), Instant::now(), |_, _| {});
+                    .handle_ready(ev.token(), h.poll.registry(), Instant::now(), |_, _| true);
             }
             match client.read(&mut chunk) {
                 Ok(0) => break,
@@ -494,5 +558,94 @@ mod tests {
         }
         assert_eq!(received, queued);
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn frames_the_sfu_refuses_do_not_keep_a_connection_alive() {
+        use std::io::Write as _;
+        let mut h = Harness::new();
+        let mut client = std::net::TcpStream::connect(h.addr).unwrap();
+        let start = Instant::now();
+        let mut frames = Vec::new();
+        h.pump(&mut frames, |h, _| h.port.connections() == 1);
+        client.write_all(&framed(&[b"garbage"])).unwrap();
+        // Read with a closure that refuses every frame, as the SFU does garbage.
+        let mut events = mio::Events::with_capacity(16);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = 0;
+        while seen == 0 && Instant::now() < deadline {
+            h.poll
+                .poll(&mut events, Some(Duration::from_millis(20)))
+                .unwrap();
+            for ev in events.iter() {
+                h.port
+                    .handle_ready(ev.token(), h.poll.registry(), Instant::now(), |_, _| {
+                        seen += 1;
+                        false
+                    });
+            }
+        }
+        assert_eq!(seen, 1);
+        h.port
+            .handle_timeout(start + IDLE_TIMEOUT + SWEEP_INTERVAL, h.poll.registry());
+        assert_eq!(h.port.connections(), 0, "garbage is not a sign of life");
+    }
+
+    #[test]
+    fn one_address_gets_at_most_its_share_of_connections() {
+        let mut h = Harness::new();
+        let clients: Vec<_> = (0..MAX_PER_IP + 2)
+            .map(|_| std::net::TcpStream::connect(h.addr).unwrap())
+            .collect();
+        let mut frames = Vec::new();
+        h.pump(&mut frames, |h, _| h.port.counters().refused >= 2);
+        assert_eq!(h.port.connections(), MAX_PER_IP);
+        assert_eq!(h.port.counters().refused, 2);
+        drop(clients);
+    }
+
+    #[test]
+    fn a_fast_sender_is_read_in_slices_and_loses_nothing() {
+        use std::io::Write as _;
+        let mut h = Harness::new();
+        let mut client = std::net::TcpStream::connect(h.addr).unwrap();
+        let mut frames = Vec::new();
+        h.pump(&mut frames, |h, _| h.port.connections() == 1);
+        // More than two budgets' worth, written before the port reads any of it.
+        let frame = [3u8; 1200];
+        let count = 2 * READ_BUDGET / frame.len() + 50;
+        let bytes = framed(&vec![&frame[..]; count]);
+        let writer = std::thread::spawn(move || {
+            client.write_all(&bytes).unwrap();
+            client
+        });
+        let mut got = 0;
+        let mut slices = 0;
+        let mut events = mio::Events::with_capacity(16);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got < count && Instant::now() < deadline {
+            let wait = if h.port.has_pending() { 0 } else { 20 };
+            h.poll
+                .poll(&mut events, Some(Duration::from_millis(wait)))
+                .unwrap();
+            let now = Instant::now();
+            let mut count_frame = |_: SocketAddr, f: &[u8]| {
+                assert_eq!(f, &frame[..]);
+                got += 1;
+                true
+            };
+            if h.port.has_pending() {
+                slices += 1;
+            }
+            h.port
+                .handle_pending(h.poll.registry(), now, &mut count_frame);
+            for ev in events.iter() {
+                h.port
+                    .handle_ready(ev.token(), h.poll.registry(), now, &mut count_frame);
+            }
+        }
+        assert_eq!(got, count);
+        assert!(slices >= 1, "the reads were split by the budget");
+        drop(writer.join().unwrap());
     }
 }

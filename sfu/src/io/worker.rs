@@ -296,7 +296,8 @@ impl Thread {
             };
             let failed = batch.flush(fd, |buf| sfu.recycle(buf));
             note_failures(&mut send_errors, failed);
-            let wait = if readable {
+            let tcp_pending = self.tcp.as_ref().is_some_and(TcpPort::has_pending);
+            let wait = if readable || tcp_pending {
                 Some(std::time::Duration::ZERO)
             } else {
                 Some(deadline.saturating_duration_since(Instant::now()))
@@ -318,14 +319,17 @@ impl Thread {
                 readable = self.read_batches(sfu, &mut recv, now);
             }
             if let Some(tcp) = self.tcp.as_mut() {
+                let mut frame = |from, data: &[u8]| {
+                    let from = Remote {
+                        protocol: Protocol::Tcp,
+                        addr: from,
+                    };
+                    sfu.handle_packet(now, from, data)
+                };
+                // Connections left with bytes by their budget go first, then the new events.
+                tcp.handle_pending(self.poll.registry(), now, &mut frame);
                 for token in tcp_ready.drain(..) {
-                    tcp.handle_ready(token, self.poll.registry(), now, |from, data| {
-                        let from = Remote {
-                            protocol: Protocol::Tcp,
-                            addr: from,
-                        };
-                        sfu.handle_packet(now, from, data)
-                    });
+                    tcp.handle_ready(token, self.poll.registry(), now, &mut frame);
                 }
                 tcp.handle_timeout(now, self.poll.registry());
             }

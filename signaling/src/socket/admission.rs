@@ -104,6 +104,15 @@ pub(crate) fn claim_identity(state: &AppState, sub: &str, id: &str) -> Option<St
         .filter(|old| old != id)
 }
 
+/// Gives up identity `sub` if member `id` holds it: its join did not go through.
+pub(crate) fn unclaim_identity(state: &AppState, sub: &str, id: &str) {
+    // See `claim_identity`.
+    let mut map = state.identities.lock().expect("identities lock poisoned");
+    if map.get(sub).is_some_and(|holder| holder == id) {
+        map.remove(sub);
+    }
+}
+
 /// Forgets the socket's identity, if it still holds it.
 pub(crate) fn release_identity(state: &AppState, socket: &SocketRef) {
     let Some(Identity(sub)) = socket.extensions.get::<Identity>() else {

@@ -195,7 +195,12 @@ pub(super) async fn on_sfu_restart(
             .ok_or_else(ApiError::not_joined)?;
         // The old session may already be gone (a failed transport); a new one is made either way.
         let _ = state.sfu.leave(me.clone()).await;
-        let session = state.sfu.join(RoomId(room.clone()), me.clone()).await?;
+        // Held to the same grants as the session it replaces.
+        let options = admission::sfu_options(&admission::grants(&socket));
+        let session = state
+            .sfu
+            .join_with(RoomId(room.clone()), me.clone(), options)
+            .await?;
         super::set_session(&socket, session);
         warn!(participant = %me, %room, "SFU session restarted at the client's request");
         Ok(json!({}))

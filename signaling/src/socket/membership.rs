@@ -51,13 +51,24 @@ async fn join(
     {
         remove_member(state, &old, "replaced").await;
     }
-    admission::keep(socket, &admitted);
+    // The grants go on the socket under the rooms lock, and only if this join is the one
+    // that seats it: of two joins racing on one socket, the loser's grants never land.
     let joined = state
         .rooms
-        .join(&req.room, member.clone(), || socket.join(req.room.clone()))
-        .map_err(|e| match e {
-            JoinError::RoomFull => ApiError::new("room-full", format!("room {} is full", req.room)),
-            JoinError::AlreadyJoined => ApiError::new("already-joined", e.to_string()),
+        .join(&req.room, member.clone(), || {
+            socket.join(req.room.clone());
+            admission::keep(socket, &admitted);
+        })
+        .map_err(|e| {
+            if let Some(sub) = &admitted.sub {
+                admission::unclaim_identity(state, sub, &id);
+            }
+            match e {
+                JoinError::RoomFull => {
+                    ApiError::new("room-full", format!("room {} is full", req.room))
+                }
+                JoinError::AlreadyJoined => ApiError::new("already-joined", e.to_string()),
+            }
         })?;
     let room = RoomId(req.room.clone());
     // Every member has an SFU session from the start, idle while the room is P2P, so the
@@ -81,6 +92,7 @@ async fn join(
     };
     if let Err(e) = sfu_ready.await {
         warn!(%id, room = %req.room, "SFU session refused: {e}");
+        admission::release_identity(state, socket);
         state.rooms.leave(&id, || socket.leave(req.room.clone()));
         let _ = state.sfu.leave(ParticipantId(id.clone())).await;
         return Err(e.into());
@@ -193,9 +205,13 @@ pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitc
     match switch.mode {
         Mode::Sfu => {
             let started = std::time::Instant::now();
-            if let Err(e) = state.sfu.set_forwarding(room, true).await {
-                warn!(room = %switch.room, "cannot start forwarding: {e}");
-            }
+            // Queued under the rooms lock, as every forwarding change is: a switch back to
+            // P2P that overtook this one must not be undone by it.
+            state.rooms.if_current(switch, || {
+                if let Err(e) = state.sfu.queue_forwarding(room, true) {
+                    warn!(room = %switch.room, "cannot start forwarding: {e}");
+                }
+            });
             tokio::spawn(switch_time::measure(state.clone(), switch.clone(), started));
         }
         Mode::P2p => {

@@ -15,14 +15,17 @@ impl Sfu {
     }
 
     /// Feeds one datagram: from the media socket, or one frame of an ICE-TCP connection.
-    pub fn handle_packet(&mut self, now: Instant, from: Remote, data: &[u8]) {
+    /// Returns whether it reached a session: a check with its credentials, or anything
+    /// from an address such a check bound. (An ICE-TCP connection that sends nothing else
+    /// is closed.)
+    pub fn handle_packet(&mut self, now: Instant, from: Remote, data: &[u8]) -> bool {
         let local = match from.protocol {
             Protocol::Udp => self.config.local_addr,
             Protocol::Tcp => match self.config.tcp_addr {
                 Some(a) => a,
                 None => {
                     self.ingress.garbage += 1;
-                    return;
+                    return false;
                 }
             },
         };
@@ -32,28 +35,28 @@ impl Sfu {
         let id = match kind {
             PacketKind::Garbage => {
                 self.ingress.garbage += 1;
-                return;
+                return false;
             }
             PacketKind::Stun => match self.route_stun(from, data) {
                 Some(id) => id,
-                None => return,
+                None => return false,
             },
             PacketKind::Dtls | PacketKind::Rtp => match self.routes.by_addr(from) {
                 Some(id) => id,
                 None => {
                     self.ingress.unknown_source += 1;
-                    return;
+                    return false;
                 }
             },
         };
         let Some(s) = self.sessions.get_mut(id) else {
-            return;
+            return false;
         };
         if kind == PacketKind::Rtp && !demux::is_rtcp(data) && data.len() >= 12 {
             let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
             if !s.expects_ssrc(ssrc) {
                 self.ingress.unknown_ssrc += 1;
-                return;
+                return true;
             }
         }
         if let Err(e) = s.handle_datagram(now, local, from, data) {
@@ -65,6 +68,7 @@ impl Sfu {
             self.refresh_destination(id);
         }
         self.run(now);
+        true
     }
 
     /// Routes STUN by the server's ICE username fragment, and binds the sender's address

@@ -226,9 +226,14 @@ impl Server {
                 tokio::select! {
                     msg = egress_rx.recv() => {
                         if let Some((msg, tx)) = msg {
-                            let res =
-                                writer.write_all(msg.as_slice()).await
-                                    .map_err(Error::from);
+                            // PATCH (sfu): flushed, since a TLS stream may hold
+                            // the record back otherwise (a no-op on plain TCP).
+                            let res = async {
+                                writer.write_all(msg.as_slice()).await?;
+                                writer.flush().await
+                            }
+                            .await
+                            .map_err(Error::from);
 
                             drop(tx.send(res));
                         } else {
