@@ -118,10 +118,5 @@ pub(crate) fn release_identity(state: &AppState, socket: &SocketRef) {
     let Some(Identity(sub)) = socket.extensions.get::<Identity>() else {
         return;
     };
-    let id = socket.id.to_string();
-    // See `claim_identity`.
-    let mut map = state.identities.lock().expect("identities lock poisoned");
-    if map.get(&sub) == Some(&id) {
-        map.remove(&sub);
-    }
+    unclaim_identity(state, &sub, &socket.id.to_string());
 }
