@@ -249,22 +249,30 @@ export async function waitForRemoteVideos(page, n, timeout = 20000) {
   }
 }
 
-// Starts measuring, inside the page, the longest time any remote tile goes without a new
-// frame; the returned function reports it in milliseconds.
+// Starts measuring, inside the page, the longest time any remote tile shown now goes without
+// a new frame; the returned function reports it in milliseconds. Tiles that appear later (a
+// joiner's) are logged when they stall but not counted: their start is not the switch.
 export async function watchStalls(page) {
   await page.evaluate(() => {
     for (const t of document.querySelectorAll('.tile.remote')) t.dataset.maxGap = '0';
   });
-  return () =>
-    page.evaluate(() => {
-      let worst = 0;
-      for (const t of document.querySelectorAll('.tile.remote')) {
+  return async () => {
+    const tiles = await page.evaluate(() =>
+      [...document.querySelectorAll('.tile.remote')].map((t) => ({
+        peer: t.querySelector('.name')?.textContent || t.dataset.peerId,
+        watched: t.dataset.maxGap !== undefined,
+        // Tiles that existed when the watch began: the longest gap between two frames.
+        gap: Math.round(Number(t.dataset.maxGap || 0)),
         // A tile that stopped altogether counts up to now.
-        const sinceLast = performance.now() - Number(t.dataset.lastFrameAt || performance.now());
-        worst = Math.max(worst, Number(t.dataset.maxGap || 0), sinceLast);
-      }
-      return Math.round(worst);
-    });
+        since: Math.round(performance.now() - Number(t.dataset.lastFrameAt || performance.now())),
+        frames: Number(t.dataset.frames || 0),
+      })),
+    );
+    const stall = (t) => Math.max(t.gap, t.since);
+    // A stall names the tile, so that a failure tells an old stream from a new joiner's.
+    if (tiles.some((t) => stall(t) > 1000)) console.log(`stalled tiles: ${JSON.stringify(tiles)}`);
+    return Math.max(0, ...tiles.filter((t) => t.watched).map(stall));
+  };
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
