@@ -44,6 +44,10 @@ enum Cmd {
         reset_latency: bool,
         reply: oneshot::Sender<Snapshot>,
     },
+    Remove {
+        key: usize,
+        polite: bool,
+    },
     Stop,
 }
 
@@ -152,6 +156,14 @@ impl Engine {
         self.ask(|reply| Cmd::Offer { key, sdp, reply }).await
     }
 
+    /// Removes a peer: `polite` closes its connection (a DTLS close), otherwise it just
+    /// stops, as a killed browser does. Nothing waits for it: a gone engine has no peers.
+    pub fn remove(&self, key: usize, polite: bool) {
+        if self.tx.send(Cmd::Remove { key, polite }).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
     /// Every peer's counters; `reset_latency` starts a new latency window.
     pub async fn snapshot(&self, reset_latency: bool) -> Result<Snapshot, EngineGone> {
         self.call(|reply| Cmd::Snapshot {
@@ -174,7 +186,8 @@ impl Drop for Engine {
 
 struct State {
     poll: Poll,
-    peers: Vec<LoadPeer>,
+    /// Peers by key; a removed peer leaves an empty slot, so that keys stay valid.
+    peers: Vec<Option<LoadPeer>>,
     clock: Clock,
     latency: Histogram<u64>,
     scratch: Vec<u8>,
@@ -206,7 +219,7 @@ fn run(poll: Poll, rx: mpsc::Receiver<Cmd>, clock: Clock) {
             if ev.token() == WAKER {
                 while let Ok(cmd) = rx.try_recv() {
                     if !command(&mut st, cmd) {
-                        for p in &mut st.peers {
+                        for p in st.peers.iter_mut().flatten() {
                             p.close();
                         }
                         return;
@@ -221,7 +234,7 @@ fn run(poll: Poll, rx: mpsc::Receiver<Cmd>, clock: Clock) {
                 next_due,
                 ..
             } = &mut st;
-            let Some(peer) = peers.get_mut(ev.token().0) else {
+            let Some(Some(peer)) = peers.get_mut(ev.token().0) else {
                 continue;
             };
             let mut record = |stamp: Stamp, at: Instant| {
@@ -238,7 +251,7 @@ fn run(poll: Poll, rx: mpsc::Receiver<Cmd>, clock: Clock) {
 /// Runs every peer's due timers and media, and finds the next instant anything is due.
 fn scan(st: &mut State, now: Instant) {
     let mut next = now + Duration::from_millis(50);
-    for p in &mut st.peers {
+    for p in st.peers.iter_mut().flatten() {
         p.on_timer(now);
         p.send_due_media(now, &st.clock, &mut st.scratch);
         if let Some(w) = p.next_wakeup() {
@@ -271,14 +284,14 @@ fn command(st: &mut State, cmd: Cmd) -> bool {
             let _ = reply.send(r);
         }
         Cmd::Answer { key, sdp, reply } => {
-            let r = match st.peers.get_mut(key) {
+            let r = match st.peers.get_mut(key).and_then(Option::as_mut) {
                 Some(p) => p.apply_answer(sdp, now),
                 None => Err(PeerError::NotRtc),
             };
             let _ = reply.send(r);
         }
         Cmd::Offer { key, sdp, reply } => {
-            let r = match st.peers.get_mut(key) {
+            let r = match st.peers.get_mut(key).and_then(Option::as_mut) {
                 Some(p) => p.answer_offer(sdp, now),
                 None => Err(PeerError::NotRtc),
             };
@@ -296,11 +309,20 @@ fn command(st: &mut State, cmd: Cmd) -> bool {
             let peers = st
                 .peers
                 .iter()
+                .flatten()
                 .map(|p| (p.role, p.connected, p.counters))
                 .collect();
             let _ = reply.send(Snapshot { peers, latency });
             // A reading changes no peer: nothing new is due.
             return true;
+        }
+        Cmd::Remove { key, polite } => {
+            if let Some(mut p) = st.peers.get_mut(key).and_then(Option::take) {
+                if polite {
+                    p.close();
+                }
+                let _ = st.poll.registry().deregister(&mut p.socket);
+            }
         }
         Cmd::Stop => return false,
     }
@@ -314,6 +336,6 @@ fn add(st: &mut State, mut p: LoadPeer) -> Result<usize, PeerError> {
     st.poll
         .registry()
         .register(&mut p.socket, Token(key), Interest::READABLE)?;
-    st.peers.push(p);
+    st.peers.push(Some(p));
     Ok(key)
 }

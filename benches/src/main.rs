@@ -7,6 +7,7 @@ use benches::janus::config::JanusSetup;
 use benches::janus::http::Endpoint;
 use benches::report::{self, Measurement, Report};
 use benches::scenario::{self, RunOptions, Scenario};
+use benches::soak::SoakOptions;
 use benches::target::{self, ServerProcess, Target};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -104,6 +105,18 @@ struct Cli {
     /// No progress bars.
     #[arg(long)]
     no_progress: bool,
+    /// Run a soak instead of a measurement: rooms (`--rooms`, default 4) of about
+    /// `--publishers` members (default 5) under constant churn for this many minutes. Fails
+    /// if the server's memory grows more than 10% after the first minute, or if anything is
+    /// left once every member has gone.
+    #[arg(long, value_name = "MINUTES")]
+    soak: Option<f64>,
+    /// Draw the soak's samples into this SVG.
+    #[arg(long, requires = "soak")]
+    soak_plot: Option<PathBuf>,
+    /// Seeds the soak's churn.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Fail (exit 1) unless media flowed through the target and a Janus baseline: packets
     /// delivered, and loss below 5%.
     #[arg(long)]
@@ -237,6 +250,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(minutes) = cli.soak {
+        return soak(&cli, minutes).await;
+    }
     let external: Option<SocketAddr> = match &cli.server {
         Some(url) => Some(
             url.trim_start_matches("http://")
@@ -327,6 +343,43 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .into());
             }
         }
+    }
+    Ok(())
+}
+
+/// `--soak`: runs it, prints and saves what it saw, and fails on any problem.
+async fn soak(cli: &Cli, minutes: f64) -> Result<(), Box<dyn std::error::Error>> {
+    let opts = SoakOptions {
+        minutes,
+        rooms: cli.rooms.unwrap_or(4),
+        room_size: cli.publishers.unwrap_or(5),
+        video_kbps: cli.video_kbps,
+        threads: cli.threads,
+        workers: cli.workers,
+        seed: cli.seed,
+    };
+    let report = benches::soak::run(opts).await?;
+    println!("{}", report.summary());
+    if let Some(path) = &cli.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    if let Some(path) = &cli.soak_plot {
+        let title = format!(
+            "soak: {} rooms of about {}, {:.0} min, {} joins, {} leaves, {} kills",
+            report.options.rooms,
+            report.options.room_size,
+            minutes,
+            report.joins,
+            report.leaves,
+            report.kills
+        );
+        let mut all = vec![report.idle];
+        all.extend(report.samples.iter().copied());
+        all.push(report.end);
+        benches::plot::soak_svg(path, &title, &all)?;
+    }
+    if !report.problems.is_empty() {
+        return Err(format!("the soak failed: {}", report.problems.join("; ")).into());
     }
     Ok(())
 }

@@ -29,16 +29,34 @@ pub enum SignalError {
     Peer(#[from] PeerError),
 }
 
-/// A joined member; dropping it closes its Socket.IO connection, which leaves the room.
+/// A joined member; dropping it leaves as a closed tab does: its Socket.IO connection and its
+/// peer close.
 pub struct Member {
     sio: Sio,
     task: tokio::task::JoinHandle<()>,
+    engine: Arc<Engine>,
+    key: usize,
+    killed: bool,
+}
+
+impl Member {
+    /// Vanishes as a killed browser does: no goodbye on either connection, pings go
+    /// unanswered and media stops, so the server has only its timeouts to notice.
+    pub fn kill(mut self) {
+        self.sio
+            .silent
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.killed = true;
+    }
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
-        self.sio.disconnect();
+        if !self.killed {
+            self.sio.disconnect();
+        }
         self.task.abort();
+        self.engine.remove(self.key, !self.killed);
     }
 }
 
@@ -101,7 +119,7 @@ pub async fn join(
             view(&sio, role, &peer["id"]).await?;
         }
     }
-    let out = sio.clone();
+    let (out, peers) = (sio.clone(), engine.clone());
     let task = tokio::spawn(async move {
         while let Some((name, v)) = events.recv().await {
             if name == "peer-joined" && role.simulcast {
@@ -116,7 +134,7 @@ pub async fn join(
             let Some(sdp) = v["sdp"].as_str() else {
                 continue;
             };
-            match engine.offer(key, sdp.to_owned()).await {
+            match peers.offer(key, sdp.to_owned()).await {
                 Ok(answer) => {
                     if let Err(e) = call(&out, "sfu-answer", json!({ "sdp": answer })).await {
                         tracing::warn!("sfu-answer: {e}");
@@ -127,5 +145,11 @@ pub async fn join(
             }
         }
     });
-    Ok(Member { sio, task })
+    Ok(Member {
+        sio,
+        task,
+        engine,
+        key,
+        killed: false,
+    })
 }

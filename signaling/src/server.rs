@@ -166,7 +166,8 @@ async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: Socket
                 deliver::emit(&socket, name, &payload);
             }
             Some(_) => debug!(%participant, event = name, "event of a replaced SFU session"),
-            None => warn!(%participant, event = name, "no socket for SFU event"),
+            // It left while the event was on its way; leaving closes its session too.
+            None => debug!(%participant, event = name, "SFU event for a participant that left"),
         }
     }
 }

@@ -72,7 +72,10 @@ impl Sio {
         let (connected_tx, connected_rx) = oneshot::channel();
         tokio::spawn(async move {
             while let Some(text) = out_rx.recv().await {
-                if sink.send(Message::text(text)).await.is_err() {
+                // Only `disconnect` sends the namespace disconnect: the WebSocket closes after
+                // it, as a browser's last socket closes its connection.
+                let last = text == "41";
+                if sink.send(Message::text(text)).await.is_err() || last {
                     break;
                 }
             }

@@ -2,9 +2,6 @@
 //! plugin's errors turned into [`JanusError`].
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -110,30 +107,10 @@ async fn exchange_unbounded(
     body: Option<&Value>,
 ) -> Result<Value, JanusError> {
     let http = |e: &dyn std::fmt::Display| JanusError::Http(format!("{method} {path}: {e}"));
-    let stream = tokio::net::TcpStream::connect(ep.addr)
+    let payload = body.map(|b| Bytes::from(b.to_string()));
+    let (status, bytes) = crate::http::request(ep.addr, method, path, payload)
         .await
         .map_err(|e| http(&e))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| http(&e))?;
-    let conn = tokio::spawn(conn);
-    let payload = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", ep.addr.to_string())
-        .header("content-type", "application/json")
-        .body(Full::new(payload))
-        .map_err(|e| http(&e))?;
-    let res = sender.send_request(req).await.map_err(|e| http(&e))?;
-    let status = res.status();
-    let bytes = res
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| http(&e))?
-        .to_bytes();
-    conn.abort();
     if !status.is_success() {
         return Err(http(&format!(
             "HTTP {status}: {}",
