@@ -155,6 +155,45 @@ impl Signal for SocketSignal {
 pub struct Member {
     pub client: Client,
     pub peer: Peer,
+    /// The peer the server's `sfu-offer`s go to after the next [`RESTARTED`] marker.
+    next_offers: Arc<std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>>,
+    /// The stream of the server's events, to put the marker in.
+    raw: mpsc::UnboundedSender<(String, Value)>,
+}
+
+/// Marks, in the server's event stream, where a restarted session's events begin: an offer
+/// for the old session that arrived before `sfu-restart`'s ack must not reach the new peer.
+const RESTARTED: &str = "\0restarted";
+
+impl Member {
+    /// Closes the peer and asks for a new SFU session (`sfu-restart`), as the web client
+    /// does after `sfu-failed`, then negotiates it with a new peer of index `index`.
+    pub async fn restart(self, index: u8) -> Member {
+        let Member {
+            client,
+            peer,
+            next_offers,
+            raw,
+        } = self;
+        peer.stop().await;
+        assert_eq!(client.call("sfu-restart", json!({})).await, json!({}));
+        let (tx, rx) = mpsc::unbounded_channel();
+        *next_offers.lock().unwrap() = Some(tx);
+        raw.send((RESTARTED.into(), Value::Null)).unwrap();
+        let peer = Peer::spawn(
+            Arc::new(SocketSignal(client.sio.clone())),
+            rx,
+            &client.id,
+            index,
+            PeerOptions::default(),
+        );
+        Member {
+            client,
+            peer,
+            next_offers,
+            raw,
+        }
+    }
 }
 
 /// Connects, joins `room` and starts an SFU peer with index `index`.
@@ -169,12 +208,21 @@ pub async fn member_at(addr: std::net::SocketAddr, room: &str, name: &str, index
 
 /// Like [`member`], joining with this `join` payload (a token, say).
 pub async fn member_joining(addr: std::net::SocketAddr, join: Value, index: u8) -> Member {
-    let (offers_tx, offers_rx) = mpsc::unbounded_channel();
+    let (mut offers_tx, offers_rx) = mpsc::unbounded_channel();
+    let next_offers = Arc::new(std::sync::Mutex::new(None));
     let (tx, mut raw) = mpsc::unbounded_channel::<(String, Value)>();
     let (events_tx, events) = mpsc::unbounded_channel();
     // The SFU's offers go to the peer; everything is also kept for the test.
+    let next = next_offers.clone();
+    let raw_tx = tx.clone();
     tokio::spawn(async move {
         while let Some((name, v)) = raw.recv().await {
+            if name == RESTARTED {
+                if let Some(to) = next.lock().unwrap().take() {
+                    offers_tx = to;
+                }
+                continue;
+            }
             if name == "sfu-offer"
                 && let Some(sdp) = v["sdp"].as_str()
             {
@@ -198,7 +246,12 @@ pub async fn member_joining(addr: std::net::SocketAddr, join: Value, index: u8) 
         index,
         PeerOptions::default(),
     );
-    Member { client, peer }
+    Member {
+        client,
+        peer,
+        next_offers,
+        raw: raw_tx,
+    }
 }
 
 /// A plain HTTP/1.1 request over TCP: (status, body). Enough for the admin API's JSON.
