@@ -52,13 +52,7 @@ pub fn soak_svg(path: &Path, title: &str, samples: &[Sample]) -> Result<(), Stri
         .map_err(|x| e(&x))?
         .label("open files")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(|x| e(&x))?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight).map_err(|x| e(&x))?;
 
     type Read = fn(&Sample) -> u64;
     let lines: [(&str, Read, RGBColor); 4] = [
@@ -95,14 +89,25 @@ pub fn soak_svg(path: &Path, title: &str, samples: &[Sample]) -> Result<(), Stri
             .label(name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
     }
+    legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))
+}
+
+/// The chart's legend box, where it hides the least.
+fn legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    at: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<std::io::Error>>
+where
+    X: Ranged,
+    Y: Ranged,
+{
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(at)
         .draw()
-        .map_err(|x| e(&x))?;
-    root.present().map_err(|x| e(&x))
 }
 
 #[cfg(test)]
@@ -135,5 +140,7 @@ mod tests {
             assert!(svg.contains(label), "{label} missing");
         }
         assert!(svg.matches("<polyline").count() >= 6);
+        // The caption, the secondary axis and the legend: the secondary series is in it.
+        assert_eq!(svg.matches("open files").count(), 3);
     }
 }

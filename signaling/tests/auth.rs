@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, admin_json, member_joining, server_with, wait_until};
+use common::{Client, Member, admin_json, member_joining, server_with, wait_until};
 use serde_json::{Value, json};
 use signaling::auth::{Grants, JoinClaims, JoinSigner, JoinVerifier, Source, unix_seconds};
 use signaling::{Config, Server};
@@ -209,30 +209,21 @@ async fn chat_screen_and_removal_need_their_grants() {
     assert_eq!(removed["reason"], "removed by Host");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_without_the_publish_grant_is_not_forwarded_and_keeps_its_room_on_the_sfu() {
-    use sfu::testkit::{AUDIO, VIDEO};
+/// Room "stage": Ann (peer 1) with every grant, then a Watcher (peer 2) without `publish`.
+async fn stage_with_watcher() -> (Server, Member, Member) {
     let s = server().await;
     let mut watcher = claims("stage", "Watcher");
     watcher.grants.publish = vec![];
-    let addr = s.http_addr;
-    let a = member_joining(
-        addr,
-        json!({ "room": "stage", "token": token(&claims("stage", "Ann")) }),
-        1,
-    )
-    .await;
-    let w = member_joining(
-        addr,
-        json!({ "room": "stage", "token": token(&watcher) }),
-        2,
-    )
-    .await;
-    // Two members, one restricted: the room is on the SFU, not P2P.
-    let room = admin_json(&s, "/api/rooms/stage").await;
-    assert_eq!(room["mode"], "sfu", "{room}");
-    // The watcher's peer publishes anyway (it ignores its grants, as a hostile client
-    // would): the watcher receives Ann, and Ann gets nothing from it.
+    let ann = json!({ "room": "stage", "token": token(&claims("stage", "Ann")) });
+    let a = member_joining(s.http_addr, ann, 1).await;
+    let watcher = json!({ "room": "stage", "token": token(&watcher) });
+    let w = member_joining(s.http_addr, watcher, 2).await;
+    (s, a, w)
+}
+
+/// The watcher `w` receives Ann (peer 1), while Ann gets nothing from its current peer.
+async fn receives_but_is_not_forwarded(w: &Member, a: &Member) {
+    use sfu::testkit::{AUDIO, Observed, VIDEO};
     wait_until("the watcher receives Ann", async || {
         let st = w.peer.stats();
         st.got(1, AUDIO) > 10 && st.got(1, VIDEO) > 10
@@ -241,9 +232,20 @@ async fn a_member_without_the_publish_grant_is_not_forwarded_and_keeps_its_room_
     tokio::time::sleep(Duration::from_secs(1)).await;
     let from_watcher = {
         let st = a.peer.stats();
-        (st.got(2, AUDIO), st.got(2, VIDEO))
+        (st.got(w.peer.index(), AUDIO), st.got(w.peer.index(), VIDEO))
     };
     assert_eq!(from_watcher, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_without_the_publish_grant_is_not_forwarded_and_keeps_its_room_on_the_sfu() {
+    let (s, a, w) = stage_with_watcher().await;
+    // Two members, one restricted: the room is on the SFU, not P2P.
+    let room = admin_json(&s, "/api/rooms/stage").await;
+    assert_eq!(room["mode"], "sfu", "{room}");
+    // The watcher's peer publishes anyway (it ignores its grants, as a hostile client
+    // would): the watcher receives Ann, and Ann gets nothing from it.
+    receives_but_is_not_forwarded(&w, &a).await;
     let room = admin_json(&s, "/api/rooms/stage").await;
     let wes = room["participants"]
         .as_array()
@@ -266,23 +268,8 @@ async fn a_member_without_the_publish_grant_is_not_forwarded_and_keeps_its_room_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_sfu_session_keeps_the_grants_of_the_one_it_replaces() {
-    use sfu::testkit::{AUDIO, VIDEO};
-    let s = server().await;
-    let mut watcher = claims("stage", "Watcher");
-    watcher.grants.publish = vec![];
-    let addr = s.http_addr;
-    let a = member_joining(
-        addr,
-        json!({ "room": "stage", "token": token(&claims("stage", "Ann")) }),
-        1,
-    )
-    .await;
-    let w = member_joining(
-        addr,
-        json!({ "room": "stage", "token": token(&watcher) }),
-        2,
-    )
-    .await;
+    use sfu::testkit::VIDEO;
+    let (s, a, w) = stage_with_watcher().await;
     wait_until("the watcher receives Ann", async || {
         w.peer.stats().got(1, VIDEO) > 10
     })
@@ -290,17 +277,7 @@ async fn a_restarted_sfu_session_keeps_the_grants_of_the_one_it_replaces() {
     // The watcher asks for a new session, as the web client does after a failure, and its
     // new peer publishes: the new session holds it to the same grants.
     let w = w.restart(3).await;
-    wait_until("the restarted watcher receives Ann", async || {
-        let st = w.peer.stats();
-        st.got(1, AUDIO) > 10 && st.got(1, VIDEO) > 10
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let from_watcher = {
-        let st = a.peer.stats();
-        (st.got(3, AUDIO), st.got(3, VIDEO))
-    };
-    assert_eq!(from_watcher, (0, 0));
+    receives_but_is_not_forwarded(&w, &a).await;
     let room = admin_json(&s, "/api/rooms/stage").await;
     let published: Vec<&Value> = room["participants"]
         .as_array()

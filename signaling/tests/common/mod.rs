@@ -180,13 +180,7 @@ impl Member {
         let (tx, rx) = mpsc::unbounded_channel();
         *next_offers.lock().unwrap() = Some(tx);
         raw.send((RESTARTED.into(), Value::Null)).unwrap();
-        let peer = Peer::spawn(
-            Arc::new(SocketSignal(client.sio.clone())),
-            rx,
-            &client.id,
-            index,
-            PeerOptions::default(),
-        );
+        let peer = sfu_peer(&client, rx, index);
         Member {
             client,
             peer,
@@ -194,6 +188,17 @@ impl Member {
             raw,
         }
     }
+}
+
+/// A peer that negotiates `client`'s SFU session over its socket and answers `offers`.
+fn sfu_peer(client: &Client, offers: mpsc::UnboundedReceiver<String>, index: u8) -> Peer {
+    Peer::spawn(
+        Arc::new(SocketSignal(client.sio.clone())),
+        offers,
+        &client.id,
+        index,
+        PeerOptions::default(),
+    )
 }
 
 /// Connects, joins `room` and starts an SFU peer with index `index`.
@@ -239,13 +244,7 @@ pub async fn member_joining(addr: std::net::SocketAddr, join: Value, index: u8) 
         id: String::new(),
     };
     client.join_with(join).await;
-    let peer = Peer::spawn(
-        Arc::new(SocketSignal(sio)),
-        offers_rx,
-        &client.id,
-        index,
-        PeerOptions::default(),
-    );
+    let peer = sfu_peer(&client, offers_rx, index);
     Member {
         client,
         peer,
