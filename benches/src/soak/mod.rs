@@ -99,7 +99,8 @@ pub async fn run(opts: SoakOptions) -> Result<SoakReport, Box<dyn std::error::Er
     }
     let (mut leaves, mut kills) = (0, 0);
     let mut churn = Churn::new(opts.room_size as usize, opts.seed);
-    let end = start + Duration::from_secs_f64(opts.minutes * 60.0);
+    let run_secs = opts.minutes * 60.0;
+    let end = start + Duration::from_secs_f64(run_secs);
     let mut next_sample = start + SAMPLE_EVERY;
     let mut samples = Vec::new();
     let mut tick = tokio::time::interval(CHURN_EVERY);
@@ -131,16 +132,15 @@ pub async fn run(opts: SoakOptions) -> Result<SoakReport, Box<dyn std::error::Er
     let deadline = Instant::now() + DRAIN_LIMIT;
     let end_sample = loop {
         let s = read(&server, start, 0).await?;
-        if (s.counts.all_zero() && s.open_files <= idle.open_files) || Instant::now() > deadline {
+        if sample::leftovers(&idle, &s).is_empty() || Instant::now() > deadline {
             break s;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     eprintln!("after everyone left: {}", line(&end_sample));
     server.check_running()?;
-    let run_secs = opts.minutes * 60.0;
     let mut problems = sample::problems(&idle, &samples, &end_sample, run_secs);
-    if end_sample.open_files > idle.open_files {
+    if end_sample.files_left_since(&idle) > 0 {
         problems.push(format!(
             "open files by kind: {:?}",
             procstat::open_file_kinds(server.pid)?

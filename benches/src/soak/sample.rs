@@ -76,14 +76,26 @@ impl Counts {
     }
 }
 
+impl Sample {
+    /// Files open now beyond those open at `idle`.
+    pub fn files_left_since(&self, idle: &Sample) -> u64 {
+        self.open_files.saturating_sub(idle.open_files)
+    }
+}
+
 /// How much resident memory may grow after the reference sample.
 pub const RSS_GROWTH_LIMIT_PCT: f64 = 10.0;
 
 /// The sample memory growth is measured from: the first one a minute in, or halfway through
 /// a run shorter than two minutes (whose first minute is most of it).
 pub fn reference(samples: &[Sample], run_secs: f64) -> Option<usize> {
-    let at = 60f64.min(run_secs / 2.0);
+    let at = reference_secs(run_secs);
     samples.iter().position(|s| s.secs >= at)
+}
+
+/// When, in a run of `run_secs`, the reference sample is due.
+fn reference_secs(run_secs: f64) -> f64 {
+    60f64.min(run_secs / 2.0)
 }
 
 /// The largest growth of resident memory after the reference sample, in percent of it.
@@ -102,7 +114,7 @@ pub fn problems(idle: &Sample, samples: &[Sample], end: &Sample, run_secs: f64) 
     match reference(samples, run_secs) {
         None => out.push(format!(
             "no sample past {:.0} s to measure memory growth from",
-            60f64.min(run_secs / 2.0)
+            reference_secs(run_secs)
         )),
         Some(r) => {
             let growth = rss_growth_pct(samples, r);
@@ -114,21 +126,29 @@ pub fn problems(idle: &Sample, samples: &[Sample], end: &Sample, run_secs: f64) 
             }
         }
     }
+    out.extend(leftovers(idle, end));
+    let forwarded = |s: Option<&Sample>| s.map_or(0, |s| s.counts.forwarded_packets);
+    if forwarded(samples.last()) <= forwarded(samples.first()) {
+        out.push("no media was forwarded between the first and the last sample".into());
+    }
+    out
+}
+
+/// What the server still holds at `end`, after every member left, that it did not hold at
+/// `idle`: anything counted, and open files. Empty once it has let go of everything.
+pub fn leftovers(idle: &Sample, end: &Sample) -> Vec<String> {
+    let mut out = Vec::new();
     if !end.counts.all_zero() {
         out.push(format!(
             "after every member left the server still holds {:?}",
             end.counts
         ));
     }
-    if end.open_files > idle.open_files {
+    if end.files_left_since(idle) > 0 {
         out.push(format!(
             "{} files open after every member left, {} before anyone joined",
             end.open_files, idle.open_files
         ));
-    }
-    let forwarded = |s: Option<&Sample>| s.map_or(0, |s| s.counts.forwarded_packets);
-    if forwarded(samples.last()) <= forwarded(samples.first()) {
-        out.push("no media was forwarded between the first and the last sample".into());
     }
     out
 }
