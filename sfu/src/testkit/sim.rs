@@ -148,6 +148,9 @@ impl Sim {
         let sfu_addr = SocketAddr::from(([192, 0, 2, 1], 3478));
         let mut config = SfuConfig::new(sfu_addr, (start, SystemTime::now()));
         configure(&mut config);
+        // Peers reach the SFU at the address it announces (a NAT's, when set), and see its
+        // datagrams come from there.
+        let sfu_addr = config.announce_addr;
         let sfu = Sfu::new(config);
         Sim {
             sfu,

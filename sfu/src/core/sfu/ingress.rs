@@ -19,8 +19,10 @@ impl Sfu {
     /// from an address such a check bound. (An ICE-TCP connection that sends nothing else
     /// is closed.)
     pub fn handle_packet(&mut self, now: Instant, from: Remote, data: &[u8]) -> bool {
+        // The address the client sent to, as ICE knows it: the announced one, which differs
+        // from the bound one behind NAT or on a wildcard bind.
         let local = match from.protocol {
-            Protocol::Udp => self.config.local_addr,
+            Protocol::Udp => self.config.announce_addr,
             Protocol::Tcp => match self.config.tcp_addr {
                 Some(a) => a,
                 None => {
