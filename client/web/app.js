@@ -8,10 +8,17 @@ import { P2pLink } from './p2p.js';
 import { Chat } from './chat.js';
 import { SpeakingMeter } from './speaking.js';
 import { ViewReporter } from './view.js';
+import { Layout } from './layout.js';
+import { QualityMonitor } from './quality.js';
+import { LevelMeter, constraints, fillPickers, loadPrefs, savePrefs } from './devices.js';
+import { Panels } from './panels.js';
+import { localTile, remoteTile } from './tiles.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const SWITCH_TIMEOUT_MS = 5000;
+const RECONNECTING = 'Connection to the server lost. Reconnecting…';
+const prefs = loadPrefs();
 
 const state = {
   socket: null,
@@ -24,8 +31,8 @@ const state = {
   iceServers: [],
   stream: null, // local camera and microphone, or null when refused
   screen: null,
-  micOn: true,
-  camOn: true,
+  micOn: !prefs.micOff,
+  camOn: !prefs.camOff,
   peers: new Map(), // id -> { id, name, tile, videos: {p2p, sfu}, placeholder, p2p, sfu, p2pLive, sfuLive, link, videoOn, publishes }
   sfu: null,
 };
@@ -47,7 +54,11 @@ function connect() {
   state.socket = socket;
   socket.on('connect', () => {
     setStatus('connected');
-    if (state.joined) join().catch(showJoinError); // rejoin the same room after a drop
+    // Rejoin the same room after a drop.
+    if (state.joined)
+      join()
+        .then(() => $('notice').textContent.startsWith(RECONNECTING) && notice(''))
+        .catch(showJoinError);
   });
   socket.on('disconnect', (reason) => {
     teardownMedia();
@@ -56,6 +67,7 @@ function connect() {
       return;
     }
     setStatus('reconnecting');
+    if (state.joined) notice(RECONNECTING);
     // socket.io-client retries by itself except when the server closed the connection (as
     // it does when shutting down): then try again after a pause, with backoff from there.
     if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
@@ -66,23 +78,29 @@ function connect() {
     state.joined = false;
     notice(`You were removed from the room: ${reason}.`);
   });
-  socket.io.on('reconnect_attempt', () => setStatus('reconnecting'));
+  socket.io.on('reconnect_attempt', (n) => {
+    setStatus('reconnecting');
+    if (state.joined) notice(`${RECONNECTING} (attempt ${n})`);
+  });
   socket.on('server-shutdown', () => notice('The server is restarting; reconnecting…'));
   socket.on('peer-joined', (p) => {
-    addPeer(p);
+    addPeer(p, { announce: true });
     sendMediaState();
   });
-  socket.on('peer-left', ({ id }) => removePeer(id));
+  socket.on('peer-left', ({ id }) => removePeer(id, { announce: true }));
   socket.on('p2p-signal', (msg) => linkFor(msg.from)?.handle(msg));
   socket.on('mode', ({ mode }) => switchMode(mode));
   socket.on('sfu-offer', ({ sdp }) => state.sfu?.handleOffer(sdp));
   socket.on('sfu-failed', sfuLost);
   socket.on('active-speaker', ({ speaker }) => showActiveSpeaker(speaker));
-  socket.on('media-state', ({ id, audio, video }) => {
+  socket.on('media-state', ({ id, audio, video, screen }) => {
     const p = state.peers.get(id);
     if (p) {
       p.videoOn = video;
+      p.audioOn = audio;
       p.publishes = audio || video;
+      p.tile.classList.toggle('screen', !!screen);
+      layout.update();
       render(p);
     }
   });
@@ -97,6 +115,14 @@ function setStatus(s) {
 // The SFU session failed; after leaving (or removal) that is expected and not news.
 function mediaFailed() {
   if (state.joined) notice('Media connection to the server failed.');
+}
+
+// A media connection that drops for a moment (ICE "disconnected") usually comes back by
+// itself; say so while it does.
+const MEDIA_INTERRUPTED = 'Media connection interrupted. Reconnecting…';
+function mediaConnection(s) {
+  if (s === 'disconnected' && state.joined) notice(MEDIA_INTERRUPTED);
+  else if (s === 'connected' && $('notice').textContent === MEDIA_INTERRUPTED) notice('');
 }
 
 // The server lost our SFU session (`sfu-failed`): a new one is made at once.
@@ -127,6 +153,9 @@ async function join() {
   state.joined = true;
   $('landing').hidden = true;
   $('call').hidden = false;
+  $('devices-panel').append($('devices'));
+  levels.stop();
+  document.title = `${state.room} · Video call`;
   $('room-label').textContent = `Room ${state.room}`;
   const link = new URLSearchParams({ room: state.room, name: state.name });
   if (state.token) link.set('token', state.token);
@@ -146,6 +175,7 @@ async function join() {
       }
     },
     onFailed: mediaFailed,
+    onConnectionState: mediaConnection,
     // Simulcast in the SFU, unless asked to keep to one small encoding.
     simulcast: params.get('quality') !== 'low',
     // A new session brings every track anew.
@@ -212,58 +242,28 @@ function sendMediaState() {
 
 // ---- Peers and tiles ------------------------------------------------------------------
 
-function addPeer({ id, name }) {
+// `announce`: someone who joins while we are in the room, said through the live region.
+function addPeer({ id, name }, { announce = false } = {}) {
   if (id === state.me || state.peers.has(id)) return;
-  const tile = document.createElement('div');
-  tile.className = 'tile remote';
-  tile.dataset.peerId = id;
-  tile.dataset.frames = '0';
-  // One video element per path, stacked: the SFU's starts playing behind the P2P one (or
-  // the other way round) and is shown only once it presents frames, so a move between
-  // paths never blanks the tile.
-  const videos = { p2p: makeVideo(tile), sfu: makeVideo(tile) };
-  const label = document.createElement('span');
-  label.className = 'name';
-  label.textContent = name;
-  const placeholder = document.createElement('div');
-  placeholder.className = 'placeholder';
-  placeholder.textContent = name.slice(0, 1).toUpperCase();
-  tile.append(videos.p2p, videos.sfu, placeholder, label);
+  if (announce) say(`${name} joined`);
+  const { tile, videos, placeholder, micOff } = remoteTile(id, name, { onQuality: () => panels.open('stats', true) });
   $('grid').append(tile);
-  const p = { id, name, tile, videos, placeholder, p2p: null, sfu: null, link: null, videoOn: true, publishes: true };
+  const p = { id, name, tile, videos, placeholder, micOff, p2p: null, sfu: null, link: null, videoOn: true, audioOn: true, publishes: true };
   state.peers.set(id, p);
   views.watch(id, tile);
   render(p);
 }
 
-function makeVideo(tile) {
-  const video = document.createElement('video');
-  video.autoplay = true;
-  video.playsInline = true;
-  video.dataset.frames = '0';
-  if (video.requestVideoFrameCallback) {
-    const tick = (now) => {
-      video.dataset.frames = String(Number(video.dataset.frames) + 1);
-      if (video.classList.contains('active')) tileFrame(tile, now);
-      video.requestVideoFrameCallback(tick);
-    };
-    video.requestVideoFrameCallback(tick);
-  }
-  return video;
+// Tells screen reader users, through the live region, what changed in the room.
+function say(text) {
+  $('announcer').textContent = text;
 }
 
-// Frames shown on a tile, and the longest gap between two of them since `maxGap` was reset:
-// what a person sees, for the tile's status and for tests.
-function tileFrame(tile, now) {
-  const last = Number(tile.dataset.lastFrameAt || 0);
-  if (last && tile.dataset.maxGap !== undefined) tile.dataset.maxGap = String(Math.max(Number(tile.dataset.maxGap), now - last));
-  tile.dataset.lastFrameAt = String(now);
-  tile.dataset.frames = String(Number(tile.dataset.frames) + 1);
-}
-
-function removePeer(id) {
+// `announce`: the member left while we stay (not our own leaving or reconnecting).
+function removePeer(id, { announce = false } = {}) {
   const p = state.peers.get(id);
   if (!p) return;
+  if (announce) say(`${p.name} left`);
   p.link?.close();
   views.unwatch(id);
   p.tile.remove();
@@ -285,29 +285,21 @@ function render(p) {
   }
   const stream = p[path];
   p.placeholder.hidden = p.videoOn && !!stream && stream.getVideoTracks().length > 0;
+  p.micOff.toggleAttribute('hidden', p.audioOn);
   speaking.watch(p.tile, stream);
 }
 
-function localTile() {
+function showLocalTile() {
   let tile = document.querySelector('.tile.local');
   if (!tile) {
-    tile = document.createElement('div');
-    tile.className = 'tile local';
-    const video = document.createElement('video');
-    video.autoplay = true;
-    video.muted = true;
-    video.playsInline = true;
-    const label = document.createElement('span');
-    label.className = 'name';
-    label.textContent = `${state.name} (you)`;
-    const placeholder = document.createElement('div');
-    placeholder.className = 'placeholder';
-    placeholder.textContent = state.name.slice(0, 1).toUpperCase();
-    tile.append(video, placeholder, label);
+    tile = localTile(state.name);
     $('grid').prepend(tile);
   }
   tile.querySelector('video').srcObject = state.screen ? new MediaStream([state.screen]) : state.stream;
   tile.querySelector('.placeholder').hidden = !!state.screen || (!!state.stream && state.camOn);
+  tile.classList.toggle('screen', !!state.screen);
+  tile.classList.toggle('sharing', !!state.screen);
+  layout.update();
   speaking.watch(tile, state.stream);
 }
 
@@ -381,6 +373,7 @@ function showActiveSpeaker(id) {
   for (const t of document.querySelectorAll('.tile.active-speaker')) t.classList.remove('active-speaker');
   const tile = id === state.me ? document.querySelector('.tile.local') : state.peers.get(id)?.tile;
   tile?.classList.add('active-speaker');
+  layout.update();
 }
 
 async function switchMode(mode) {
@@ -443,13 +436,35 @@ async function presented(video) {
 
 function toggle(kind) {
   if (!state.stream) return;
-  const on = kind === 'audio' ? (state.micOn = !state.micOn) : (state.camOn = !state.camOn);
-  for (const t of state.stream.getTracks()) if (t.kind === kind) t.enabled = on;
-  const button = $(kind === 'audio' ? 'mic' : 'cam');
-  button.setAttribute('aria-pressed', String(on));
-  button.textContent = kind === 'audio' ? (on ? 'Mic on' : 'Mic off') : on ? 'Camera on' : 'Camera off';
-  localTile();
+  if (kind === 'audio') state.micOn = !state.micOn;
+  else state.camOn = !state.camOn;
+  showToggles();
+  showLocalTile();
   sendMediaState();
+}
+
+// The microphone and camera buttons, and the tracks' `enabled`, as `micOn` and `camOn` say.
+function showToggles() {
+  for (const [kind, id, on, words] of [
+    ['audio', 'mic', state.micOn, ['Mic on', 'Mic off']],
+    ['video', 'cam', state.camOn, ['Camera on', 'Camera off']],
+  ]) {
+    for (const t of state.stream?.getTracks() ?? []) if (t.kind === kind) t.enabled = on;
+    $(id).setAttribute('aria-pressed', String(on));
+    $(id).querySelector('.label').textContent = on ? words[0] : words[1];
+  }
+  $('preview-off').hidden = state.camOn || !state.stream;
+}
+
+// `m` toggles the microphone and `v` the camera, unless the person is typing.
+function onKey(e) {
+  if (!state.joined || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+  if (e.target.closest?.('input, textarea, select, [contenteditable]')) return;
+  const kind = { m: 'audio', v: 'video' }[e.key.toLowerCase()];
+  if (!kind) return;
+  e.preventDefault();
+  toggle(kind);
+  say(kind === 'audio' ? (state.micOn ? 'Microphone on' : 'Microphone off') : state.camOn ? 'Camera on' : 'Camera off');
 }
 
 async function toggleScreen() {
@@ -460,7 +475,7 @@ async function toggleScreen() {
     state.screen.onended = stopScreen;
     await replaceVideo(state.screen);
     $('screen').setAttribute('aria-pressed', 'true');
-    $('screen').textContent = 'Stop sharing';
+    $('screen').querySelector('.label').textContent = 'Stop sharing';
   } catch (e) {
     notice(`Screen sharing is not available: ${e.message}`);
   }
@@ -472,13 +487,13 @@ async function stopScreen() {
   state.screen = null;
   await replaceVideo(state.stream?.getVideoTracks()[0] ?? null);
   $('screen').setAttribute('aria-pressed', 'false');
-  $('screen').textContent = 'Share screen';
+  $('screen').querySelector('.label').textContent = 'Share screen';
 }
 
 async function replaceVideo(track) {
   await state.sfu?.replace('video', track, { screen: !!state.screen });
   for (const p of state.peers.values()) await p.link?.replace('video', track);
-  localTile();
+  showLocalTile();
   sendMediaState();
 }
 
@@ -488,7 +503,42 @@ async function leave() {
   teardownMedia();
   $('call').hidden = true;
   $('landing').hidden = false;
+  document.title = 'Video call';
   document.querySelector('.tile.local')?.remove();
+  // Back to the device check, ready to join again.
+  $('join-muted').closest('label').before($('devices'));
+  levels.follow(state.stream?.getAudioTracks()[0]);
+}
+
+// ---- Devices --------------------------------------------------------------------------
+
+// Opens the picked camera or microphone and puts it in place of the one in use: in the
+// preview, in every P2P link and in the SFU session (`replaceTrack`, no renegotiation).
+// A shared screen stays on air; the new camera is what returns when sharing stops.
+async function useDevice(kind, deviceId) {
+  const old = state.stream?.getTracks().find((t) => t.kind === kind);
+  if (!state.stream || !old || old.getSettings().deviceId === deviceId) return;
+  const c = constraints({}, params.get('quality') === 'low')[kind];
+  let track;
+  try {
+    const s = await navigator.mediaDevices.getUserMedia({ [kind]: { ...(c === true ? {} : c), deviceId: { exact: deviceId } } });
+    track = s.getTracks()[0];
+  } catch (e) {
+    notice(`That ${kind === 'audio' ? 'microphone' : 'camera'} cannot be used: ${e.message}`);
+    return fillPickers($('camera-select'), $('mic-select'), state.stream);
+  }
+  track.enabled = kind === 'audio' ? state.micOn : state.camOn;
+  state.stream.removeTrack(old);
+  state.stream.addTrack(track);
+  savePrefs(kind === 'audio' ? { micId: deviceId } : { cameraId: deviceId });
+  if (!(kind === 'video' && state.screen)) {
+    await state.sfu?.replace(kind, track);
+    for (const p of state.peers.values()) await p.link?.replace(kind, track);
+  }
+  old.stop();
+  if (kind === 'audio') levels.follow(state.joined ? null : track);
+  if (state.joined) showLocalTile();
+  else $('preview').srcObject = state.stream;
 }
 
 // Exposed for tests and debugging in the console.
@@ -498,36 +548,63 @@ window.app = state;
 
 async function getMedia() {
   try {
-    state.stream = await navigator.mediaDevices.getUserMedia({
-      audio: true,
-      // ?quality=low for weak machines and links (and the browser tests on two cores).
-      video:
-        params.get('quality') === 'low'
-          ? { width: 320, height: 240, frameRate: 10 }
-          : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } },
-    });
+    // ?quality=low for weak machines and links (and the browser tests on two cores).
+    state.stream = await navigator.mediaDevices.getUserMedia(constraints(prefs, params.get('quality') === 'low'));
     $('preview').srcObject = state.stream;
+    levels.follow(state.stream.getAudioTracks()[0]);
   } catch (e) {
     state.stream = null;
     notice('Camera or microphone refused: you can watch and listen.');
     $('landing-error').textContent = 'Camera or microphone refused: you will join to watch and listen.';
     $('landing-error').hidden = false;
   }
+  showToggles();
+  await fillPickers($('camera-select'), $('mic-select'), state.stream);
 }
 
-const chat = new Chat({ messages: $('messages'), typing: $('typing'), form: $('chat-form'), input: $('chat-input') });
+const chat = new Chat({
+  messages: $('messages'),
+  typing: $('typing'),
+  form: $('chat-form'),
+  input: $('chat-input'),
+  onMessage: () => panels.unread(),
+});
 const speaking = new SpeakingMeter();
+const levels = new LevelMeter($('mic-level'));
 const views = new ViewReporter((payload) => {
   if (state.joined) call('view', payload).catch(() => {});
 });
+// The speaker view's large tile: a shared screen, else whoever has the floor, else the
+// first person who is not us.
+const layout = new Layout($('grid'), {
+  focus: (tiles) =>
+    tiles.find((t) => t.classList.contains('screen') && t.classList.contains('remote')) ??
+    tiles.find((t) => t.classList.contains('active-speaker')) ??
+    tiles.find((t) => t.classList.contains('remote')),
+});
+const panels = new Panels({ layout, prefs, savePrefs, say, notice, room: () => state.room });
+const quality = new QualityMonitor({
+  peers: () =>
+    [...state.peers.values()].map((p) => {
+      const path = p.videos.sfu.classList.contains('active') ? 'sfu' : 'p2p';
+      const source = path === 'sfu' ? state.sfu : p.link;
+      const tracks = p[path]?.getTracks() ?? [];
+      const receivers = tracks.map((t) => source?.receiverFor(t)).filter(Boolean);
+      return { id: p.id, name: p.name, tile: p.tile, path: path.toUpperCase(), receivers };
+    }),
+  onUpdate: (latest) => panels.showStats(latest),
+});
+window.app.quality = quality;
 
 async function start(room, name) {
   state.room = room;
   state.name = name;
   $('landing-error').hidden = true;
+  savePrefs({ name, micOff: !state.micOn, camOff: !state.camOn });
   if (!state.socket) connect();
   await join();
-  localTile();
+  showLocalTile();
+  panels.joined();
 }
 
 $('join-form').addEventListener('submit', (e) => {
@@ -538,13 +615,31 @@ $('mic').addEventListener('click', () => toggle('audio'));
 $('cam').addEventListener('click', () => toggle('video'));
 $('screen').addEventListener('click', toggleScreen);
 $('leave').addEventListener('click', leave);
+$('camera-select').addEventListener('change', (e) => useDevice('video', e.target.value));
+$('mic-select').addEventListener('change', (e) => useDevice('audio', e.target.value));
+for (const [box, on] of [
+  ['join-muted', 'micOn'],
+  ['join-cam-off', 'camOn'],
+]) {
+  $(box).checked = !state[on];
+  $(box).addEventListener('change', (e) => {
+    state[on] = !e.target.checked;
+    showToggles();
+  });
+}
+document.addEventListener('keydown', onKey);
+navigator.mediaDevices?.addEventListener?.('devicechange', () => fillPickers($('camera-select'), $('mic-select'), state.stream));
 
+// An invitation link names the room; a link with a name too (the one this page keeps in
+// its address bar while in a call) joins at once.
 $('room').value = params.get('room') ?? '';
-$('name').value = params.get('name') ?? '';
-// An invitation link carries a join token, which names the member.
+$('name').value = params.get('name') ?? prefs.name ?? '';
+// An invitation link with a join token names the member.
 state.token = params.get('token');
 getMedia().then(() => {
   if (params.get('room') && (params.get('name') || state.token)) {
     start(params.get('room'), params.get('name') ?? '').catch(showJoinError);
+  } else {
+    $(params.get('room') ? 'name' : 'room').focus();
   }
 });

@@ -3,8 +3,10 @@
 const TYPING_IDLE_MS = 2000;
 
 export class Chat {
-  constructor({ messages, typing, form, input }) {
+  // `onMessage()` is told of each message from someone else, for an unread count.
+  constructor({ messages, typing, form, input, onMessage = () => {} }) {
     this.messages = messages;
+    this.onMessage = onMessage;
     this.typingEl = typing;
     this.form = form;
     this.input = input;
@@ -15,7 +17,10 @@ export class Chat {
 
   attach(socket, call) {
     this.call = call;
-    socket.on('chat', (m) => this.show(m));
+    socket.on('chat', (m) => {
+      this.show(m);
+      this.onMessage();
+    });
     socket.on('typing', ({ id, name, typing }) => this.setTyping(id, name, typing));
     this.form.addEventListener('submit', async (e) => {
       e.preventDefault();

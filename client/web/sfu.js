@@ -35,8 +35,10 @@ export class SfuSession {
   // `missing()` returns the peers whose SFU media should be here by now and is not;
   // `onRestart()` is told when the session is replaced, and with it every remote track.
   // `simulcast`: publish the camera as three layers (else one small encoding, `quality=low`).
-  constructor({ call, onTrack, onFailed, onRestart = () => {}, missing = () => [], simulcast = true }) {
+  // `onConnectionState(state)` follows the connection's state, for what the page shows.
+  constructor({ call, onTrack, onFailed, onConnectionState = () => {}, onRestart = () => {}, missing = () => [], simulcast = true }) {
     this.call = call;
+    this.onConnectionState = onConnectionState;
     this.simulcast = simulcast;
     this.screen = false;
     this.onTrack = onTrack;
@@ -91,7 +93,9 @@ export class SfuSession {
       this.onTrack(stream.id, e.track, stream);
     };
     pc.onconnectionstatechange = () => {
-      if (this.pc === pc && pc.connectionState === 'failed') this.onFailed();
+      if (this.pc !== pc) return;
+      this.onConnectionState(pc.connectionState);
+      if (pc.connectionState === 'failed') this.onFailed();
     };
     // Created already paused when the room is P2P (see `applySending`), so that not one
     // packet reaches the server before the first negotiation has been applied.
