@@ -186,7 +186,10 @@ export async function newPage(browser, name, { refuseMedia = false } = {}) {
   if (refuseMedia) {
     // What a person clicking "Block" produces.
     await page.addInitScript(() => {
-      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+      // (about:blank, an insecure context, has no mediaDevices.)
+      if (navigator.mediaDevices) {
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+      }
     });
   }
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));

@@ -18,6 +18,9 @@ test('pages rejoin the same room after the server restarts', async () => {
   for (const p of [a, b]) {
     await p.waitForFunction(() => document.querySelector('#status').dataset.status === 'reconnecting');
     assert.equal(await p.locator('#status').textContent(), 'reconnecting…');
+    // A banner says what is going on, and counts the attempts.
+    await p.waitForFunction(() => /^Connection to the server lost\. Reconnecting… \(attempt \d+\)$/.test(document.querySelector('#notice').textContent));
+    assert.equal(await p.locator('#notice').isVisible(), true);
   }
   ctx.server = await startServer([], { http });
   for (const p of [a, b]) {
@@ -27,5 +30,7 @@ test('pages rejoin the same room after the server restarts', async () => {
   await waitForRemoteVideos(a, 1, 30000);
   await waitForRemoteVideos(b, 1, 30000);
   assert.equal(await a.locator('#room-label').textContent(), 'Room again');
+  // Back in the room, the banner has gone.
+  for (const p of [a, b]) assert.equal(await p.locator('#notice').isVisible(), false);
   for (const p of [a, b]) await p.context().close();
 });
