@@ -164,7 +164,8 @@ async function join() {
   chat.reset(ack.chatHistory ?? []);
   setMode(ack.mode);
   for (const p of ack.peers) addPeer(p);
-  const tracks = state.stream ? state.stream.getTracks() : [];
+  // A rejoin while sharing (after a reconnect) publishes the screen, not the camera.
+  const tracks = (state.stream?.getTracks() ?? []).map((t) => (t.kind === 'video' && state.screen ? state.screen : t));
   state.sfu = new SfuSession({
     call,
     onTrack: (peerId, track, stream) => {
@@ -191,7 +192,9 @@ async function join() {
     // Peers that say they publish, and whose media the SFU has not brought.
     missing: () => [...state.peers.values()].filter((p) => p.publishes && !p.sfu).map((p) => p.id),
   });
+  state.sfu.screen = !!state.screen;
   await state.sfu.start(tracks, state.stream ?? new MediaStream(), ack.mode === 'sfu');
+  quality.start();
   if (ack.mode === 'p2p') for (const p of ack.peers) ensureLink(p.id);
   sendMediaState();
 }
@@ -224,9 +227,11 @@ const JOIN_REFUSALS = {
 };
 
 function showJoinError(e) {
+  // A second Join (a double click, or one racing the invitation's own) changes nothing.
+  if (e.code === 'already-joined') return;
   state.joined = false;
-  $('landing').hidden = false;
-  $('call').hidden = true;
+  teardownMedia();
+  showLanding();
   $('landing-error').textContent = JOIN_REFUSALS[e.code] ?? (e.message || String(e));
   $('landing-error').dataset.code = e.code ?? '';
   $('landing-error').hidden = false;
@@ -246,7 +251,9 @@ function sendMediaState() {
 function addPeer({ id, name }, { announce = false } = {}) {
   if (id === state.me || state.peers.has(id)) return;
   if (announce) say(`${name} joined`);
-  const { tile, videos, placeholder, micOff } = remoteTile(id, name, { onQuality: () => panels.open('stats', true) });
+  const { tile, videos, placeholder, micOff } = remoteTile(id, name, {
+    onQuality: () => panels.open('stats', true),
+  });
   $('grid').append(tile);
   const p = { id, name, tile, videos, placeholder, micOff, p2p: null, sfu: null, link: null, videoOn: true, audioOn: true, publishes: true };
   state.peers.set(id, p);
@@ -255,8 +262,12 @@ function addPeer({ id, name }, { announce = false } = {}) {
 }
 
 // Tells screen reader users, through the live region, what changed in the room.
+// Each message is a node of its own, so that two in a row are both read; they go after a while.
 function say(text) {
-  $('announcer').textContent = text;
+  const line = document.createElement('p');
+  line.textContent = text;
+  $('announcer').append(line);
+  setTimeout(() => line.remove(), 5000);
 }
 
 // `announce`: the member left while we stay (not our own leaving or reconnecting).
@@ -418,6 +429,7 @@ async function switchMode(mode) {
 }
 
 function teardownMedia() {
+  quality.stop();
   for (const id of [...state.peers.keys()]) removePeer(id);
   state.sfu?.close();
   state.sfu = null;
@@ -445,13 +457,14 @@ function toggle(kind) {
 
 // The microphone and camera buttons, and the tracks' `enabled`, as `micOn` and `camOn` say.
 function showToggles() {
-  for (const [kind, id, on, words] of [
-    ['audio', 'mic', state.micOn, ['Mic on', 'Mic off']],
-    ['video', 'cam', state.camOn, ['Camera on', 'Camera off']],
+  // The names stay; `aria-pressed` (and the struck-through icon) says on or off.
+  for (const [kind, id, on, what, key] of [
+    ['audio', 'mic', state.micOn, 'microphone', 'm'],
+    ['video', 'cam', state.camOn, 'camera', 'v'],
   ]) {
     for (const t of state.stream?.getTracks() ?? []) if (t.kind === kind) t.enabled = on;
     $(id).setAttribute('aria-pressed', String(on));
-    $(id).querySelector('.label').textContent = on ? words[0] : words[1];
+    $(id).title = `Turn the ${what} ${on ? 'off' : 'on'} (${key})`;
   }
   $('preview-off').hidden = state.camOn || !state.stream;
 }
@@ -461,7 +474,8 @@ function onKey(e) {
   if (!state.joined || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
   if (e.target.closest?.('input, textarea, select, [contenteditable]')) return;
   const kind = { m: 'audio', v: 'video' }[e.key.toLowerCase()];
-  if (!kind) return;
+  // Nothing to toggle: no such device, or a join token that does not let us publish it.
+  if (!kind || !state.stream?.getTracks().some((t) => t.kind === kind) || $(kind === 'audio' ? 'mic' : 'cam').hidden) return;
   e.preventDefault();
   toggle(kind);
   say(kind === 'audio' ? (state.micOn ? 'Microphone on' : 'Microphone off') : state.camOn ? 'Camera on' : 'Camera off');
@@ -499,14 +513,24 @@ async function replaceVideo(track) {
 
 async function leave() {
   state.joined = false;
+  await stopScreen();
   await call('leave', {}).catch(() => {});
   teardownMedia();
+  showLanding();
+}
+
+// Back to the device check, ready to join again: after leaving, or a join refused.
+function showLanding() {
   $('call').hidden = true;
   $('landing').hidden = false;
   document.title = 'Video call';
   document.querySelector('.tile.local')?.remove();
-  // Back to the device check, ready to join again.
+  notice('');
+  panels.closeAll();
   $('join-muted').closest('label').before($('devices'));
+  $('join-muted').checked = !state.micOn;
+  $('join-cam-off').checked = !state.camOn;
+  $('join').disabled = false;
   levels.follow(state.stream?.getAudioTracks()[0]);
 }
 
@@ -515,7 +539,14 @@ async function leave() {
 // Opens the picked camera or microphone and puts it in place of the one in use: in the
 // preview, in every P2P link and in the SFU session (`replaceTrack`, no renegotiation).
 // A shared screen stays on air; the new camera is what returns when sharing stops.
-async function useDevice(kind, deviceId) {
+// Switches run one after another (arrowing through a picker asks for several in a row).
+let deviceSwitch = Promise.resolve();
+function useDevice(kind, deviceId) {
+  deviceSwitch = deviceSwitch.then(() => switchDevice(kind, deviceId)).catch((e) => notice(`Device switch failed: ${e.message}`));
+  return deviceSwitch;
+}
+
+async function switchDevice(kind, deviceId) {
   const old = state.stream?.getTracks().find((t) => t.kind === kind);
   if (!state.stream || !old || old.getSettings().deviceId === deviceId) return;
   const c = constraints({}, params.get('quality') === 'low')[kind];
@@ -531,11 +562,14 @@ async function useDevice(kind, deviceId) {
   state.stream.removeTrack(old);
   state.stream.addTrack(track);
   savePrefs(kind === 'audio' ? { micId: deviceId } : { cameraId: deviceId });
-  if (!(kind === 'video' && state.screen)) {
-    await state.sfu?.replace(kind, track);
-    for (const p of state.peers.values()) await p.link?.replace(kind, track);
+  try {
+    if (!(kind === 'video' && state.screen)) {
+      await state.sfu?.replace(kind, track);
+      for (const p of state.peers.values()) await p.link?.replace(kind, track);
+    }
+  } finally {
+    old.stop();
   }
-  old.stop();
   if (kind === 'audio') levels.follow(state.joined ? null : track);
   if (state.joined) showLocalTile();
   else $('preview').srcObject = state.stream;
@@ -579,10 +613,10 @@ const views = new ViewReporter((payload) => {
 const layout = new Layout($('grid'), {
   focus: (tiles) =>
     tiles.find((t) => t.classList.contains('screen') && t.classList.contains('remote')) ??
-    tiles.find((t) => t.classList.contains('active-speaker')) ??
+    tiles.find((t) => t.classList.contains('active-speaker') && t.classList.contains('remote')) ??
     tiles.find((t) => t.classList.contains('remote')),
 });
-const panels = new Panels({ layout, prefs, savePrefs, say, notice, room: () => state.room });
+const panels = new Panels({ layout, prefs, savePrefs, say, notice, room: () => state.room, quality: () => quality.latest });
 const quality = new QualityMonitor({
   peers: () =>
     [...state.peers.values()].map((p) => {
@@ -609,7 +643,11 @@ async function start(room, name) {
 
 $('join-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  start($('room').value.trim(), $('name').value.trim()).catch(showJoinError);
+  if ($('join').disabled) return;
+  $('join').disabled = true;
+  start($('room').value.trim(), $('name').value.trim())
+    .catch(showJoinError)
+    .finally(() => ($('join').disabled = false));
 });
 $('mic').addEventListener('click', () => toggle('audio'));
 $('cam').addEventListener('click', () => toggle('video'));
@@ -636,7 +674,10 @@ $('room').value = params.get('room') ?? '';
 $('name').value = params.get('name') ?? prefs.name ?? '';
 // An invitation link with a join token names the member.
 state.token = params.get('token');
+// Join waits for the camera and microphone (or their refusal), so as not to join without them.
+$('join').disabled = true;
 getMedia().then(() => {
+  $('join').disabled = false;
   if (params.get('room') && (params.get('name') || state.token)) {
     start(params.get('room'), params.get('name') ?? '').catch(showJoinError);
   } else {

@@ -64,7 +64,8 @@ export class LevelMeter {
     this.ctx = null;
     this.source = null;
     this.timer = null;
-    document.addEventListener('click', () => this.ctx?.resume(), { capture: true });
+    // Browsers start an AudioContext suspended until a user gesture.
+    for (const gesture of ['pointerdown', 'keydown']) document.addEventListener(gesture, () => this.ctx?.resume(), { capture: true });
   }
 
   follow(track) {
@@ -75,6 +76,7 @@ export class LevelMeter {
     if (!track) return;
     try {
       this.ctx ??= new AudioContext();
+      this.ctx.resume().catch(() => {});
       this.source = this.ctx.createMediaStreamSource(new MediaStream([track]));
       const analyser = this.ctx.createAnalyser();
       analyser.fftSize = 512;

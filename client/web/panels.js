@@ -7,8 +7,10 @@ const LAYOUTS = ['auto', 'grid', 'speaker'];
 const LAYOUT_WORDS = { auto: 'Layout: auto', grid: 'Layout: tiles', speaker: 'Layout: speaker' };
 
 export class Panels {
-  // `room()` names the room the invite link is for; `say(text)` announces to screen readers.
-  constructor({ layout, prefs, savePrefs, say, notice, room }) {
+  // `room()` names the room the invite link is for; `say(text)` announces to screen readers;
+  // `quality()` gives the last quality figures, by member.
+  constructor({ layout, prefs, savePrefs, say, notice, room, quality }) {
+    this.quality = quality;
     this.layout = layout;
     this.savePrefs = savePrefs;
     this.say = say;
@@ -74,6 +76,13 @@ export class Panels {
     }
     $(`${which}-panel`).hidden = !show;
     $(`${which}-toggle`).setAttribute('aria-expanded', String(show));
+    // The figures there are, at once rather than at the next reading.
+    if (show && which === 'stats') this.showStats(this.quality());
+  }
+
+  // Leaving the call: its panels close.
+  closeAll() {
+    for (const which of ['stats', 'devices']) this.open(which, false);
   }
 
   setLayout(choice) {

@@ -36,7 +36,9 @@ export function summarize(reports, prev, now) {
         total += dLost + dRecv;
         if (r.kind === 'video') {
           const seconds = (now - p.at) / 1000;
-          if (seconds > 0) out.bitrate = Math.round((8 * ((r.bytesReceived ?? 0) - (p.bytesReceived ?? 0))) / seconds);
+          // (Counters that went back, a new session's, give no rate this period.)
+          const bytes = (r.bytesReceived ?? 0) - (p.bytesReceived ?? 0);
+          if (seconds > 0 && bytes >= 0) out.bitrate = Math.round((8 * bytes) / seconds);
         }
       }
       if (typeof r.jitter === 'number') out.jitter = Math.max(out.jitter ?? 0, r.jitter);
@@ -61,7 +63,8 @@ export function summarize(reports, prev, now) {
   return out;
 }
 
-// Polls every remote member's receivers and marks their tiles. `peers()` returns
+// Polls every remote member's receivers, while started (in a call), and marks their tiles.
+// `peers()` returns
 // `{id, name, tile, path, receivers}` for each, with `receivers` the RTCRtpReceivers of the
 // path the tile shows.
 export class QualityMonitor {
@@ -70,7 +73,30 @@ export class QualityMonitor {
     this.onUpdate = onUpdate;
     this.prev = new Map(); // peer id -> Map(stats id -> previous report)
     this.latest = new Map(); // peer id -> the last figures, for the details panel
-    this.timer = setInterval(() => this.poll(), POLL_MS);
+    this.timer = null;
+    this.busy = false;
+  }
+
+  start() {
+    this.timer ??= setInterval(() => this.tick(), POLL_MS);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+    this.prev.clear();
+    this.latest.clear();
+  }
+
+  // One reading at a time: on a loaded machine getStats may take longer than the period.
+  async tick() {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.poll();
+    } finally {
+      this.busy = false;
+    }
   }
 
   async poll() {
@@ -92,7 +118,7 @@ export class QualityMonitor {
       figures.name = p.name;
       figures.level = reports.length ? judge(figures) : 'unknown';
       this.latest.set(p.id, figures);
-      mark(p.tile, figures.level);
+      mark(p.tile, p.name, figures.level);
     }
     for (const id of [...this.latest.keys()]) {
       if (!seen.has(id)) {
@@ -106,10 +132,10 @@ export class QualityMonitor {
 
 const WORDS = { good: 'good', fair: 'fair', poor: 'poor', unknown: 'not measured yet' };
 
-function mark(tile, level) {
-  let el = tile.querySelector('.quality');
+function mark(tile, name, level) {
+  const el = tile.querySelector('.quality');
   if (!el) return;
   el.dataset.quality = level;
   el.title = `Connection ${WORDS[level]}`;
-  el.setAttribute('aria-label', el.title);
+  el.setAttribute('aria-label', `${name}: connection ${WORDS[level]}`);
 }

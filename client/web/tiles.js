@@ -22,7 +22,8 @@ export function remoteTile(id, name, { onQuality }) {
   const quality = document.createElement('button');
   quality.className = 'quality';
   quality.dataset.quality = 'unknown';
-  quality.setAttribute('aria-label', 'Connection not measured yet');
+  quality.setAttribute('aria-label', `${name}: connection not measured yet`);
+  quality.setAttribute('aria-controls', 'stats-panel');
   quality.append(...[0, 1, 2].map(() => document.createElement('i')));
   quality.addEventListener('click', onQuality);
   tile.append(videos.p2p, videos.sfu, placeholder, label(name), micOff, quality);
