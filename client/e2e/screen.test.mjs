@@ -40,3 +40,27 @@ test('a shared screen replaces the camera at the others, and stopping brings it 
   await waitForRemoteVideos(b, 1);
   for (const p of [a, b]) await p.context().close();
 });
+
+test('a shared screen takes the stage of the speaker view, and leaving stops the share', async () => {
+  const a = await openPage(ctx.browser, ctx.server.url, 'screen-stage', 'Ada');
+  const b = await openPage(ctx.browser, ctx.server.url, 'screen-stage', 'Bob');
+  await waitForRemoteVideos(b, 1);
+  const aId = await a.evaluate(() => window.app.me);
+  await b.evaluate(() => document.querySelector('#grid').dataset.view).then((v) => assert.equal(v, 'grid'));
+  await a.locator('#screen').click();
+  // Bob's page turns to the speaker view by itself, with Ada's screen the large tile.
+  await b.waitForFunction(
+    (id) => document.querySelector('#grid').dataset.view === 'speaker' && document.querySelector('.tile.stage')?.dataset.peerId === id,
+    aId,
+  );
+  // Ada leaves while sharing: the capture stops, and the page is ready to join again.
+  const screen = await a.evaluateHandle(() => window.app.screen);
+  await a.locator('#leave').click();
+  await a.waitForFunction(() => !document.querySelector('#landing').hidden);
+  assert.equal(await screen.evaluate((t) => t.readyState), 'ended');
+  assert.equal(await a.evaluate(() => window.app.screen), null);
+  assert.equal(await a.getAttribute('#screen', 'aria-pressed'), 'false');
+  // And Bob's page goes back to the tiles.
+  await b.waitForFunction(() => document.querySelectorAll('.tile').length === 1 && document.querySelector('#grid').dataset.view === 'grid');
+  for (const p of [a, b]) await p.context().close();
+});
