@@ -124,6 +124,17 @@ pub struct Args {
     /// Last-N: forward video only from each room's N most recent speakers; 0 for everyone.
     #[arg(long, env = "SFU_LAST_N")]
     pub last_n: Option<usize>,
+    /// Cluster mode: the Redis server (`redis://[user:password@]host:port/db`) that this
+    /// node shares with the others. Without it the node stands alone.
+    #[arg(long, env = "SFU_REDIS")]
+    pub redis: Option<String>,
+    /// This node's id in the cluster (letters, digits, `-` and `_`); random by default.
+    #[arg(long, env = "SFU_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The URL clients and other nodes use to reach this node's HTTP listener, for the
+    /// cluster's node list (default: http://HTTP-ADDRESS).
+    #[arg(long, env = "SFU_NODE_URL")]
+    pub node_url: Option<String>,
 }
 
 /// The settings a file may hold: the same as the flags.
@@ -158,6 +169,9 @@ struct FileConfig {
     hold_down_secs: Option<f64>,
     max_conns_per_ip: Option<usize>,
     last_n: Option<usize>,
+    redis: Option<String>,
+    node_id: Option<String>,
+    node_url: Option<String>,
 }
 
 /// Most media workers: more threads than any machine has cores only add switching.
@@ -168,6 +182,15 @@ fn parse_port_range(s: &str) -> Option<(u16, u16)> {
     let (a, b) = s.split_once('-')?;
     let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
     (a >= 1 && a <= b).then_some((a, b))
+}
+
+/// A node id no other node is likely to have: 12 hex digits from the system's randomness.
+fn random_node_id() -> String {
+    let mut bytes = [0u8; 6];
+    // The system's randomness does not fail on the platforms this runs on; a node id of
+    // zeros would only make a collision likelier.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One media worker per core.
@@ -224,6 +247,12 @@ pub struct Config {
     pub max_conns_per_ip: usize,
     /// Last-N: video from each room's N most recent speakers only; 0 for everyone's.
     pub last_n: usize,
+    /// Cluster mode: the Redis URL shared with the other nodes.
+    pub redis: Option<String>,
+    /// This node's id in the cluster.
+    pub node_id: String,
+    /// How clients and other nodes reach this node over HTTP, when set.
+    pub node_url: Option<String>,
 }
 
 /// Why the configuration could not be loaded.
@@ -418,7 +447,18 @@ impl Config {
                 .or(base.max_conns_per_ip)
                 .unwrap_or(256),
             last_n: args.last_n.or(file.last_n).or(base.last_n).unwrap_or(0),
+            redis: args.redis.or(file.redis).or(base.redis),
+            node_id: match args.node_id.or(file.node_id).or(base.node_id) {
+                Some(id) => id,
+                None => random_node_id(),
+            },
+            node_url: args.node_url.or(file.node_url).or(base.node_url),
         };
+        if !crate::cluster::valid_node_id(&config.node_id) {
+            return Err(invalid(
+                "node_id must be 1 to 64 letters, digits, '-' or '_'",
+            ));
+        }
         if config.admin_token.is_none() && !config.admin_http.ip().is_loopback() {
             return Err(invalid(
                 "admin_http must be a loopback address unless admin_token is set",

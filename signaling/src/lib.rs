@@ -15,6 +15,7 @@ pub mod admin;
 mod alloc;
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod limits;
 pub mod listener;

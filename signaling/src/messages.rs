@@ -87,18 +87,21 @@ pub struct JoinRequest {
     pub token: Option<String>,
 }
 
+/// Whether `s` may name a room (or a cluster node): 1 to 64 letters, digits, `-` or `_`,
+/// which keeps it safe in URLs, logs and Redis keys.
+pub fn valid_room_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The longest join token taken: a few claims signed with RS256 are well under 2 KiB.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 impl Request for JoinRequest {
     /// Checks the room and display names.
     fn validate(&self) -> Result<(), ApiError> {
-        let ok = (1..=64).contains(&self.room.len())
-            && self
-                .room
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !ok {
+        if !valid_room_name(&self.room) {
             return Err(ApiError::new(
                 "bad-room-name",
                 "room names are 1 to 64 letters, digits, '-' or '_'",

@@ -26,6 +26,8 @@ pub struct Server {
     io: SocketIo,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// The cluster heartbeat, which leaves the cluster when told to stop.
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -61,7 +63,29 @@ impl Server {
         tokio::spawn(relay_sfu_events(events, io.clone()));
         let http = tokio::net::TcpListener::bind(config.http).await?;
         let http_addr = http.local_addr()?;
+        let url = config
+            .node_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http_addr}"));
+        // Set once, here, before anything reads it.
+        let _ = state.url.set(url);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let heartbeat = match &config.redis {
+            Some(redis) => {
+                let cluster = crate::cluster::Cluster::connect(redis, config.node_id.clone())
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("cannot join the cluster: {e}")))?;
+                let cluster = std::sync::Arc::new(cluster);
+                let _ = state.cluster.set(cluster.clone());
+                info!(node = %config.node_id, "cluster mode: rooms are placed through Redis");
+                Some(tokio::spawn(crate::cluster::heartbeat(
+                    state.clone(),
+                    cluster,
+                    stop_rx.clone(),
+                )))
+            }
+            None => None,
+        };
         let admin_addr = match &config.admin_token {
             Some(_) => {
                 info!(http = %http_addr, "admin API on the HTTP listener; it needs the bearer token");
@@ -99,6 +123,7 @@ impl Server {
             io,
             stop: stop_tx,
             task,
+            heartbeat,
         })
     }
 
@@ -119,6 +144,9 @@ impl Server {
         let _ = self.io.disconnect().await;
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        if let Some(heartbeat) = self.heartbeat {
+            let _ = heartbeat.await;
+        }
         self.sfu.shutdown();
         info!("server stopped");
     }

@@ -32,6 +32,12 @@ pub struct Shared {
     /// Which member holds each join token identity (`sub`), so that a second join with the
     /// same one replaces the first.
     pub identities: Mutex<HashMap<String, String>>,
+    /// The cluster this node is part of (`--redis`), once connected.
+    pub cluster: OnceLock<Arc<crate::cluster::Cluster>>,
+    /// How this node's HTTP listener is reached, once it listens.
+    pub url: OnceLock<String>,
+    /// When this node started (RFC 3339).
+    pub started_at: String,
 }
 
 impl AppState {
@@ -50,6 +56,9 @@ impl AppState {
             io: OnceLock::new(),
             turn: OnceLock::new(),
             identities: Mutex::default(),
+            cluster: OnceLock::new(),
+            url: OnceLock::new(),
+            started_at: crate::admin::views::rfc3339(std::time::SystemTime::now()),
         }))
     }
 

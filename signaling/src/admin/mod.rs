@@ -5,7 +5,7 @@
 //! refuses it.
 
 mod auth;
-mod views;
+pub mod views;
 
 pub use auth::Access;
 use auth::BearerScheme;
@@ -37,6 +37,7 @@ pub fn router(state: AppState, access: Access) -> Router {
             axum::routing::delete(remove_participant),
         )
         .route("/api/workers", get(list_workers))
+        .route("/api/nodes", get(list_nodes))
         .route("/api/turn", get(turn_usage))
         .route("/api/openapi.json", get(openapi))
         .route("/api/{*rest}", axum::routing::any(no_such_endpoint))
@@ -60,6 +61,20 @@ pub enum AdminError {
     /// The media plane did not answer.
     #[error("media plane: {0}")]
     Sfu(#[from] sfu::SfuError),
+    /// The cluster's Redis did not answer, or holds something unusable.
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
+}
+
+/// `GET /api/nodes`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodesView {
+    /// The node that answered.
+    pub node: String,
+    /// Whether it is in a cluster (`--redis`).
+    pub cluster: bool,
+    /// The live nodes.
+    pub nodes: Vec<crate::cluster::NodeView>,
 }
 
 /// The body of every error.
@@ -86,7 +101,9 @@ impl IntoResponse for AdminError {
             AdminError::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed")
             }
-            AdminError::Sfu(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AdminError::Sfu(_) | AdminError::Cluster(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
         };
         let body = ErrorBody {
             error: ErrorDetail {
@@ -116,16 +133,45 @@ fn no_room(room: &str) -> AdminError {
 #[utoipa::path(get, path = "/api/rooms", security(("bearer" = [])),
     responses((status = 200, body = [RoomSummary]), (status = 401, body = ErrorBody)))]
 async fn list_rooms(State(state): State<AppState>) -> Result<Json<Vec<RoomSummary>>, AdminError> {
+    match state.cluster.get() {
+        Some(cluster) => Ok(Json(cluster.rooms().await?)),
+        None => Ok(Json(room_summaries(&state).await?)),
+    }
+}
+
+/// This node's rooms, with their media counters.
+pub async fn room_summaries(state: &AppState) -> Result<Vec<RoomSummary>, sfu::SfuError> {
     let stats = state.sfu.stats().await?;
     let media: HashMap<&str, &RoomStats> =
         stats.rooms.iter().map(|r| (r.name.as_str(), r)).collect();
-    let rooms = state
+    Ok(state
         .rooms
         .snapshot()
         .iter()
-        .map(|r| RoomSummary::new(r, media.get(r.name.as_str()).copied()))
-        .collect();
-    Ok(Json(rooms))
+        .map(|r| {
+            RoomSummary::new(
+                &state.config.node_id,
+                r,
+                media.get(r.name.as_str()).copied(),
+            )
+        })
+        .collect())
+}
+
+/// The nodes of the cluster, with their addresses and load (this node alone when it is
+/// not in a cluster).
+#[utoipa::path(get, path = "/api/nodes", security(("bearer" = [])),
+    responses((status = 200, body = NodesView), (status = 401, body = ErrorBody)))]
+async fn list_nodes(State(state): State<AppState>) -> Result<Json<NodesView>, AdminError> {
+    let nodes = match state.cluster.get() {
+        Some(cluster) => cluster.nodes().await?,
+        None => vec![crate::cluster::this_node(&state).await?],
+    };
+    Ok(Json(NodesView {
+        node: state.config.node_id.clone(),
+        cluster: state.cluster.get().is_some(),
+        nodes,
+    }))
 }
 
 /// One room: its members, their tracks and transport, and its media totals.
@@ -234,11 +280,12 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "sfu-server admin API", description = "Rooms, participants and live media counters."),
-    paths(list_rooms, get_room, close_room, remove_participant, list_workers, turn_usage,
-        openapi),
+    paths(list_rooms, get_room, close_room, remove_participant, list_workers, list_nodes,
+        turn_usage, openapi),
     components(schemas(RoomSummary, RoomDetail, ParticipantView, TransportView, WorkersView,
         TurnView, crate::turn::TurnUsage,
-        WorkerTotals, sfu::WorkerStats,
+        WorkerTotals, sfu::WorkerStats, NodesView, crate::cluster::NodeView,
+        crate::cluster::NodeLoad,
         sfu::PublishedStats, sfu::LayerStats, sfu::SubscribedStats, sfu::Tally, sfu::TrackCounters,
         sfu::DownTrackCounters, sfu::Kind, sfu::TransportState, sfu::FeedbackCounters,
         sfu::SelectedCandidate, sfu::Protocol, Removed,

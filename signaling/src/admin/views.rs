@@ -2,7 +2,7 @@
 //! plane's live counters.
 
 use crate::rooms::{Mode, RoomView};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sfu::{
     FeedbackCounters, ParticipantStats, PublishedStats, RoomStats, SelectedCandidate,
     SubscribedStats, Tally, TransportState, WorkerStats,
@@ -10,11 +10,13 @@ use sfu::{
 use std::time::SystemTime;
 use utoipa::ToSchema;
 
-/// A room in the list.
-#[derive(Debug, Serialize, ToSchema)]
+/// A room in the list. (Other nodes of a cluster read it back from Redis.)
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RoomSummary {
     /// The room's name.
     pub name: String,
+    /// The node it lives on (`--node-id`; in a cluster, one of `GET /api/nodes`).
+    pub node: String,
     /// How its media flows.
     pub mode: Mode,
     /// Members.
@@ -145,7 +147,7 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 impl RoomSummary {
     /// The list entry for a room; `media` is absent while the SFU has no session in it yet.
-    pub fn new(room: &RoomView, media: Option<&RoomStats>) -> RoomSummary {
+    pub fn new(node: &str, room: &RoomView, media: Option<&RoomStats>) -> RoomSummary {
         let (tracks, bitrate_in_bps, bitrate_out_bps) = media.map_or((0, 0, 0), |m| {
             let published = m.participants.iter().flat_map(|p| &p.published);
             let subscribed = m.participants.iter().flat_map(|p| &p.subscribed);
@@ -157,6 +159,7 @@ impl RoomSummary {
         });
         RoomSummary {
             name: room.name.clone(),
+            node: node.to_owned(),
             mode: room.mode,
             participants: room.members.len(),
             worker: media.map(|m| m.worker),

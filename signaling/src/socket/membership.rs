@@ -1,6 +1,7 @@
 //! `join`, `leave`, and the mode changes they cause.
 
 use super::{Payload, admission, deliver, limit, reply, request};
+use crate::cluster::Placement;
 use crate::limits::Kind;
 use crate::messages::{ApiError, JoinRequest, RemoveMemberRequest};
 use crate::rooms::{JoinError, Member, Mode, ModeSwitch};
@@ -43,6 +44,7 @@ async fn join(
             JoinError::AlreadyJoined.to_string(),
         ));
     }
+    placed_here(state, &req.room).await?;
     // A second join with the same identity replaces the first, which leaves its seat.
     if let Some(old) = admitted
         .sub
@@ -111,6 +113,35 @@ async fn join(
         "iceServers": state.ice_servers(&id, std::time::SystemTime::now()),
         "chatHistory": joined.chat_history,
     }))
+}
+
+/// In a cluster, a room lives on one node, and for now its members join it there: a room
+/// new to the cluster is claimed for this node, and one that lives on another live node is
+/// refused with that node's address. A room already here needs no Redis.
+async fn placed_here(state: &AppState, room: &str) -> Result<(), ApiError> {
+    let Some(cluster) = state.cluster.get() else {
+        return Ok(());
+    };
+    if state.rooms.room(room).is_some() {
+        return Ok(());
+    }
+    match cluster.place(room).await {
+        Ok(Placement::Here) => Ok(()),
+        Ok(Placement::Elsewhere(node)) => Err(ApiError::new(
+            "room-on-other-node",
+            format!(
+                "room {room} lives on node {} ({}): connect there to join it",
+                node.id, node.url
+            ),
+        )),
+        Err(e) => {
+            warn!(%room, "cluster placement failed: {e}");
+            Err(ApiError::new(
+                "cluster-unavailable",
+                "the cluster cannot place this room now; try again in a moment",
+            ))
+        }
+    }
 }
 
 pub(super) async fn on_remove_member(

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use serde_json::{Value, json};
 use sfu::testkit::{BoxFuture, Peer, PeerOptions, Signal};
 use signaling::sio_client::Sio;

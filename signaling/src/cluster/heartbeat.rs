@@ -1,0 +1,74 @@
+//! The node's side of the cluster: every [`REFRESH`], its registration, load and room list
+//! go to Redis and its rooms' leases are renewed. A Redis outage is logged once, and its
+//! end too; calls go on meanwhile.
+
+use super::{Cluster, NodeLoad, NodeView, REFRESH};
+use crate::admin::room_summaries;
+use crate::state::AppState;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// This node as the cluster sees it: its addresses and its load now.
+pub async fn this_node(state: &AppState) -> Result<NodeView, sfu::SfuError> {
+    let summary = state.sfu.summary().await?;
+    let rooms = state.rooms.snapshot();
+    Ok(NodeView {
+        id: state.config.node_id.clone(),
+        url: state.url.get().cloned().unwrap_or_default(),
+        media: state
+            .sfu
+            .announce_addrs()
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        started_at: state.started_at.clone(),
+        load: NodeLoad {
+            rooms: rooms.len(),
+            participants: rooms.iter().map(|r| r.members.len()).sum(),
+            down_tracks: summary.workers.iter().map(|w| w.down_tracks).sum(),
+        },
+    })
+}
+
+/// Refreshes this node's records until `stop` turns true, then leaves the cluster.
+pub async fn run(
+    state: AppState,
+    cluster: Arc<Cluster>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    let mut tick = tokio::time::interval(REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let result = async {
+            let me = this_node(&state).await.map_err(|e| e.to_string())?;
+            let rooms = room_summaries(&state).await.map_err(|e| e.to_string())?;
+            cluster
+                .refresh(&me, &rooms)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match result {
+            Err(e) if !failing => {
+                warn!(node = %cluster.id(), "cluster refresh failed (the calls go on; retrying every second): {e}");
+                failing = true;
+            }
+            Ok(()) if failing => {
+                info!(node = %cluster.id(), "cluster refresh works again");
+                failing = false;
+            }
+            _ => {}
+        }
+    }
+    match cluster.leave().await {
+        Ok(()) => info!(node = %cluster.id(), "left the cluster"),
+        Err(e) => {
+            warn!(node = %cluster.id(), "could not leave the cluster cleanly (its records expire by themselves): {e}")
+        }
+    }
+}
