@@ -3,15 +3,19 @@
 //! end too; calls go on meanwhile.
 
 use super::{Cluster, NodeLoad, NodeView, REFRESH};
-use crate::admin::room_summaries;
+use crate::admin::{RoomSummary, room_summaries};
 use crate::state::AppState;
 use std::sync::Arc;
 use tracing::{info, warn};
 
 /// This node as the cluster sees it: its addresses and its load now.
 pub async fn this_node(state: &AppState) -> Result<NodeView, sfu::SfuError> {
+    node_view(state, &room_summaries(state).await?).await
+}
+
+/// This node, its load counted from `rooms` (its room list now).
+async fn node_view(state: &AppState, rooms: &[RoomSummary]) -> Result<NodeView, sfu::SfuError> {
     let summary = state.sfu.summary().await?;
-    let rooms = state.rooms.snapshot();
     Ok(NodeView {
         id: state.config.node_id.clone(),
         url: state.url.get().cloned().unwrap_or_default(),
@@ -24,7 +28,7 @@ pub async fn this_node(state: &AppState) -> Result<NodeView, sfu::SfuError> {
         started_at: state.started_at.clone(),
         load: NodeLoad {
             rooms: rooms.len(),
-            participants: rooms.iter().map(|r| r.members.len()).sum(),
+            participants: rooms.iter().map(|r| r.participants).sum(),
             down_tracks: summary.workers.iter().map(|w| w.down_tracks).sum(),
         },
     })
@@ -45,8 +49,8 @@ pub async fn run(
             _ = stop.changed() => break,
         }
         let result = async {
-            let me = this_node(&state).await.map_err(|e| e.to_string())?;
             let rooms = room_summaries(&state).await.map_err(|e| e.to_string())?;
+            let me = node_view(&state, &rooms).await.map_err(|e| e.to_string())?;
             cluster
                 .refresh(&me, &rooms)
                 .await
