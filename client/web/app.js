@@ -332,15 +332,26 @@ function ensureLink(peerId) {
     send: (msg) => call('p2p-signal', { to: peerId, ...msg }).catch(() => {}),
     onStream: (stream) => {
       p.p2p = stream;
-      waitForFrames(p.link, stream).then((ok) => {
-        p.p2pLive = ok;
-        render(p);
-      });
+      watchP2p(p, stream);
       render(p);
     },
     onFailed: () => call('p2p-failed', {}).catch(() => {}),
   });
   return p.link;
+}
+
+// Marks the P2P stream live once its video decodes. Frames that come later than the switch
+// timeout (a busy machine, a slow encoder) still count: the watch goes on for as long as the
+// stream is the link's, so the tile is never left on a path that has no media.
+async function watchP2p(p, stream) {
+  const link = p.link;
+  for (;;) {
+    const ok = await waitForFrames(link, stream);
+    if (p.p2p !== stream || p.link !== link || link.pc.signalingState === 'closed') return;
+    if (ok) break;
+  }
+  p.p2pLive = true;
+  render(p);
 }
 
 function linkFor(peerId) {
@@ -358,7 +369,7 @@ function waitForFrames(source, stream) {
     const check = async () => {
       const receiver = source?.receiverFor(track);
       if (receiver) {
-        const stats = await receiver.getStats();
+        const stats = await receiver.getStats().catch(() => new Map());
         for (const s of stats.values()) {
           if (s.type === 'inbound-rtp' && s.kind === 'video') {
             if (first === null) first = s.framesDecoded ?? 0;
