@@ -3,7 +3,7 @@
 use crate::app::{admin_app, app};
 use crate::config::Config;
 use crate::listener;
-use crate::socket::{current_session, deliver, socket_of};
+use crate::socket::{emit_room, relay};
 use crate::state::AppState;
 use serde_json::json;
 use sfu::core::Event;
@@ -28,6 +28,7 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
     /// The cluster heartbeat, which leaves the cluster when told to stop.
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    heartbeat_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -60,7 +61,7 @@ impl Server {
             let _ = state.turn.set(turn);
         }
         let (router, io) = app(state.clone());
-        tokio::spawn(relay_sfu_events(events, io.clone()));
+        tokio::spawn(relay_sfu_events(events, state.clone()));
         let http = tokio::net::TcpListener::bind(config.http).await?;
         let http_addr = http.local_addr()?;
         let url = config
@@ -70,18 +71,29 @@ impl Server {
         // Set once, here, before anything reads it.
         let _ = state.url.set(url);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (heartbeat_stop, heartbeat_rx) = tokio::sync::watch::channel(false);
         let heartbeat = match &config.redis {
             Some(redis) => {
                 let cluster = crate::cluster::Cluster::connect(redis, config.node_id.clone())
                     .await
                     .map_err(|e| std::io::Error::other(format!("cannot join the cluster: {e}")))?;
                 let cluster = std::sync::Arc::new(cluster);
+                let (inbound_tx, inbound) = tokio::sync::mpsc::unbounded_channel();
+                let (unreachable_tx, unreachable) = tokio::sync::mpsc::unbounded_channel();
+                let bus = crate::cluster::Bus::start(cluster.clone(), inbound_tx, unreachable_tx)
+                    .await
+                    .map_err(|e| {
+                        std::io::Error::other(format!("cannot join the cluster's bus: {e}"))
+                    })?;
+                // Set once, here, before anything reads them.
+                let _ = state.bus.set(bus);
                 let _ = state.cluster.set(cluster.clone());
+                tokio::spawn(relay::serve(state.clone(), inbound, unreachable));
                 info!(node = %config.node_id, "cluster mode: rooms are placed through Redis");
                 Some(tokio::spawn(crate::cluster::heartbeat(
                     state.clone(),
                     cluster,
-                    stop_rx.clone(),
+                    heartbeat_rx,
                 )))
             }
             None => None,
@@ -124,6 +136,7 @@ impl Server {
             stop: stop_tx,
             task,
             heartbeat,
+            heartbeat_stop,
         })
     }
 
@@ -134,6 +147,16 @@ impl Server {
 
     /// Tells every client the server is going away, disconnects them, and stops.
     pub async fn shutdown(self) {
+        // In a cluster, this node leaves it first (its leases released), then the nodes that
+        // share members with it move its rooms.
+        let _ = self.heartbeat_stop.send(true);
+        if let Some(heartbeat) = self.heartbeat {
+            let _ = heartbeat.await;
+            relay::shutdown(&self.state);
+        }
+        if let Some(bus) = self.state.bus.get() {
+            bus.close();
+        }
         let _ = self
             .io
             .emit(
@@ -144,9 +167,6 @@ impl Server {
         let _ = self.io.disconnect().await;
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        if let Some(heartbeat) = self.heartbeat {
-            let _ = heartbeat.await;
-        }
         self.sfu.shutdown();
         info!("server stopped");
     }
@@ -162,10 +182,11 @@ fn random_secret() -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Hands the SFU's offers and transport failures to the right socket: the participant's,
-/// for the session it has now, and the active speaker to the whole room. What a session replaced since (`sfu-restart`) had in flight
-/// is dropped: the client has left that session behind.
-async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: SocketIo) {
+/// Hands the SFU's offers and transport failures to the right member: the participant's,
+/// for the session it has now, and the active speaker to the whole room. What a session
+/// replaced since (`sfu-restart`) had in flight is dropped: the client has left that
+/// session behind.
+async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, state: AppState) {
     while let Some(event) = events.recv().await {
         let (participant, session, name, payload) = match event {
             Event::Offer {
@@ -184,14 +205,14 @@ async fn relay_sfu_events(mut events: mpsc::UnboundedReceiver<Event>, io: Socket
             } => {
                 let ranked: Vec<&str> = ranked.iter().map(|p| p.0.as_str()).collect();
                 let payload = json!({ "speaker": speaker.0, "ranked": ranked });
-                deliver::emit_room(&io, &room.0, None, "active-speaker", &payload);
+                emit_room(&state, &room.0, None, "active-speaker", &payload);
                 continue;
             }
             Event::Connected { .. } | Event::TrackPublished { .. } => continue,
         };
-        match socket_of(&io, &participant.0) {
-            Some(socket) if current_session(&socket) == Some(session) => {
-                deliver::emit(&socket, name, &payload);
+        match crate::socket::endpoint::find(&state, &participant.0) {
+            Some(member) if member.session() == Some(session) => {
+                member.emit(&state, name, &payload);
             }
             Some(_) => debug!(%participant, event = name, "event of a replaced SFU session"),
             // It left while the event was on its way; leaving closes its session too.

@@ -38,6 +38,12 @@ pub struct Shared {
     pub url: OnceLock<String>,
     /// When this node started (RFC 3339).
     pub started_at: String,
+    /// The cluster's message bus, once connected (`--redis`).
+    pub bus: OnceLock<Arc<crate::cluster::Bus>>,
+    /// Members of this node's rooms whose sockets are on other nodes.
+    pub remotes: crate::socket::remotes::Remotes,
+    /// This node's sockets whose rooms are on other nodes.
+    pub relays: crate::socket::relays::Relays,
 }
 
 impl AppState {
@@ -59,7 +65,18 @@ impl AppState {
             cluster: OnceLock::new(),
             url: OnceLock::new(),
             started_at: crate::admin::views::rfc3339(std::time::SystemTime::now()),
+            bus: OnceLock::new(),
+            remotes: Default::default(),
+            relays: Default::default(),
         }))
+    }
+
+    /// Queues `body` for `node`. Without a bus there is no other node to send to.
+    pub fn send_to_node(&self, node: &str, body: crate::cluster::Body) {
+        match self.bus.get() {
+            Some(bus) => bus.send(node, body),
+            None => tracing::warn!(%node, "no cluster bus: message to another node dropped"),
+        }
     }
 
     /// The ICE servers handed to `participant` in its join ack: the configured STUN and

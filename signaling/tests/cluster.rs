@@ -5,8 +5,11 @@
 mod common;
 
 use common::process::Process;
-use common::{Client, WAIT, admin_json, server_with, wait_until};
+use common::{
+    Client, Member, WAIT, admin_json, everyone_receives, member, member_at, server_with, wait_until,
+};
 use serde_json::{Value, json};
+use sfu::testkit::{AUDIO, VIDEO};
 use signaling::{Config, Server};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -53,6 +56,18 @@ impl Redis {
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The node that holds `room`'s lease, as Redis has it.
+    async fn home_of(&self, room: &str) -> Option<String> {
+        let client = redis::Client::open(self.url()).expect("a Redis URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers");
+        redis::AsyncCommands::get(&mut conn, format!("sfu:room:{room}:home"))
+            .await
+            .expect("GET")
     }
 
     fn stop(&mut self) {
@@ -143,24 +158,37 @@ async fn nodes_list_each_other_and_each_others_rooms_and_a_room_lives_on_one_nod
     assert_eq!(load["nodes"][0]["load"]["rooms"], 1);
     assert_eq!(load["nodes"][0]["load"]["participants"], 2);
 
-    // A room lives on one node: joining it through another is refused, with where it is.
-    let (_dan, ack) = join(&b, "standup", "Dan").await;
-    assert_eq!(ack["error"]["code"], "room-on-other-node", "{ack}");
-    let message = ack["error"]["message"].as_str().expect("a message");
-    assert!(
-        message.contains("node-a") && message.contains(&a.http_addr.to_string()),
-        "{message}"
-    );
-
-    // Once its members have gone, its node gives it up and another may take it.
-    ada.disconnect().await;
-    bob.disconnect().await;
-    wait_until("the empty room freed", async || {
-        let (dan, ack) = join(&b, "standup", "Dan").await;
-        dan.disconnect().await;
-        ack.get("error").is_none()
+    // A room lives on one node: a member who joins it through another is relayed there.
+    let (dan, ack) = join(&b, "standup", "Dan").await;
+    assert!(ack.get("error").is_none(), "{ack}");
+    assert_eq!(ack["peers"].as_array().map(Vec::len), Some(2), "{ack}");
+    wait_until("the room listed with its member from node-b", async || {
+        rooms(&b).await[1] == ("standup".to_owned(), "node-a".to_owned(), 3)
     })
     .await;
+
+    // Once its members have gone, its node gives it up.
+    ada.disconnect().await;
+    bob.disconnect().await;
+    dan.disconnect().await;
+    wait_until("the empty room freed", async || {
+        rooms(&b).await.iter().all(|r| r.0 != "standup")
+    })
+    .await;
+    wait_until("its lease released", async || {
+        redis.home_of("standup").await.is_none()
+    })
+    .await;
+    // Placed anew, on the least-loaded node: node-a, now empty, where node-b holds retro.
+    let (eve, ack) = join(&b, "standup", "Eve").await;
+    assert!(ack.get("error").is_none(), "{ack}");
+    wait_until("the room placed on node-a", async || {
+        rooms(&b)
+            .await
+            .contains(&("standup".to_owned(), "node-a".to_owned(), 1))
+    })
+    .await;
+    eve.disconnect().await;
     cat.disconnect().await;
     a.shutdown().await;
     // A node that shuts down leaves at once, not when its registration expires.
@@ -188,8 +216,6 @@ async fn a_killed_node_is_gone_within_its_expiry_and_its_rooms_are_taken_over() 
         rooms(&a).await == [("ops".to_owned(), "node-b".to_owned(), 1)]
     })
     .await;
-    let (_refused, ack) = join(&a, "ops", "Fay").await;
-    assert_eq!(ack["error"]["code"], "room-on-other-node", "{ack}");
 
     let _ = b.child.kill(); // SIGKILL: no goodbye
     let killed = Instant::now();
@@ -254,4 +280,233 @@ async fn without_redis_new_rooms_are_refused_clearly_and_the_calls_here_go_on() 
     })
     .await;
     a.shutdown().await;
+}
+
+/// Each kind of packet that `receiver` got of what `sender` sent between the two readings.
+fn assert_received(receiver: &Member, sender: &Member, sent: ([u32; 2], [u32; 2])) {
+    for kind in [AUDIO, VIDEO] {
+        sfu::testkit::assert_delivered(&receiver.peer, &sender.peer, kind, sent, 0.95);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_on_two_nodes_share_a_room_its_media_chat_and_p2p_signals() {
+    let redis = Redis::start().await;
+    let (a, b) = (node(&redis, "node-a").await, node(&redis, "node-b").await);
+    // The room is placed on node-a by its first join; Cat's socket is on node-b.
+    let mut ada = member(&a, "standup", "Ada", 1).await;
+    let mut bob = member(&a, "standup", "Bob", 2).await;
+    let mut cat = member(&b, "standup", "Cat", 3).await;
+    assert_eq!(ada.client.next("peer-joined").await["name"], "Bob");
+    for m in [&mut ada, &mut bob] {
+        assert_eq!(m.client.next("peer-joined").await["name"], "Cat");
+        assert_eq!(m.client.next("mode").await["mode"], "sfu");
+    }
+    assert_eq!(cat.client.next("mode").await["mode"], "sfu");
+    // Cat's SFU session is on node-a: its answer names node-a's media address.
+    assert_eq!(
+        admin_json(&a, "/api/rooms/standup").await["participants"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+
+    let peers = [&ada, &bob, &cat];
+    wait_until("everyone receives everyone", async || {
+        everyone_receives(&peers)
+    })
+    .await;
+    let sent = |m: &Member| m.peer.stats().sent;
+    let start = [sent(&ada), sent(&bob), sent(&cat)];
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let end = [sent(&ada), sent(&bob), sent(&cat)];
+    for (r, receiver) in peers.iter().enumerate() {
+        for (s, sender) in peers.iter().enumerate() {
+            if r != s {
+                assert_received(receiver, sender, (start[s], end[s]));
+            }
+        }
+    }
+
+    // Chat and typing cross the nodes, in order, both ways.
+    let texts: Vec<String> = (1..=5).map(|i| format!("from cat {i}")).collect();
+    assert_eq!(
+        cat.client.call("typing", json!({ "typing": true })).await,
+        json!({})
+    );
+    for t in &texts {
+        let ack = cat.client.call("chat", json!({ "text": t })).await;
+        assert!(ack["id"].is_u64(), "{ack}");
+    }
+    for m in [&mut ada, &mut bob] {
+        let typing = m.client.next("typing").await;
+        assert_eq!(
+            (typing["name"].as_str(), typing["typing"].as_bool()),
+            (Some("Cat"), Some(true))
+        );
+        for t in &texts {
+            assert_eq!(m.client.next("chat").await["text"], t.as_str());
+        }
+    }
+    for i in 1..=5 {
+        ada.client
+            .call("chat", json!({ "text": format!("from ada {i}") }))
+            .await;
+    }
+    for i in 1..=5 {
+        assert_eq!(
+            cat.client.next("chat").await["text"],
+            format!("from ada {i}")
+        );
+    }
+
+    // The admin API of either node lists the room once, with its three members and its node.
+    for server in [&a, &b] {
+        assert_eq!(
+            rooms(server).await,
+            [("standup".to_owned(), "node-a".to_owned(), 3)]
+        );
+    }
+
+    // Back to two, Ada on node-a and Cat on node-b: their P2P signals cross the nodes.
+    let bob_id = bob.client.id.clone();
+    bob.client.disconnect().await;
+    bob.peer.stop().await;
+    for m in [&mut ada, &mut cat] {
+        assert_eq!(m.client.next("peer-left").await["id"], bob_id);
+    }
+    assert_eq!(cat.client.next("mode").await["mode"], "p2p");
+    let offer = json!({ "type": "offer", "sdp": "v=0\r\n" });
+    let ack = cat
+        .client
+        .call(
+            "p2p-signal",
+            json!({ "to": ada.client.id, "description": offer }),
+        )
+        .await;
+    assert_eq!(ack, json!({}));
+    let signal = ada.client.next("p2p-signal").await;
+    assert_eq!(
+        (signal["from"].as_str(), &signal["description"]),
+        (Some(cat.client.id.as_str()), &offer)
+    );
+
+    // Removed by an administrator of the room's node: told, and disconnected by its own.
+    let path = format!("/api/rooms/standup/participants/{}", cat.client.id);
+    let (status, body) = common::http(a.admin_addr.expect("admin"), "DELETE", &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(cat.client.next("removed").await["reason"].is_string());
+    wait_until("Cat's socket closed", async || !cat.client.sio.is_open()).await;
+    assert_eq!(ada.client.next("peer-left").await["id"], cat.client.id);
+    for m in [ada, cat] {
+        m.peer.stop().await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_rooms_node_dies_its_members_on_another_node_get_sfu_failed_and_media_again_within_5_s()
+ {
+    room_node_stops("KILL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooms_node_stopped_by_sigterm_hands_its_room_over_as_a_dead_nodes() {
+    room_node_stops("TERM").await;
+}
+
+/// Three members reach a room on node-a through node-b; node-a gets `signal`.
+async fn room_node_stops(signal: &str) {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    // The room's node is a process of its own, so that it can be killed outright.
+    let mut a = Process::start(&[], &["--redis", &url, "--node-id", "node-a"]);
+    let b = node(&redis, "node-b").await;
+    let ada = member_at(a.http, "standup", "Ada", 1).await;
+    let mut members = Vec::new();
+    for (name, index) in [("Bob", 2), ("Cat", 3), ("Dan", 4)] {
+        members.push(member(&b, "standup", name, index).await);
+    }
+    {
+        let all: Vec<&Member> = std::iter::once(&ada).chain(&members).collect();
+        wait_until("everyone receives everyone through node-a", async || {
+            everyone_receives(&all)
+        })
+        .await;
+    }
+
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &a.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let killed = Instant::now();
+    let mut moved = Vec::new();
+    for (i, mut m) in members.into_iter().enumerate() {
+        m.client
+            .next_within("sfu-failed", Duration::from_secs(5))
+            .await;
+        // Told before: Ada is gone.
+        assert_eq!(m.client.next("peer-left").await["id"], ada.client.id);
+        // As the web client does: a new SFU session, negotiated with a new peer.
+        moved.push(m.restart(12 + i as u8).await);
+    }
+    let moved_refs: Vec<&Member> = moved.iter().collect();
+    wait_until("media again, through node-b", async || {
+        everyone_receives(&moved_refs)
+    })
+    .await;
+    let back = killed.elapsed();
+    println!("media back on node-b {back:?} after node-a got SIG{signal}");
+    assert!(
+        back < Duration::from_secs(5),
+        "media came back after {back:?}"
+    );
+    wait_until("the room listed on node-b", async || {
+        rooms(&b).await == [("standup".to_owned(), "node-b".to_owned(), 3)]
+    })
+    .await;
+    ada.peer.stop().await;
+    for m in moved {
+        m.peer.stop().await;
+    }
+    let _ = a.child.wait();
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_opened_through_one_node_spread_over_both_by_load() {
+    let redis = Redis::start().await;
+    let (a, b) = (node(&redis, "node-a").await, node(&redis, "node-b").await);
+    wait_until("both nodes registered", async || {
+        node_ids(&admin_json(&a, "/api/nodes").await) == ["node-a", "node-b"]
+    })
+    .await;
+    let mut members = Vec::new();
+    for i in 0..10 {
+        let (client, ack) = join(&a, &format!("room-{i}"), "Ada").await;
+        assert!(ack.get("error").is_none(), "{ack}");
+        members.push(client);
+    }
+    let mut on = (0, 0);
+    wait_until("all ten rooms listed", async || {
+        let list = rooms(&b).await;
+        on = (
+            list.iter().filter(|r| r.1 == "node-a").count(),
+            list.iter().filter(|r| r.1 == "node-b").count(),
+        );
+        list.len() == 10
+    })
+    .await;
+    println!(
+        "ten rooms opened through node-a: {} on node-a, {} on node-b",
+        on.0, on.1
+    );
+    assert!(on.0.abs_diff(on.1) <= 2, "{on:?}");
+    for m in members {
+        m.disconnect().await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
 }

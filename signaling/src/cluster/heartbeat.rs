@@ -48,6 +48,7 @@ pub async fn run(
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
+        crate::socket::relay::tick(&state);
         let result = async {
             let rooms = room_summaries(&state).await.map_err(|e| e.to_string())?;
             let me = node_view(&state, &rooms).await.map_err(|e| e.to_string())?;
@@ -57,7 +58,12 @@ pub async fn run(
                 .map_err(|e| e.to_string())
         }
         .await;
-        match result {
+        if let Ok(taken) = &result {
+            for room in taken {
+                close_room(&state, room).await;
+            }
+        }
+        match result.map(drop) {
             Err(e) if !failing => {
                 warn!(node = %cluster.id(), "cluster refresh failed (the calls go on; retrying every second): {e}");
                 failing = true;
@@ -73,6 +79,21 @@ pub async fn run(
         Ok(()) => info!(node = %cluster.id(), "left the cluster"),
         Err(e) => {
             warn!(node = %cluster.id(), "could not leave the cluster cleanly (its records expire by themselves): {e}")
+        }
+    }
+}
+
+/// Closes a room of this node that another node now holds (it took the room over while
+/// this one was cut off): its members are disconnected, and rejoin it on that node.
+async fn close_room(state: &AppState, room: &str) {
+    let Some(view) = state.rooms.room(room) else {
+        return;
+    };
+    warn!(%room, members = view.members.len(), "another node holds this room now; disconnecting its members here so that they rejoin it there");
+    for m in view.members {
+        if let Some(member) = crate::socket::endpoint::find(state, &m.id) {
+            crate::socket::leave_room(state, &member, "disconnected").await;
+            member.close(state, "the room moved to another node");
         }
     }
 }

@@ -7,9 +7,11 @@
 //! What another node wrote is input like any other: it is parsed, bounded and checked
 //! before it is used.
 
+mod bus;
 mod heartbeat;
 mod store;
 
+pub use bus::{Body, Bus, BusError, Envelope, Inbound, REQUEST_TIMEOUT};
 pub use heartbeat::{run as heartbeat, this_node};
 pub use store::{Cluster, ClusterError, Placement};
 

@@ -19,6 +19,9 @@ const MAX_RECORD: usize = 1 << 20;
 const MAX_NODES: usize = 1024;
 /// A room claimed for a join that has not seated its member yet keeps its lease this long.
 const CLAIM_GRACE: Duration = Duration::from_secs(3);
+/// How long a placement counts in the load of the node that got it: until its next
+/// registrations surely include it.
+const PLACED_COUNTS: Duration = Duration::from_secs(3);
 /// Redis answers within this, or the operation fails (and a join says so, never hangs).
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -75,9 +78,12 @@ pub enum Placement {
 /// This node's handle on the cluster.
 pub struct Cluster {
     id: String,
+    client: redis::Client,
     conn: ConnectionManager,
     /// Rooms whose home this node holds, and when each was claimed.
     claimed: Mutex<HashMap<String, Instant>>,
+    /// Rooms this node placed lately, by node: load that registrations may not show yet.
+    placed: Mutex<Vec<(String, Instant)>>,
 }
 
 impl Cluster {
@@ -92,8 +98,10 @@ impl Cluster {
         let conn = client.get_connection_manager_with_config(config).await?;
         Ok(Cluster {
             id,
+            client,
             conn,
             claimed: Mutex::default(),
+            placed: Mutex::default(),
         })
     }
 
@@ -102,8 +110,14 @@ impl Cluster {
         &self.id
     }
 
-    fn conn(&self) -> ConnectionManager {
+    /// A handle on the shared connection (cheap; it multiplexes).
+    pub(super) fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// The client, for connections of their own (pub/sub).
+    pub(super) fn client(&self) -> &redis::Client {
+        &self.client
     }
 
     fn ttl_ms() -> u64 {
@@ -111,8 +125,14 @@ impl Cluster {
     }
 
     /// Writes this node's registration and room list, renews the leases of the rooms it
-    /// hosts (or claimed a moment ago for a join), and releases the others.
-    pub async fn refresh(&self, me: &NodeView, rooms: &[RoomSummary]) -> Result<(), ClusterError> {
+    /// hosts (or claimed a moment ago for a join), and releases the others. Returns the
+    /// rooms here whose lease another node has taken.
+    pub async fn refresh(
+        &self,
+        me: &NodeView,
+        rooms: &[RoomSummary],
+    ) -> Result<Vec<String>, ClusterError> {
+        let mut taken = Vec::new();
         let ttl = Self::ttl_ms();
         let mut conn = self.conn();
         let me_json = serde_json::to_string(me).map_err(|e| self.bad(&self.id, e))?;
@@ -154,6 +174,9 @@ impl Cluster {
                 if kept == 0 {
                     tracing::warn!(%room, "lost this room's lease to another node");
                     self.claimed().remove(&room);
+                    if hosted {
+                        taken.push(room);
+                    }
                 }
             } else {
                 self.release(&room).await?;
@@ -165,9 +188,10 @@ impl Cluster {
                 && let Placement::Elsewhere(node) = self.place(&r.name).await?
             {
                 tracing::warn!(room = %r.name, other = %node.id, "a room here is also placed on another node");
+                taken.push(r.name.clone());
             }
         }
-        Ok(())
+        Ok(taken)
     }
 
     fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
@@ -182,19 +206,28 @@ impl Cluster {
         let ttl = Self::ttl_ms();
         let mut conn = self.conn();
         for _ in 0..3 {
-            let set: Option<String> = redis::cmd("SET")
-                .arg(&key)
-                .arg(&self.id)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl)
-                .query_async(&mut conn)
-                .await?;
-            if set.is_some() {
-                return Ok(self.claim(room));
-            }
             let home: Option<String> = conn.get(&key).await?;
-            let Some(home) = home else { continue }; // expired meanwhile: try again
+            let Some(home) = home else {
+                // New to the cluster: the least-loaded live node gets it.
+                let target = self.least_loaded().await?;
+                let id = target.as_ref().map_or(self.id.as_str(), |n| n.id.as_str());
+                let set: Option<String> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(id)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(&mut conn)
+                    .await?;
+                if set.is_none() {
+                    continue; // another node placed it meanwhile
+                }
+                self.placed().push((id.to_owned(), Instant::now()));
+                return Ok(match target {
+                    None => self.claim(room),
+                    Some(node) => Placement::Elsewhere(node),
+                });
+            };
             if home == self.id {
                 return Ok(self.claim(room));
             }
@@ -218,6 +251,71 @@ impl Cluster {
             key,
             why: "its home kept changing".into(),
         })
+    }
+
+    /// Places `room` again after its node `lost` was found unreachable. If `lost` still
+    /// holds the lease but has no bus subscriber (it died, or is cut off from Redis), the
+    /// lease is taken over at once rather than when its registration expires; its node, if
+    /// it lives on, finds the lease gone at its next refresh and closes the room there.
+    pub async fn place_after_loss(
+        &self,
+        room: &str,
+        lost: &str,
+    ) -> Result<Placement, ClusterError> {
+        let mut conn = self.conn();
+        let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(super::bus::channel(lost))
+            .query_async(&mut conn)
+            .await?;
+        if subscribers == 0 {
+            let took: i64 = Script::new(TAKE_OVER)
+                .key(home_key(room))
+                .arg(lost)
+                .arg(&self.id)
+                .arg(Self::ttl_ms())
+                .invoke_async(&mut conn)
+                .await?;
+            if took == 1 {
+                tracing::info!(%room, from = %lost, "took over a room whose node was lost");
+                return Ok(self.claim(room));
+            }
+        }
+        self.place(room).await
+    }
+
+    /// The live node with the least load, `None` if it is this one (which wins ties, so
+    /// that a room stays where its first member is when nothing argues against it). The
+    /// load is the last registered one plus the rooms this node placed since, which that
+    /// registration may not count yet.
+    async fn least_loaded(&self) -> Result<Option<NodeView>, ClusterError> {
+        let nodes = self.nodes().await?;
+        let recent = {
+            let mut placed = self.placed();
+            placed.retain(|(_, at)| at.elapsed() < PLACED_COUNTS);
+            placed.clone()
+        };
+        let score = |id: &str, load: Option<&super::NodeLoad>| {
+            let load = load.copied().unwrap_or_default();
+            let pending = recent.iter().filter(|(n, _)| n == id).count();
+            load.rooms + load.participants + load.down_tracks + pending
+        };
+        let mine = score(
+            &self.id,
+            nodes.iter().find(|n| n.id == self.id).map(|n| &n.load),
+        );
+        Ok(nodes
+            .into_iter()
+            .filter(|n| n.id != self.id)
+            .map(|n| (score(&n.id, Some(&n.load)), n))
+            .filter(|(s, _)| *s < mine)
+            .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)))
+            .map(|(_, n)| n))
+    }
+
+    fn placed(&self) -> std::sync::MutexGuard<'_, Vec<(String, Instant)>> {
+        // Nothing panics while holding this lock (list updates), so it is never poisoned.
+        self.placed.lock().expect("placed lock poisoned")
     }
 
     fn claim(&self, room: &str) -> Placement {

@@ -1,11 +1,11 @@
 //! Who may join, under which name and with which rights: the join token's word with
-//! `--auth token`, the client's own on an open server. The rights go on the socket, where
+//! `--auth token`, the client's own on an open server. The rights go with the member, where
 //! the handlers that need them look.
 
+use super::endpoint::Endpoint;
 use crate::auth::{Grants, Source, TokenError};
 use crate::messages::{ApiError, JoinRequest, check_name};
 use crate::state::AppState;
-use socketioxide::extract::SocketRef;
 
 /// What a join was admitted with.
 pub(crate) struct Admitted {
@@ -14,14 +14,6 @@ pub(crate) struct Admitted {
     /// The token's identity, if it has one.
     pub sub: Option<String>,
 }
-
-/// A member's grants, kept on its socket.
-#[derive(Clone)]
-struct MemberGrants(Grants);
-
-/// A member's token identity, kept on its socket.
-#[derive(Clone)]
-struct Identity(String);
 
 /// Checks a join: its token with `--auth token`, else its name.
 pub(crate) fn admit(state: &AppState, req: &JoinRequest) -> Result<Admitted, ApiError> {
@@ -51,32 +43,13 @@ fn refused(e: TokenError) -> ApiError {
     ApiError::new(e.code(), e.to_string())
 }
 
-/// Records what the socket's member may do.
-pub(crate) fn keep(socket: &SocketRef, admitted: &Admitted) {
-    socket
-        .extensions
-        .insert(MemberGrants(admitted.grants.clone()));
-    if let Some(sub) = &admitted.sub {
-        socket.extensions.insert(Identity(sub.clone()));
-    }
-}
-
-/// What the socket's member may do: everything but `admin` until it joins with a token.
-pub(crate) fn grants(socket: &SocketRef) -> Grants {
-    socket
-        .extensions
-        .get::<MemberGrants>()
-        .map(|g| g.0)
-        .unwrap_or_default()
-}
-
 /// `Ok` if the member's grants allow `action`, else `not-allowed`.
 pub(crate) fn require(
-    socket: &SocketRef,
+    member: &Endpoint,
     allowed: impl Fn(&Grants) -> bool,
     action: &str,
 ) -> Result<(), ApiError> {
-    if allowed(&grants(socket)) {
+    if allowed(&member.grants()) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -113,10 +86,9 @@ pub(crate) fn unclaim_identity(state: &AppState, sub: &str, id: &str) {
     }
 }
 
-/// Forgets the socket's identity, if it still holds it.
-pub(crate) fn release_identity(state: &AppState, socket: &SocketRef) {
-    let Some(Identity(sub)) = socket.extensions.get::<Identity>() else {
-        return;
-    };
-    unclaim_identity(state, &sub, &socket.id.to_string());
+/// Forgets the member's identity, if it still holds it.
+pub(crate) fn release_identity(state: &AppState, member: &Endpoint) {
+    if let Some(sub) = member.identity() {
+        unclaim_identity(state, &sub, &member.id());
+    }
 }

@@ -10,7 +10,7 @@
 use crate::listener::Kill;
 use serde::Serialize;
 use socketioxide::extract::{AckSender, SocketRef};
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{SendError, SocketError};
 use tracing::{error, warn};
 
 /// What became of a message.
@@ -35,22 +35,6 @@ pub fn emit<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T)
 /// is closed.
 pub fn ack<T: Serialize + ?Sized>(socket: &SocketRef, ack: AckSender, payload: &T) -> Delivery {
     outcome(socket, "ack", ack.send(payload))
-}
-
-/// Sends `event` to every member of `room`, but `except` (the sender, who knows). Each member
-/// gets it or is disconnected: one slow member never costs the others their copy.
-pub fn emit_room<T: Serialize + ?Sized>(
-    io: &SocketIo,
-    room: &str,
-    except: Option<&SocketRef>,
-    event: &str,
-    payload: &T,
-) {
-    for socket in io.to(room.to_owned()).sockets() {
-        if except.is_none_or(|e| e.id != socket.id) {
-            emit(&socket, event, payload);
-        }
-    }
 }
 
 fn outcome(socket: &SocketRef, event: &str, sent: Result<(), SendError>) -> Delivery {

@@ -1,6 +1,7 @@
 //! `join`, `leave`, and the mode changes they cause.
 
-use super::{Payload, admission, deliver, limit, reply, request};
+use super::endpoint::{Endpoint, emit_room};
+use super::{admission, limit, request};
 use crate::cluster::Placement;
 use crate::limits::Kind;
 use crate::messages::{ApiError, JoinRequest, RemoveMemberRequest};
@@ -9,30 +10,16 @@ use crate::state::AppState;
 use crate::switch_time;
 use serde_json::{Value, json};
 use sfu::{ParticipantId, RoomId};
-use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use tracing::{info, warn};
 
-pub(super) async fn on_join(
-    socket: SocketRef,
-    TryData(data): Payload,
-    ack: AckSender,
-    State(state): State<AppState>,
-    io: SocketIo,
-) {
-    let result = join(&socket, data, &state, &io).await;
-    reply(&socket, ack, result);
-}
-
-async fn join(
-    socket: &SocketRef,
-    data: Result<Value, socketioxide::ParserError>,
+pub(super) async fn join(
     state: &AppState,
-    io: &SocketIo,
+    ep: &Endpoint,
+    data: Option<Value>,
 ) -> Result<Value, ApiError> {
-    let req: JoinRequest = request(state, socket, Kind::Membership, data)?;
+    let req: JoinRequest = request(state, ep, Kind::Membership, data)?;
     let admitted = admission::admit(state, &req)?;
-    let id = socket.id.to_string();
+    let id = ep.id();
     let member = Member {
         id: id.clone(),
         name: admitted.name.clone(),
@@ -58,8 +45,8 @@ async fn join(
     let joined = state
         .rooms
         .join(&req.room, member.clone(), || {
-            socket.join(req.room.clone());
-            admission::keep(socket, &admitted);
+            ep.set_room(Some(&req.room));
+            ep.keep(admitted.grants.clone(), admitted.sub.as_deref());
         })
         .map_err(|e| {
             if let Some(sub) = &admitted.sub {
@@ -84,7 +71,7 @@ async fn join(
                 admission::sfu_options(&admitted.grants),
             )
             .await?;
-        super::set_session(socket, session);
+        ep.set_session(session);
         // The room's mode now, not at our join: joins run concurrently, and one that saw
         // the room P2P must not turn forwarding off after a later one moved it to the SFU.
         state.rooms.with_mode(&req.room, |mode| match mode {
@@ -94,14 +81,14 @@ async fn join(
     };
     if let Err(e) = sfu_ready.await {
         warn!(%id, room = %req.room, "SFU session refused: {e}");
-        admission::release_identity(state, socket);
-        state.rooms.leave(&id, || socket.leave(req.room.clone()));
+        admission::release_identity(state, ep);
+        state.rooms.leave(&id, || ep.set_room(None));
         let _ = state.sfu.leave(ParticipantId(id.clone())).await;
         return Err(e.into());
     }
-    deliver::emit_room(io, &req.room, Some(socket), "peer-joined", &member);
+    emit_room(state, &req.room, Some(&id), "peer-joined", &member);
     if let Some(switch) = &joined.switch {
-        announce_switch(state, io, switch).await;
+        announce_switch(state, switch).await;
     }
     info!(%id, room = %req.room, name = %member.name, mode = ?joined.mode, "joined");
     Ok(json!({
@@ -144,67 +131,56 @@ async fn placed_here(state: &AppState, room: &str) -> Result<(), ApiError> {
     }
 }
 
-pub(super) async fn on_remove_member(
-    socket: SocketRef,
-    TryData(data): Payload,
-    ack: AckSender,
-    State(state): State<AppState>,
-) {
-    let result = async {
-        let req: RemoveMemberRequest = request(&state, &socket, Kind::Membership, data)?;
-        admission::require(&socket, |g| g.admin, "removing members")?;
-        let me = socket.id.to_string();
-        let Some((_, name)) = state.rooms.membership(&me) else {
-            return Err(ApiError::not_joined());
-        };
-        if req.id == me || !state.rooms.same_room(&me, &req.id) {
-            return Err(ApiError::new("not-in-room", "no such peer in your room"));
-        }
-        remove_member(&state, &req.id, &format!("removed by {name}")).await;
-        Ok(json!({}))
-    }
-    .await;
-    reply(&socket, ack, result);
-}
-
-pub(super) async fn on_leave(
-    socket: SocketRef,
-    ack: AckSender,
-    State(state): State<AppState>,
-    io: SocketIo,
-) {
-    let result = match limit(&state, &socket, Kind::Membership) {
-        Ok(()) => {
-            if leave_room(&state, &io, &socket, "left").await {
-                Ok(json!({}))
-            } else {
-                Err(ApiError::not_joined())
-            }
-        }
-        Err(e) => Err(e),
+pub(super) async fn remove(
+    state: &AppState,
+    ep: &Endpoint,
+    data: Option<Value>,
+) -> Result<Value, ApiError> {
+    let req: RemoveMemberRequest = request(state, ep, Kind::Membership, data)?;
+    admission::require(ep, |g| g.admin, "removing members")?;
+    let me = ep.id();
+    let Some((_, name)) = state.rooms.membership(&me) else {
+        return Err(ApiError::not_joined());
     };
-    reply(&socket, ack, result);
+    if req.id == me || !state.rooms.same_room(&me, &req.id) {
+        return Err(ApiError::new("not-in-room", "no such peer in your room"));
+    }
+    remove_member(state, &req.id, &format!("removed by {name}")).await;
+    Ok(json!({}))
 }
 
-/// Takes the socket out of its room and its SFU session, tells the others, and starts the
+pub(super) async fn leave(state: &AppState, ep: &Endpoint) -> Result<Value, ApiError> {
+    limit(state, &ep.id(), Kind::Membership)?;
+    if leave_room(state, ep, "left").await {
+        Ok(json!({}))
+    } else {
+        Err(ApiError::not_joined())
+    }
+}
+
+/// Takes the member out of its room and its SFU session, tells the others, and starts the
 /// hold-down that may return the room to P2P. Returns whether it was in a room.
-pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, reason: &str) -> bool {
-    let id = socket.id.to_string();
+pub async fn leave_room(state: &AppState, ep: &Endpoint, reason: &str) -> bool {
+    let id = ep.id();
     // Out of the broadcast room under the rooms lock, like the join.
-    admission::release_identity(state, socket);
-    let Some(left) = state.rooms.leave(&id, || socket.leave_all()) else {
+    admission::release_identity(state, ep);
+    let left = state.rooms.leave(&id, || ep.set_room(None));
+    if let Endpoint::Remote(r) = ep {
+        state.remotes.remove_if(r);
+    }
+    let Some(left) = left else {
         return false;
     };
     let _ = state.sfu.leave(ParticipantId(id.clone())).await;
     let gone = json!({ "id": id, "reason": reason });
-    deliver::emit_room(io, &left.room, None, "peer-left", &gone);
+    emit_room(state, &left.room, None, "peer-left", &gone);
     info!(%id, room = %left.room, reason, "left");
     if let Some(generation) = left.hold_down {
-        let (state, io, room) = (state.clone(), io.clone(), left.room.clone());
+        let (state, room) = (state.clone(), left.room.clone());
         tokio::spawn(async move {
             tokio::time::sleep(state.config.hold_down).await;
             if let Some(switch) = state.rooms.hold_down_expired(&room, generation) {
-                announce_switch(&state, &io, &switch).await;
+                announce_switch(&state, &switch).await;
             }
         });
     }
@@ -214,16 +190,13 @@ pub async fn leave_room(state: &AppState, io: &SocketIo, socket: &SocketRef, rea
 /// Removes a member on an administrator's request: tells it why (`removed`), takes it out
 /// of its room, and disconnects it. Returns whether it was connected and in a room.
 pub async fn remove_member(state: &AppState, id: &str, reason: &str) -> bool {
-    let Some(io) = state.io.get() else {
-        return false;
-    };
-    let Some(socket) = super::socket_of(io, id) else {
+    let Some(ep) = super::endpoint::find(state, id) else {
         return false;
     };
     // A client already gone needs no reason; leaving the room below still matters.
-    deliver::emit(&socket, "removed", &json!({ "reason": reason }));
-    let was_in = leave_room(state, io, &socket, "removed").await;
-    let _ = socket.disconnect();
+    ep.emit(state, "removed", &json!({ "reason": reason }));
+    let was_in = leave_room(state, &ep, "removed").await;
+    ep.close(state, reason);
     info!(%id, reason, "removed by an administrator");
     was_in
 }
@@ -231,7 +204,7 @@ pub async fn remove_member(state: &AppState, id: &str, reason: &str) -> bool {
 /// Tells a room's members about a mode change, and sets the SFU's forwarding for it.
 /// Going to the SFU, forwarding starts at once; going back to P2P, it stops only when every
 /// member reports P2P media flowing (`p2p-ready`) or after a grace period: make before break.
-pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitch) {
+pub async fn announce_switch(state: &AppState, switch: &ModeSwitch) {
     let room = RoomId(switch.room.clone());
     match switch.mode {
         Mode::Sfu => {
@@ -259,7 +232,7 @@ pub async fn announce_switch(state: &AppState, io: &SocketIo, switch: &ModeSwitc
     }
     info!(room = %switch.room, mode = ?switch.mode, reason = switch.reason, "mode");
     let mode = json!({ "mode": switch.mode, "reason": switch.reason });
-    deliver::emit_room(io, &switch.room, None, "mode", &mode);
+    emit_room(state, &switch.room, None, "mode", &mode);
 }
 
 /// How long the SFU keeps forwarding after a switch back to P2P if members do not report.
