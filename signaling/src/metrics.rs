@@ -26,14 +26,19 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new()
+        Metrics::new(None)
     }
 }
 
 impl Metrics {
-    /// A recorder with every metric described.
-    pub fn new() -> Metrics {
-        let recorder = PrometheusBuilder::new()
+    /// A recorder with every metric described. In a cluster, every series carries the
+    /// node's id as the label `node`, so that one Prometheus can scrape every node.
+    pub fn new(node: Option<&str>) -> Metrics {
+        let mut builder = PrometheusBuilder::new();
+        if let Some(node) = node {
+            builder = builder.add_global_label("node", node);
+        }
+        let recorder = builder
             .set_buckets_for_metric(Matcher::Full(SWITCH_SECONDS.into()), &SWITCH_BUCKETS)
             // Only an empty bucket list is refused, and this one is a non-empty constant.
             .expect("non-empty histogram buckets")

@@ -53,12 +53,13 @@ impl AppState {
             max_room_size: config.max_room_size,
             p2p_allowed: config.p2p == P2pPolicy::Auto,
         });
+        let metrics = Metrics::new(config.redis.is_some().then_some(config.node_id.as_str()));
         AppState(Arc::new(Shared {
             config,
             rooms,
             sfu,
             limits: RateLimits::default(),
-            metrics: Metrics::new(),
+            metrics,
             io: OnceLock::new(),
             turn: OnceLock::new(),
             identities: Mutex::default(),

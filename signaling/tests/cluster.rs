@@ -360,6 +360,15 @@ async fn members_on_two_nodes_share_a_room_its_media_chat_and_p2p_signals() {
         );
     }
 
+    // Each node's metrics are its own, labelled with its id.
+    let (status, metrics) =
+        common::http(a.admin_addr.expect("admin"), "GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(r#"sfu_rooms{node="node-a"} 1"#),
+        "{metrics}"
+    );
+
     // The admin API of either node lists the room once, with its three members and its node.
     for server in [&a, &b] {
         assert_eq!(
@@ -391,13 +400,25 @@ async fn members_on_two_nodes_share_a_room_its_media_chat_and_p2p_signals() {
         (Some(cat.client.id.as_str()), &offer)
     );
 
-    // Removed by an administrator of the room's node: told, and disconnected by its own.
+    // Removed through node-b's admin API, which asks the room's node: Cat is told, and
+    // disconnected by her own node.
     let path = format!("/api/rooms/standup/participants/{}", cat.client.id);
-    let (status, body) = common::http(a.admin_addr.expect("admin"), "DELETE", &path, None).await;
+    let admin_b = b.admin_addr.expect("admin");
+    let (status, body) = common::http(admin_b, "DELETE", &path, None).await;
     assert_eq!(status, 200, "{body}");
     assert!(cat.client.next("removed").await["reason"].is_string());
     wait_until("Cat's socket closed", async || !cat.client.sio.is_open()).await;
     assert_eq!(ada.client.next("peer-left").await["id"], cat.client.id);
+    let (status, _) = common::http(admin_b, "DELETE", &path, None).await;
+    assert_eq!(status, 404, "no longer a member");
+    // The room closed through node-b.
+    let (status, body) = common::http(admin_b, "DELETE", "/api/rooms/standup", None).await;
+    assert_eq!(status, 200, "{body}");
+    let removed: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(removed["removed"], json!([ada.client.id]));
+    assert!(ada.client.next("removed").await["reason"].is_string());
+    let (status, _) = common::http(admin_b, "DELETE", "/api/rooms/nowhere", None).await;
+    assert_eq!(status, 404);
     for m in [ada, cat] {
         m.peer.stop().await;
     }

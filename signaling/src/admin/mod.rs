@@ -13,8 +13,8 @@ pub use views::{
     ParticipantView, Removed, RoomDetail, RoomSummary, TransportView, WorkerTotals, WorkersView,
 };
 
+use crate::cluster::AdminAction;
 use crate::rooms::Mode;
-use crate::socket::remove_member;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -61,6 +61,9 @@ pub enum AdminError {
     /// The media plane did not answer.
     #[error("media plane: {0}")]
     Sfu(#[from] sfu::SfuError),
+    /// Another node of the cluster did not answer.
+    #[error("cluster: {0}")]
+    Unavailable(String),
     /// The cluster's Redis did not answer, or holds something unusable.
     #[error("cluster: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
@@ -101,7 +104,7 @@ impl IntoResponse for AdminError {
             AdminError::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed")
             }
-            AdminError::Sfu(_) | AdminError::Cluster(_) => {
+            AdminError::Sfu(_) | AdminError::Cluster(_) | AdminError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
         };
@@ -197,15 +200,14 @@ async fn close_room(
     State(state): State<AppState>,
     Path(room): Path<String>,
 ) -> Result<Json<Removed>, AdminError> {
-    let view = state.rooms.room(&room).ok_or_else(|| no_room(&room))?;
-    let mut removed = Vec::new();
-    for m in view.members {
-        if remove_member(&state, &m.id, "the room was closed by an administrator").await {
-            removed.push(m.id);
-        }
+    if let Some(removed) = crate::socket::close_room(&state, &room).await {
+        return Ok(Json(Removed { removed }));
     }
-    tracing::info!(%room, members = removed.len(), "room closed by an administrator");
-    Ok(Json(Removed { removed }))
+    let action = AdminAction::CloseRoom { room: room.clone() };
+    match on_home(&state, &room, action).await? {
+        Some(removed) => Ok(Json(Removed { removed })),
+        None => Err(no_room(&room)),
+    }
 }
 
 /// Removes one member, who is told why and disconnected.
@@ -218,15 +220,47 @@ async fn remove_participant(
     State(state): State<AppState>,
     Path((room, id)): Path<(String, String)>,
 ) -> Result<Json<Removed>, AdminError> {
-    let view = state.rooms.room(&room).ok_or_else(|| no_room(&room))?;
-    if !view.members.iter().any(|m| m.id == id)
-        || !remove_member(&state, &id, "an administrator removed you from the room").await
-    {
-        return Err(AdminError::NotFound(format!(
-            "no participant {id:?} in room {room:?}"
-        )));
+    let removed = if state.rooms.room(&room).is_some() {
+        crate::socket::remove_from_room(&state, &room, &id)
+            .await
+            .then(|| vec![id.clone()])
+    } else {
+        let action = AdminAction::RemoveMember {
+            room: room.clone(),
+            member: id.clone(),
+        };
+        on_home(&state, &room, action).await?
+    };
+    removed
+        .map(|removed| Json(Removed { removed }))
+        .ok_or_else(|| AdminError::NotFound(format!("no participant {id:?} in room {room:?}")))
+}
+
+/// In a cluster, carries out `action` on the node that holds `room`, if another node does:
+/// the ids it removed, or `None` if no node has such a room (or member).
+async fn on_home(
+    state: &AppState,
+    room: &str,
+    action: AdminAction,
+) -> Result<Option<Vec<String>>, AdminError> {
+    let (Some(cluster), Some(bus)) = (state.cluster.get(), state.bus.get()) else {
+        return Ok(None);
+    };
+    if !crate::messages::valid_room_name(room) {
+        return Ok(None);
     }
-    Ok(Json(Removed { removed: vec![id] }))
+    let Some(home) = cluster.home_of(room).await? else {
+        return Ok(None);
+    };
+    if home == cluster.id() {
+        return Ok(None);
+    }
+    let result = bus
+        .admin(&home, action)
+        .await
+        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+    // The other node's answer is input: a list of ids, or nothing.
+    Ok(serde_json::from_value(result).unwrap_or(None))
 }
 
 /// The media workers: each one's rooms, sessions, subscriptions, packet rates and CPU, and

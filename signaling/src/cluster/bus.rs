@@ -71,6 +71,13 @@ pub enum Body {
         /// The member.
         member: String,
     },
+    /// From another node's admin API to a room's node: do this there.
+    Admin {
+        /// Names the reply.
+        id: u64,
+        /// What to do.
+        action: AdminAction,
+    },
     /// The sender is shutting down and has left the cluster: its rooms are to be moved, as
     /// a lost node's are.
     Leaving,
@@ -81,6 +88,24 @@ pub enum Body {
         relayed: Vec<String>,
         /// The receiver's members whose room is on the sender.
         hosted: Vec<String>,
+    },
+}
+
+/// An administrator's request for a room of another node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "do", rename_all = "kebab-case")]
+pub enum AdminAction {
+    /// `DELETE /api/rooms/{room}`.
+    CloseRoom {
+        /// The room.
+        room: String,
+    },
+    /// `DELETE /api/rooms/{room}/participants/{member}`.
+    RemoveMember {
+        /// The room.
+        room: String,
+        /// The member.
+        member: String,
     },
 }
 
@@ -253,6 +278,24 @@ impl Bus {
         event: &str,
         data: Option<Value>,
     ) -> Result<Value, BusError> {
+        let (member, event) = (member.to_owned(), event.to_owned());
+        self.ask(node, |id| Body::Request {
+            id,
+            member,
+            event,
+            data,
+        })
+        .await
+    }
+
+    /// Asks the room's `node` to carry out an administrator's `action`, and waits for the
+    /// outcome.
+    pub async fn admin(&self, node: &str, action: AdminAction) -> Result<Value, BusError> {
+        self.ask(node, |id| Body::Admin { id, action }).await
+    }
+
+    /// Sends `node` the message that `body` makes of a request id, and waits for its reply.
+    async fn ask(&self, node: &str, body: impl FnOnce(u64) -> Body) -> Result<Value, BusError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending().insert(
@@ -262,15 +305,7 @@ impl Bus {
                 reply: tx,
             },
         );
-        self.send(
-            node,
-            Body::Request {
-                id,
-                member: member.to_owned(),
-                event: event.to_owned(),
-                data,
-            },
-        );
+        self.send(node, body(id));
         let result = tokio::time::timeout(REQUEST_TIMEOUT, rx).await;
         self.pending().remove(&id);
         match result {

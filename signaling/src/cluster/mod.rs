@@ -11,7 +11,7 @@ mod bus;
 mod heartbeat;
 mod store;
 
-pub use bus::{Body, Bus, BusError, Envelope, Inbound, REQUEST_TIMEOUT};
+pub use bus::{AdminAction, Body, Bus, BusError, Envelope, Inbound, REQUEST_TIMEOUT};
 pub use heartbeat::{run as heartbeat, this_node};
 pub use store::{Cluster, ClusterError, Placement};
 

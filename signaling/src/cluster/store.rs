@@ -354,6 +354,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// The node that holds `room`'s lease, if one does.
+    pub async fn home_of(&self, room: &str) -> Result<Option<String>, ClusterError> {
+        Ok(self.conn().get(home_key(room)).await?)
+    }
+
     /// One live node's registration, if it has one.
     async fn node(&self, id: &str) -> Result<Option<NodeView>, ClusterError> {
         let raw: Option<String> = self.conn().get(node_key(id)).await?;

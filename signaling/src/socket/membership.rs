@@ -201,6 +201,29 @@ pub async fn remove_member(state: &AppState, id: &str, reason: &str) -> bool {
     was_in
 }
 
+/// Closes `room` of this node: every member is removed. Returns their ids, or `None` if
+/// the room is not here.
+pub async fn close_room(state: &AppState, room: &str) -> Option<Vec<String>> {
+    let view = state.rooms.room(room)?;
+    let mut removed = Vec::new();
+    for m in view.members {
+        if remove_member(state, &m.id, "the room was closed by an administrator").await {
+            removed.push(m.id);
+        }
+    }
+    info!(%room, members = removed.len(), "room closed by an administrator");
+    Some(removed)
+}
+
+/// Removes member `id` of `room` of this node. Returns whether it was one, and connected.
+pub async fn remove_from_room(state: &AppState, room: &str, id: &str) -> bool {
+    let member = state
+        .rooms
+        .room(room)
+        .is_some_and(|view| view.members.iter().any(|m| m.id == id));
+    member && remove_member(state, id, "an administrator removed you from the room").await
+}
+
 /// Tells a room's members about a mode change, and sets the SFU's forwarding for it.
 /// Going to the SFU, forwarding starts at once; going back to P2P, it stops only when every
 /// member reports P2P media flowing (`p2p-ready`) or after a grace period: make before break.

@@ -24,7 +24,7 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 pub use endpoint::emit_room;
-pub use membership::{announce_switch, leave_room, remove_member};
+pub use membership::{announce_switch, close_room, leave_room, remove_from_room, remove_member};
 
 /// The events a client may send (`docs/signaling.md`).
 const EVENTS: [&str; 14] = [

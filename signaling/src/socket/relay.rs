@@ -10,11 +10,11 @@
 
 use super::deliver;
 use super::endpoint::{Endpoint, Queued, Remote};
-use crate::cluster::{Body, BusError, Envelope, Inbound, Placement};
+use crate::cluster::{AdminAction, Body, BusError, Envelope, Inbound, Placement};
 use crate::limits::Kind;
 use crate::messages::{ApiError, valid_room_name};
 use crate::state::AppState;
-use serde_json::Value;
+use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -228,6 +228,13 @@ fn handle(state: &AppState, Envelope { from, body }: Envelope) {
         }
         Body::Alive { relayed, hosted } => alive(state, &from, relayed, hosted),
         Body::Leaving => lost(state, &from, "is shutting down"),
+        Body::Admin { id, action } => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let result = admin(&state, action).await;
+                state.send_to_node(&from, Body::Reply { id, result });
+            });
+        }
         Body::Reply { id, result } => {
             if let Some(bus) = state.bus.get() {
                 bus.resolve(&from, id, result);
@@ -332,6 +339,23 @@ async fn work(state: AppState, remote: Arc<Remote>, mut rx: mpsc::UnboundedRecei
         }
     }
     state.limits.forget(&remote.id);
+}
+
+/// Carries out another node's administrator's `action` on a room of this node: the ids
+/// removed, or `null` if there is no such room or member here.
+async fn admin(state: &AppState, action: AdminAction) -> Value {
+    match action {
+        AdminAction::CloseRoom { room } if valid_room_name(&room) => {
+            json!(super::close_room(state, &room).await)
+        }
+        AdminAction::RemoveMember { room, member }
+            if valid_room_name(&room) && valid_member_id(&member) =>
+        {
+            let removed = super::remove_from_room(state, &room, &member).await;
+            json!(removed.then(|| vec![member]))
+        }
+        _ => Value::Null,
+    }
 }
 
 /// The nodes this one shares members with.
