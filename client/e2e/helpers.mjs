@@ -58,6 +58,11 @@ export async function startServer(args = [], { http = '127.0.0.1:0', udp = '127.
     async remove(room, id) {
       await adminApi(`${encodeURIComponent(room)}/participants/${id}`, { method: 'DELETE' });
     },
+    // Kills the server outright (SIGKILL): no goodbye to anyone.
+    async kill() {
+      proc.kill('SIGKILL');
+      await once(proc, 'exit');
+    },
     async stop() {
       proc.kill('SIGINT');
       await Promise.race([once(proc, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
