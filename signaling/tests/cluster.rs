@@ -531,3 +531,91 @@ async fn rooms_opened_through_one_node_spread_over_both_by_load() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_during_a_call_media_flows_and_signaling_recovers() {
+    let mut redis = Redis::start().await;
+    let port = redis.port;
+    let (a, b) = (node(&redis, "node-a").await, node(&redis, "node-b").await);
+    let ada = member(&a, "standup", "Ada", 1).await;
+    let bob = member(&a, "standup", "Bob", 2).await;
+    let dan = member(&a, "standup", "Dan", 4).await;
+    let cat = member(&b, "standup", "Cat", 3).await;
+    let local = [&ada, &bob, &dan];
+    {
+        let all = [&ada, &bob, &dan, &cat];
+        wait_until("everyone receives everyone", async || {
+            everyone_receives(&all)
+        })
+        .await;
+    }
+
+    // Redis goes away for two seconds. Media never passes through it.
+    let sent = |m: &Member| m.peer.stats().sent;
+    let start: Vec<_> = local.iter().map(|m| sent(m)).collect();
+    redis.stop();
+    let stopped = Instant::now();
+    // Cat's signaling path to the room's node was Redis: her node says so and disconnects
+    // her, so that she rejoins; the members on the room's node notice only her leaving.
+    wait_until("Cat's socket closed", async || !cat.client.sio.is_open()).await;
+    println!(
+        "Cat disconnected {:?} after Redis stopped",
+        stopped.elapsed()
+    );
+    // A join that needs the cluster gets a clear error, in bounded time.
+    let asked = Instant::now();
+    let (_eve, ack) = join(&b, "standup", "Eve").await;
+    assert_eq!(ack["error"]["code"], "cluster-unavailable", "{ack}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        asked.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(stopped.elapsed())).await;
+    let end: Vec<_> = local.iter().map(|m| sent(m)).collect();
+    for (r, receiver) in local.iter().enumerate() {
+        for (s, sender) in local.iter().enumerate() {
+            if r != s {
+                assert_received(receiver, sender, (start[s], end[s]));
+            }
+        }
+    }
+
+    // Redis is back (empty): the nodes register again, and Cat rejoins through node-b.
+    let _redis = Redis::start_on(port).await;
+    let back = Instant::now();
+    wait_until("both nodes registered again", async || {
+        let (status, body) =
+            common::http(a.admin_addr.expect("admin"), "GET", "/api/nodes", None).await;
+        status == 200
+            && node_ids(&serde_json::from_str(&body).expect("JSON")) == ["node-a", "node-b"]
+    })
+    .await;
+    cat.peer.stop().await;
+    let mut again = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while again.is_none() {
+        let (client, ack) = join(&b, "standup", "Cat").await;
+        if ack.get("error").is_none() {
+            again = Some(client);
+        } else {
+            assert_eq!(ack["error"]["code"], "cluster-unavailable", "{ack}");
+            assert!(Instant::now() < deadline, "no rejoin: {ack}");
+            client.disconnect().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    println!(
+        "Cat rejoined through node-b {:?} after Redis came back",
+        back.elapsed()
+    );
+    wait_until("the room listed on node-a with four members", async || {
+        rooms(&b).await == [("standup".to_owned(), "node-a".to_owned(), 4)]
+    })
+    .await;
+    for m in [ada, bob, dan] {
+        m.peer.stop().await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
