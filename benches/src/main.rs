@@ -51,13 +51,14 @@ struct Cli {
     #[arg(long)]
     simulcast: bool,
     /// Load a running server (http://HOST:PORT) instead of starting one. Its rooms must be
-    /// SFU rooms (`--p2p off`) and large enough.
-    #[arg(long)]
-    server: Option<String>,
-    /// The running server's process id, for its CPU time and memory (without it those
-    /// figures are left at zero).
-    #[arg(long, requires = "server")]
-    server_pid: Option<u32>,
+    /// SFU rooms (`--p2p off`) and large enough. Several nodes of one cluster, separated by
+    /// commas: the rooms' members connect to them in turn (room i to node i mod n).
+    #[arg(long, value_delimiter = ',')]
+    server: Vec<String>,
+    /// The running servers' process ids, in the order of `--server`, for their CPU time and
+    /// memory, which are summed (without them those figures are left at zero).
+    #[arg(long, requires = "server", value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// What is measured: this project's SFU, or Janus alone.
     #[arg(long, value_enum, default_value = "sfu")]
     target: Target,
@@ -253,15 +254,15 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(minutes) = cli.soak {
         return soak(&cli, minutes).await;
     }
-    let external: Option<SocketAddr> = match &cli.server {
-        Some(url) => Some(
-            url.trim_start_matches("http://")
-                .trim_end_matches('/')
-                .parse()
-                .map_err(|e| format!("--server {url}: {e}"))?,
-        ),
-        None => None,
-    };
+    let mut external: Vec<(SocketAddr, u32)> = Vec::new();
+    for (i, url) in cli.server.iter().enumerate() {
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|e| format!("--server {url}: {e}"))?;
+        external.push((addr, cli.server_pid.get(i).copied().unwrap_or(0)));
+    }
     let janus_url: Option<Endpoint> = match &cli.janus_url {
         Some(url) => Some(url.parse()?),
         None => None,
@@ -272,10 +273,9 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         event_loops: cli.janus_event_loops,
     };
     let opts = |target: Target, workers: usize| -> std::io::Result<RunOptions> {
-        let server = match (target, external, &janus_url) {
-            (Target::Sfu, Some(addr), _) => {
-                Some(ServerProcess::external(addr, cli.server_pid.unwrap_or(0)))
-            }
+        let cluster = ServerProcess::external_cluster(&external);
+        let server = match (target, cluster, &janus_url) {
+            (Target::Sfu, Some(nodes), _) => Some(nodes),
             (Target::Janus, _, Some(url)) => Some(ServerProcess::external_janus(
                 url.clone(),
                 cli.janus_pid.unwrap_or(0),

@@ -191,7 +191,7 @@ async fn run_on(
                         engine.add_plain(role, server.addr, name.clone()).await?;
                     }
                     _ => {
-                        let (http, name) = (server.addr, name.clone());
+                        let (http, name) = (server.addr_for(room), name.clone());
                         joins.push(tokio::spawn(async move {
                             signal::join(http, &name, role, engine).await.map(Some)
                         }));
@@ -271,20 +271,26 @@ async fn read(
     })
 }
 
-/// The server's CPU and memory; zero for an external server whose pid was not given.
+/// The server's CPU and memory, summed over its nodes; zero for an external server whose
+/// pid was not given.
 fn server_sample(server: &ServerProcess) -> std::io::Result<ProcSample> {
-    if server.pid == 0 {
-        return Ok(ProcSample::default());
+    let mut sum = ProcSample::default();
+    for pid in server.pids() {
+        let one = procstat::sample(pid)?;
+        sum.cpu += one.cpu;
+        sum.rss += one.rss;
     }
-    procstat::sample(server.pid)
+    Ok(sum)
 }
 
-/// The SFU's media worker threads (none for the other servers, or an unknown pid).
+/// The SFU's media worker threads, of every node (none for the other servers, or an
+/// unknown pid).
 fn media_threads(server: &ServerProcess) -> Vec<(String, Duration)> {
-    if server.pid == 0 {
-        return Vec::new();
-    }
-    procstat::threads(server.pid, "sfu-media-").unwrap_or_default()
+    server
+        .pids()
+        .into_iter()
+        .flat_map(|pid| procstat::threads(pid, "sfu-media-").unwrap_or_default())
+        .collect()
 }
 
 fn spinner(show: bool, msg: String) -> ProgressBar {

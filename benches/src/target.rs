@@ -41,6 +41,9 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// Janus: its API's base path.
     pub path: String,
+    /// Further nodes of the same cluster (`--server URL1,URL2`), with their process ids:
+    /// rooms are spread over all the nodes, and the CPU and memory are their sums.
+    pub more: Vec<(SocketAddr, u32)>,
 }
 
 impl ServerProcess {
@@ -84,6 +87,7 @@ impl ServerProcess {
             pid,
             addr,
             path: String::new(),
+            more: Vec::new(),
         })
     }
 
@@ -95,6 +99,7 @@ impl ServerProcess {
             addr: janus.endpoint.addr,
             path: janus.endpoint.path.clone(),
             owned: Owned::Janus(janus),
+            more: Vec::new(),
         })
     }
 
@@ -105,7 +110,33 @@ impl ServerProcess {
             pid,
             addr,
             path: String::new(),
+            more: Vec::new(),
         }
+    }
+
+    /// The nodes of a running cluster, by HTTP address and process id (0 if unknown); the
+    /// first is `addr`.
+    pub fn external_cluster(nodes: &[(SocketAddr, u32)]) -> Option<ServerProcess> {
+        let (&(addr, pid), more) = nodes.split_first()?;
+        let mut first = ServerProcess::external(addr, pid);
+        first.more = more.to_vec();
+        Some(first)
+    }
+
+    /// Where the members of room `room` connect: the nodes in turn.
+    pub fn addr_for(&self, room: u32) -> SocketAddr {
+        match room as usize % (1 + self.more.len()) {
+            0 => self.addr,
+            i => self.more[i - 1].0,
+        }
+    }
+
+    /// The process ids of every node that has one.
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.pid)
+            .chain(self.more.iter().map(|(_, pid)| *pid))
+            .filter(|&pid| pid != 0)
+            .collect()
     }
 
     /// A Janus that is already running.
@@ -115,6 +146,7 @@ impl ServerProcess {
             pid,
             addr: endpoint.addr,
             path: endpoint.path,
+            more: Vec::new(),
         }
     }
 

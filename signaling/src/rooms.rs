@@ -31,7 +31,7 @@ pub struct Member {
 }
 
 /// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ChatMessage {
     /// Increasing within the room.
     pub id: u64,
@@ -218,6 +218,22 @@ impl Rooms {
         member: Member,
         then: impl FnOnce(),
     ) -> Result<Joined, JoinError> {
+        self.join_seeded(room, member, Vec::new(), then)
+    }
+
+    /// Like [`Rooms::join`]; a room that this join creates starts with `history` as its
+    /// chat (the cluster keeps a room's chat when the room moves between nodes), in id
+    /// order, at most [`CHAT_HISTORY`] of it.
+    pub fn join_seeded(
+        &self,
+        room: &str,
+        member: Member,
+        mut history: Vec<ChatMessage>,
+        then: impl FnOnce(),
+    ) -> Result<Joined, JoinError> {
+        history.sort_by_key(|m| m.id);
+        history.dedup_by_key(|m| m.id);
+        let skip = history.len().saturating_sub(CHAT_HISTORY);
         let policy = self.policy;
         let mut inner = self.lock();
         if inner.membership.contains_key(&member.id) {
@@ -230,8 +246,8 @@ impl Rooms {
             } else {
                 Mode::Sfu
             },
-            chat: VecDeque::new(),
-            next_chat_id: 1,
+            next_chat_id: history.last().map_or(1, |m| m.id + 1),
+            chat: history.into_iter().skip(skip).collect(),
             p2p_failed: false,
             generation: 0,
             p2p_ready: HashSet::new(),
@@ -493,6 +509,29 @@ mod tests {
         let c = r.join("x", m("c"), || ()).unwrap();
         assert_eq!(c.mode, Mode::Sfu);
         assert_eq!(c.switch.unwrap().reason, "third-member");
+    }
+
+    #[test]
+    fn a_room_created_with_history_keeps_its_order_and_numbering() {
+        let r = Rooms::new(Policy {
+            max_room_size: 16,
+            p2p_allowed: true,
+        });
+        let msg = |id| ChatMessage {
+            id,
+            from: "x".into(),
+            name: "X".into(),
+            text: format!("{id}"),
+            ts: 0,
+        };
+        let history: Vec<ChatMessage> = (1..=120).rev().map(msg).chain([msg(7)]).collect();
+        let joined = r.join_seeded("x", m("a"), history, || ()).unwrap();
+        let ids: Vec<u64> = joined.chat_history.iter().map(|c| c.id).collect();
+        assert_eq!(ids, (21..=120).collect::<Vec<_>>());
+        assert_eq!(r.chat("a", "next".into(), 0).unwrap().1.id, 121);
+        // A room that exists already keeps its own.
+        let again = r.join_seeded("x", m("b"), vec![msg(500)], || ()).unwrap();
+        assert_eq!(again.chat_history.last().unwrap().id, 121);
     }
 
     #[test]

@@ -449,6 +449,11 @@ async fn room_node_stops(signal: &str) {
     for (name, index) in [("Bob", 2), ("Cat", 3), ("Dan", 4)] {
         members.push(member(&b, "standup", name, index).await);
     }
+    let said = members[0]
+        .client
+        .call("chat", json!({ "text": "before the move" }))
+        .await;
+    assert!(said["id"].is_u64(), "{said}");
     {
         let all: Vec<&Member> = std::iter::once(&ada).chain(&members).collect();
         wait_until("everyone receives everyone through node-a", async || {
@@ -488,6 +493,16 @@ async fn room_node_stops(signal: &str) {
         rooms(&b).await == [("standup".to_owned(), "node-b".to_owned(), 3)]
     })
     .await;
+    // The room's chat moved with it: Redis kept it.
+    let (eve, ack) = join(&b, "standup", "Eve").await;
+    let history: Vec<&str> = ack["chatHistory"]
+        .as_array()
+        .expect("a chat history")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(history, ["before the move"], "{ack}");
+    eve.disconnect().await;
     ada.peer.stop().await;
     for m in moved {
         m.peer.stop().await;

@@ -6,6 +6,7 @@
 
 use super::{EXPIRY, NodeView, valid_node_id};
 use crate::admin::views::RoomSummary;
+use crate::rooms::ChatMessage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use std::collections::HashMap;
@@ -36,6 +37,13 @@ fn rooms_key(id: &str) -> String {
 fn home_key(room: &str) -> String {
     format!("sfu:room:{room}:home")
 }
+
+fn chat_key(room: &str) -> String {
+    format!("sfu:room:{room}:chat")
+}
+
+/// How long a room's chat outlives its last message in Redis.
+const CHAT_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Renews a lease if it is still ours, or takes it again if it is gone (Redis restarted
 /// empty); 0 if another node holds it.
@@ -354,6 +362,42 @@ impl Cluster {
         Ok(())
     }
 
+    /// Keeps `msg` in `room`'s chat in Redis, the last [`CHAT_HISTORY`] of it, so that a
+    /// room that moves to another node keeps its chat.
+    ///
+    /// [`CHAT_HISTORY`]: crate::rooms::CHAT_HISTORY
+    pub async fn save_chat(&self, room: &str, msg: &ChatMessage) -> Result<(), ClusterError> {
+        let key = chat_key(room);
+        let json = serde_json::to_string(msg).map_err(|e| self.bad(&key, e))?;
+        let keep = crate::rooms::CHAT_HISTORY as isize;
+        redis::pipe()
+            .rpush(&key, json)
+            .ignore()
+            .ltrim(&key, -keep, -1)
+            .ignore()
+            .pexpire(&key, CHAT_TTL.as_millis() as i64)
+            .ignore()
+            .query_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// `room`'s chat as Redis keeps it. Messages that are not what this server writes (too
+    /// long, a bad name) are left out.
+    pub async fn chat_history(&self, room: &str) -> Result<Vec<ChatMessage>, ClusterError> {
+        let key = chat_key(room);
+        let raws: Vec<String> = self.conn().lrange(&key, 0, -1).await?;
+        let mut history = Vec::new();
+        for raw in raws.iter().take(crate::rooms::CHAT_HISTORY) {
+            match self.parse::<ChatMessage>(&key, raw) {
+                Ok(m) if valid_chat(&m) => history.push(m),
+                Ok(_) => tracing::warn!(%key, "a chat message refused: not one this server writes"),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        Ok(history)
+    }
+
     /// The node that holds `room`'s lease, if one does.
     pub async fn home_of(&self, room: &str) -> Result<Option<String>, ClusterError> {
         Ok(self.conn().get(home_key(room)).await?)
@@ -451,4 +495,14 @@ impl Cluster {
             why: why.to_string(),
         }
     }
+}
+
+/// Whether a chat message read from Redis is one this server could have written.
+fn valid_chat(m: &ChatMessage) -> bool {
+    !m.text.trim().is_empty()
+        && m.text.len() <= crate::messages::MAX_CHAT_BYTES
+        && crate::messages::check_name(&m.name).is_ok()
+        && !m.from.is_empty()
+        && m.from.len() <= 64
+        && m.id > 0
 }

@@ -30,7 +30,16 @@ pub(super) async fn chat(
         .chat(&id, req.text, now_ms())
         .ok_or_else(ApiError::not_joined)?;
     emit_room(state, &room, Some(&id), "chat", &msg);
-    Ok(json!({ "id": msg.id, "ts": msg.ts }))
+    let ack = json!({ "id": msg.id, "ts": msg.ts });
+    if let Some(cluster) = state.cluster.get().cloned() {
+        // Kept for the room's next node, should it move; the call does not wait on Redis.
+        tokio::spawn(async move {
+            if let Err(e) = cluster.save_chat(&room, &msg).await {
+                debug!(%room, "chat message not kept in the cluster: {e}");
+            }
+        });
+    }
+    Ok(ack)
 }
 
 pub(super) async fn typing(

@@ -32,6 +32,7 @@ pub(super) async fn join(
         ));
     }
     placed_here(state, &req.room).await?;
+    let history = cluster_chat(state, &req.room).await;
     // A second join with the same identity replaces the first, which leaves its seat.
     if let Some(old) = admitted
         .sub
@@ -44,7 +45,7 @@ pub(super) async fn join(
     // that seats it: of two joins racing on one socket, the loser's grants never land.
     let joined = state
         .rooms
-        .join(&req.room, member.clone(), || {
+        .join_seeded(&req.room, member.clone(), history, || {
             ep.set_room(Some(&req.room));
             ep.keep(admitted.grants.clone(), admitted.sub.as_deref());
         })
@@ -129,6 +130,21 @@ async fn placed_here(state: &AppState, room: &str) -> Result<(), ApiError> {
             ))
         }
     }
+}
+
+/// In a cluster, the chat of a room new to this node, as Redis keeps it (it may have lived
+/// on another node before). Without it, the room starts with none.
+async fn cluster_chat(state: &AppState, room: &str) -> Vec<crate::rooms::ChatMessage> {
+    let Some(cluster) = state.cluster.get() else {
+        return Vec::new();
+    };
+    if state.rooms.room(room).is_some() {
+        return Vec::new();
+    }
+    cluster.chat_history(room).await.unwrap_or_else(|e| {
+        warn!(%room, "the room's chat could not be read from the cluster: {e}");
+        Vec::new()
+    })
 }
 
 pub(super) async fn remove(
