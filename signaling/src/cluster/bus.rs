@@ -19,9 +19,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-/// The largest message a node sends or reads; larger ones are refused. A session
-/// description is at most 64 KiB (`docs/signaling.md`), and everything else is smaller.
-pub const MAX_MESSAGE: usize = 256 * 1024;
+/// The largest message a node sends or reads; larger ones are refused. A client's session
+/// description is at most 64 KiB (`docs/signaling.md`); the SFU's offers for a large room
+/// are larger (about 1.5 KiB per track), and a room of 64 members with two tracks each
+/// stays well within this.
+pub const MAX_MESSAGE: usize = 1024 * 1024;
 /// A request to another node is answered within this, or it fails.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many queued messages go to Redis in one round trip.

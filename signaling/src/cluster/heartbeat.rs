@@ -30,6 +30,7 @@ async fn node_view(state: &AppState, rooms: &[RoomSummary]) -> Result<NodeView, 
             rooms: rooms.len(),
             participants: rooms.iter().map(|r| r.participants).sum(),
             down_tracks: summary.workers.iter().map(|w| w.down_tracks).sum(),
+            cpu_cores: summary.workers.iter().map(|w| w.cpu_utilization).sum(),
         },
     })
 }

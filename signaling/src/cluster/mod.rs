@@ -54,4 +54,6 @@ pub struct NodeLoad {
     pub participants: usize,
     /// Subscriptions its SFU forwards.
     pub down_tracks: usize,
+    /// CPU its media workers used over the last second, in cores.
+    pub cpu_cores: f64,
 }

@@ -303,10 +303,12 @@ impl Cluster {
             placed.retain(|(_, at)| at.elapsed() < PLACED_COUNTS);
             placed.clone()
         };
+        // A core of media CPU weighs as much as a hundred subscriptions.
         let score = |id: &str, load: Option<&super::NodeLoad>| {
             let load = load.copied().unwrap_or_default();
             let pending = recent.iter().filter(|(n, _)| n == id).count();
-            load.rooms + load.participants + load.down_tracks + pending
+            let cpu = (load.cpu_cores.clamp(0.0, 1024.0) * 100.0) as usize;
+            load.rooms + load.participants + load.down_tracks + cpu + pending
         };
         let mine = score(
             &self.id,
