@@ -21,9 +21,9 @@ use tracing::{debug, info, warn};
 
 /// The largest message a node sends or reads; larger ones are refused. A client's session
 /// description is at most 64 KiB (`docs/signaling.md`); the SFU's offers for a large room
-/// are larger (about 1.5 KiB per track), and a room of 64 members with two tracks each
-/// stays well within this.
-pub const MAX_MESSAGE: usize = 1024 * 1024;
+/// are larger (about 1.5 KiB per track), and a join's ack carries up to 100 chat messages
+/// of 4 KiB, which JSON escaping may make 6 times larger.
+pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// A request to another node is answered within this, or it fails.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many queued messages go to Redis in one round trip.
@@ -245,14 +245,12 @@ impl Bus {
         let raw = match serde_json::to_string(&envelope) {
             Ok(raw) if raw.len() <= MAX_MESSAGE => raw,
             Ok(raw) => {
-                warn!(%node, bytes = raw.len(), "bus message too large; the node is treated as unreachable");
-                let _ = self.unreachable.send(node.to_owned());
-                return;
+                warn!(%node, bytes = raw.len(), "bus message too large");
+                return self.too_large(node, envelope.body);
             }
             Err(e) => {
                 warn!(%node, "bus message does not serialize: {e}");
-                let _ = self.unreachable.send(node.to_owned());
-                return;
+                return self.too_large(node, envelope.body);
             }
         };
         // Nothing panics while holding this lock (map updates), so it is never poisoned.
@@ -270,6 +268,35 @@ impl Bus {
         });
         // The writer lives as long as the process: a send never fails.
         let _ = tx.send(raw);
+    }
+
+    /// A message that cannot go fails only what it concerns: a reply becomes an error ack,
+    /// members that an event was for are closed (they must not live on without it), and a
+    /// request fails at once.
+    fn too_large(&self, node: &str, body: Body) {
+        match body {
+            Body::Reply { id, .. } => {
+                let result = serde_json::json!({ "error": {
+                    "code": "too-large",
+                    "message": "the answer is too large to cross the cluster",
+                } });
+                self.send(node, Body::Reply { id, result });
+            }
+            Body::Emit { to, event, .. } => {
+                for member in to {
+                    let reason = format!("the event {event} is too large to cross the cluster");
+                    self.send(node, Body::Close { member, reason });
+                }
+            }
+            Body::Request { id, .. } | Body::Admin { id, .. } => {
+                if let Some(p) = self.pending().remove(&id) {
+                    let _ = p.reply.send(Err(BusError::Unreachable(node.to_owned())));
+                }
+            }
+            Body::Close { .. } | Body::Gone { .. } | Body::Alive { .. } | Body::Leaving => {
+                let _ = self.unreachable.send(node.to_owned());
+            }
+        }
     }
 
     /// Sends the client's `event` for `member` to the room's `node`, and waits for its ack.

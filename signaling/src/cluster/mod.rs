@@ -54,6 +54,8 @@ pub struct NodeLoad {
     pub participants: usize,
     /// Subscriptions its SFU forwards.
     pub down_tracks: usize,
-    /// CPU its media workers used over the last second, in cores.
+    /// CPU its media workers used over the last second, in cores (0 from a node that does
+    /// not say).
+    #[serde(default)]
     pub cpu_cores: f64,
 }

@@ -190,10 +190,11 @@ impl Cluster {
                 self.release(&room).await?;
             }
         }
-        // A room seated here without a claim (none in practice) is claimed now.
+        // A room seated here without a claim (a join slower than the claim's grace) is
+        // claimed now, for this node: where it is, not where a new room would go.
         for r in rooms {
             if !self.claimed().contains_key(&r.name)
-                && let Placement::Elsewhere(node) = self.place(&r.name).await?
+                && let Placement::Elsewhere(node) = self.claim_here(&r.name).await?
             {
                 tracing::warn!(room = %r.name, other = %node.id, "a room here is also placed on another node");
                 taken.push(r.name.clone());
@@ -261,6 +262,32 @@ impl Cluster {
         })
     }
 
+    /// Claims `room` for this node if no node holds it; else says which does.
+    async fn claim_here(&self, room: &str) -> Result<Placement, ClusterError> {
+        let key = home_key(room);
+        let mut conn = self.conn();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&self.id)
+            .arg("NX")
+            .arg("PX")
+            .arg(Self::ttl_ms())
+            .query_async(&mut conn)
+            .await?;
+        let home: Option<String> = match set {
+            Some(_) => None,
+            None => conn.get(&key).await?,
+        };
+        match home {
+            None => Ok(self.claim(room)),
+            Some(home) if home == self.id => Ok(self.claim(room)),
+            Some(home) => match self.node(&home).await? {
+                Some(node) => Ok(Placement::Elsewhere(node)),
+                None => self.place(room).await,
+            },
+        }
+    }
+
     /// Places `room` again after its node `lost` was found unreachable. If `lost` still
     /// holds the lease but has no bus subscriber (it died, or is cut off from Redis), the
     /// lease is taken over at once rather than when its registration expires; its node, if
@@ -308,7 +335,9 @@ impl Cluster {
             let load = load.copied().unwrap_or_default();
             let pending = recent.iter().filter(|(n, _)| n == id).count();
             let cpu = (load.cpu_cores.clamp(0.0, 1024.0) * 100.0) as usize;
-            load.rooms + load.participants + load.down_tracks + cpu + pending
+            [load.participants, load.down_tracks, cpu, pending]
+                .into_iter()
+                .fold(load.rooms, usize::saturating_add)
         };
         let mine = score(
             &self.id,
@@ -424,7 +453,12 @@ impl Cluster {
         let mut nodes = Vec::new();
         for (id, raw) in ids.iter().zip(raws) {
             match raw {
-                Some(raw) => nodes.push(self.parse_node(id, &raw)?),
+                // One bad registration (a node of another version, say) must not stop the
+                // cluster from placing rooms on the others.
+                Some(raw) => match self.parse_node(id, &raw) {
+                    Ok(node) => nodes.push(node),
+                    Err(e) => tracing::warn!("a node left out: {e}"),
+                },
                 None => {
                     let _: i64 = conn.srem(NODES, id).await?;
                 }

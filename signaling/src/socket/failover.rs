@@ -15,10 +15,11 @@ use socketioxide::extract::SocketRef;
 use std::collections::{BTreeMap, HashMap};
 use tracing::{info, warn};
 
-/// Moves the rooms of `members`, whose node `lost` is lost.
+/// Moves the rooms of `members`, whose node `lost` is lost. Members whose join was not
+/// acked yet are left out: their client was told the join failed, and tries again.
 pub(super) fn start(state: &AppState, lost: &str, members: Vec<(String, Relay)>) {
     let mut rooms: HashMap<String, Vec<(String, Relay)>> = HashMap::new();
-    for (id, relay) in members {
+    for (id, relay) in members.into_iter().filter(|(_, r)| r.acked) {
         rooms
             .entry(relay.room.clone())
             .or_default()
@@ -26,7 +27,13 @@ pub(super) fn start(state: &AppState, lost: &str, members: Vec<(String, Relay)>)
     }
     for (room, members) in rooms {
         let (state, lost) = (state.clone(), lost.to_owned());
-        tokio::spawn(async move { run(&state, &lost, &room, members).await });
+        let ids: Vec<String> = members.iter().map(|(id, _)| id.clone()).collect();
+        // Until the move ends, the members' events are refused, not sent to the lost node.
+        state.relays.set_moving(&ids, true);
+        tokio::spawn(async move {
+            run(&state, &lost, &room, members).await;
+            state.relays.set_moving(&ids, false);
+        });
     }
 }
 
@@ -59,7 +66,10 @@ async fn run(state: &AppState, lost: &str, room: &str, members: Vec<(String, Rel
         };
         let ack = join_again(state, home.as_deref(), &id, &socket, &relay).await;
         if let Some(error) = ack.get("error") {
-            state.relays.remove(&id);
+            // The new node may hold it all the same (a join that timed out): it is told.
+            if let (Some(node), Some(_)) = (&home, state.relays.remove(&id)) {
+                state.send_to_node(node, crate::cluster::Body::Gone { member: id.clone() });
+            }
             disconnect(
                 state,
                 &id,
@@ -69,7 +79,7 @@ async fn run(state: &AppState, lost: &str, room: &str, members: Vec<(String, Rel
             continue;
         }
         if home.is_some() {
-            state.relays.track(&id, "join", &ack);
+            state.relays.joined(&id, &ack);
         }
         joined.push((socket, relay));
         last = ack;

@@ -10,6 +10,7 @@
 
 use super::deliver;
 use super::endpoint::{Endpoint, Queued, Remote};
+use super::relays::Route;
 use crate::cluster::{AdminAction, Body, BusError, Envelope, Inbound, Placement};
 use crate::limits::Kind;
 use crate::messages::{ApiError, valid_room_name};
@@ -25,6 +26,8 @@ use tracing::{debug, info, warn};
 /// A member listed by one side only is taken as gone once it is older than this: the other
 /// side may not have heard of it yet (its join request on the way, or being handled).
 const GRACE: Duration = crate::cluster::REQUEST_TIMEOUT;
+/// How long a node that this one no longer shares members with still gets `alive` lists.
+const LATELY: Duration = Duration::from_secs(30);
 /// The most member ids one message may name.
 const MAX_IDS: usize = 10_000;
 
@@ -52,10 +55,17 @@ pub(super) async fn route(
     data: Option<Value>,
     ack: AckSender,
 ) {
-    let result = match home_elsewhere(state, &socket, event, &data).await {
-        Ok(None) => super::dispatch(state, &Endpoint::Local(socket.clone()), event, data).await,
-        Ok(Some(home)) => relay(state, &socket, &home, event, data).await,
-        Err(e) => Err(e),
+    let result = match state.relays.route(&socket.id.to_string()) {
+        Some(Route::Moving) => Err(ApiError::new(
+            "cluster-unavailable",
+            "the room is moving to another node; try again in a moment",
+        )),
+        Some(Route::Home(home)) => relay(state, &socket, &home, event, data).await,
+        None => match home_elsewhere(state, &socket, event, &data).await {
+            Ok(None) => super::dispatch(state, &Endpoint::Local(socket.clone()), event, data).await,
+            Ok(Some(home)) => relay(state, &socket, &home, event, data).await,
+            Err(e) => Err(e),
+        },
     };
     super::reply(&socket, ack, result);
 }
@@ -69,9 +79,6 @@ async fn home_elsewhere(
     data: &Option<Value>,
 ) -> Result<Option<String>, ApiError> {
     let id = socket.id.to_string();
-    if let Some(home) = state.relays.home(&id) {
-        return Ok(Some(home));
-    }
     let Some(cluster) = state.cluster.get() else {
         return Ok(None);
     };
@@ -123,30 +130,48 @@ async fn relay(
         return Err(unavailable());
     };
     // Before the request goes: the room's node may send to the member before its ack.
-    if event == "join"
-        && let Some(join) = &data
-    {
+    let join = (event == "join").then(|| data.clone()).flatten();
+    if let Some(join) = &join {
         state.relays.insert(&id, home, join);
+        // Placement took Redis round trips: a client that left meanwhile found no relay to
+        // end, so it must not be seated now.
+        if !socket.connected() {
+            state.relays.remove(&id);
+            return Err(ApiError::not_joined());
+        }
     }
+    let generation = state.relays.generation(&id);
+    let ended = |state: &AppState| generation.and_then(|g| state.relays.remove_generation(&id, g));
     match bus.request(home, &id, event, data).await {
         Ok(ack) => {
             let refused = ack.pointer("/error/code").and_then(Value::as_str);
             match (event, refused) {
-                ("join", None) => state.relays.track(&id, "join", &ack),
+                ("join", None) => {
+                    // Again, for a join that follows a leave the client did not wait for.
+                    if let Some(join) = &join {
+                        state.relays.insert(&id, home, join);
+                    }
+                    state.relays.joined(&id, &ack);
+                }
                 ("join", Some(code)) if code != "already-joined" => {
-                    state.relays.remove(&id);
+                    ended(state);
                 }
                 ("leave", None | Some("not-joined")) => {
-                    state.relays.remove(&id);
+                    ended(state);
                 }
                 _ => {}
             }
             Ok(ack)
         }
         Err(e) => {
-            if state.relays.remove(&id).is_some() && event != "join" {
-                warn!(%id, %home, event, "the room's node did not answer ({e}); disconnecting the client so that it rejoins");
-                let _ = socket.clone().disconnect();
+            // The room's node may have handled it all the same: it is told the member is
+            // gone, and the client, which can no longer know its call's state, rejoins.
+            if ended(state).is_some() {
+                state.send_to_node(home, Body::Gone { member: id.clone() });
+                if event != "join" {
+                    warn!(%id, %home, event, "the room's node did not answer ({e}); disconnecting the client so that it rejoins");
+                    let _ = socket.clone().disconnect();
+                }
             }
             debug!(%id, %home, event, "relay failed: {e}");
             Err(match e {
@@ -274,6 +299,15 @@ fn request(
     if !valid_member_id(&member) {
         return refuse(ApiError::bad_request("not a member id"));
     }
+    // A socket of this node is no other node's member.
+    if state
+        .io
+        .get()
+        .and_then(|io| super::socket_of(io, &member))
+        .is_some()
+    {
+        return refuse(ApiError::new("not-in-room", "no such member on your node"));
+    }
     if !super::EVENTS.contains(&event.as_str()) {
         return refuse(super::unknown_event(&event));
     }
@@ -369,7 +403,20 @@ fn peers(state: &AppState) -> BTreeSet<String> {
 ///
 /// [`REFRESH`]: crate::cluster::REFRESH
 pub fn tick(state: &AppState) {
-    for node in peers(state) {
+    // A relayed socket that is gone without its node hearing of it (it left while its join
+    // was on its way) is ended now.
+    for (id, home) in state.relays.all() {
+        if state
+            .io
+            .get()
+            .and_then(|io| super::socket_of(io, &id))
+            .is_none()
+            && state.relays.remove(&id).is_some()
+        {
+            state.send_to_node(&home, Body::Gone { member: id });
+        }
+    }
+    for node in state.relays.lately(&peers(state), LATELY) {
         let relayed = state
             .relays
             .of_home(&node)
@@ -410,13 +457,15 @@ fn alive(state: &AppState, from: &str, relayed: Vec<String>, hosted: Vec<String>
 /// Node `node` cannot be reached, or may have missed messages: the members shared with it
 /// are gone on both sides.
 fn lost(state: &AppState, node: &str, why: &str) {
-    if let Some(bus) = state.bus.get() {
-        bus.fail_requests_to(node);
-    }
     for r in state.remotes.of_node(node) {
         r.push(Queued::Gone).ok();
     }
+    // Taken before the waiting requests fail, so that their failure does not disconnect
+    // the members that the move is for.
     let relayed = state.relays.take_home(node);
+    if let Some(bus) = state.bus.get() {
+        bus.fail_requests_to(node);
+    }
     if !relayed.is_empty() {
         warn!(%node, members = relayed.len(), "a room's node {why}; moving its rooms");
         super::failover::start(state, node, relayed);
