@@ -63,6 +63,8 @@ export async function startServer(args = [], { http = '127.0.0.1:0', udp = '127.
       proc.kill('SIGKILL');
       await once(proc, 'exit');
     },
+    // Everything the server printed so far (its log).
+    output: () => out,
     async stop() {
       proc.kill('SIGINT');
       await Promise.race([once(proc, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
@@ -137,7 +139,8 @@ export function serverAndBrowsers(args = []) {
 // A participant's page in Firefox, joined to `room`: low quality, as in `joinFrom`, unless
 // `full` (the camera at full size, simulcast in the SFU mode).
 // `refuseMedia`: getUserMedia is refused, as when a person clicks "Block".
-export async function openFirefoxPage(browser, url, room, name, { full = false, refuseMedia = false } = {}) {
+// `hash`: the link's fragment (`e2ee=…`), which the browser keeps to itself.
+export async function openFirefoxPage(browser, url, room, name, { full = false, refuseMedia = false, hash = '' } = {}) {
   const page = await browser.newPage();
   if (refuseMedia) {
     await page.evaluateOnNewDocument(() => {
@@ -148,7 +151,7 @@ export async function openFirefoxPage(browser, url, room, name, { full = false, 
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warn') console.error(`[${name}] ${m.type()}: ${m.text()}`);
   });
-  await page.goto(`${url}/?room=${room}&name=${name}${full ? '' : '&quality=low'}`);
+  await page.goto(`${url}/?room=${room}&name=${name}${full ? '' : '&quality=low'}${hash ? `#${hash}` : ''}`);
   return page;
 }
 
@@ -179,7 +182,7 @@ export async function launch(extraArgs = [], { executablePath = '/usr/bin/chromi
 // Opens a participant's page in a context of its own.
 export async function openPage(browser, url, room, name, opts = {}) {
   const page = await newPage(browser, name, opts);
-  await joinFrom(page, url, room, name);
+  await joinFrom(page, url, room, name, opts);
   return page;
 }
 
@@ -207,21 +210,22 @@ export async function newPage(browser, name, { refuseMedia = false } = {}) {
 }
 
 // Opens the app's join link on a page from `newPage`.
-export async function joinFrom(page, url, room, name) {
+// `hash`: the link's fragment (`e2ee=…`).
+export async function joinFrom(page, url, room, name, { hash = '' } = {}) {
   // Low quality (320x240 at 10 fps): three pages share two cores in CI.
-  await page.goto(`${url}/?room=${room}&name=${name}&quality=low`);
+  await page.goto(`${url}/?room=${room}&name=${name}&quality=low${hash ? `#${hash}` : ''}`);
 }
 
 // Opens the app's join link at full quality (the camera at 1280x720, simulcast in the SFU
 // mode), with only the frame rate lowered to 10, so that pages encoding three layers each
 // share two cores.
-export async function joinFullQuality(page, url, room, name) {
+export async function joinFullQuality(page, url, room, name, { hash = '' } = {}) {
   await page.addInitScript(() => {
     const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
     navigator.mediaDevices.getUserMedia = (c) =>
       gum(c?.video ? { ...c, video: { ...c.video, frameRate: { ideal: 10 } } } : c);
   });
-  await page.goto(`${url}/?room=${room}&name=${name}`);
+  await page.goto(`${url}/?room=${room}&name=${name}${hash ? `#${hash}` : ''}`);
 }
 
 // Decoded-frame counters of every remote tile, by peer id.

@@ -14,6 +14,11 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!(concat!(env!("OUT_DIR"), "/dist/app.js")),
     ),
     (
+        "/e2ee-worker.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!(concat!(env!("OUT_DIR"), "/dist/e2ee-worker.js")),
+    ),
+    (
         "/style.css",
         "text/css; charset=utf-8",
         include_bytes!(concat!(env!("OUT_DIR"), "/dist/style.css")),

@@ -13,6 +13,7 @@ import { QualityMonitor } from './quality.js';
 import { LevelMeter, constraints, fillPickers, loadPrefs, savePrefs } from './devices.js';
 import { Panels } from './panels.js';
 import { localTile, remoteTile } from './tiles.js';
+import { E2ee, e2eeSupported } from './e2ee.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -160,7 +161,8 @@ async function join() {
   const link = new URLSearchParams({ room: state.room, name: state.name });
   if (state.token) link.set('token', state.token);
   if (params.get('quality')) link.set('quality', params.get('quality'));
-  history.replaceState(null, '', `?${link}`);
+  // The fragment (`#e2ee=…`) stays: browsers never send it, and a reload needs it.
+  history.replaceState(null, '', `?${link}${location.hash}`);
   chat.reset(ack.chatHistory ?? []);
   setMode(ack.mode);
   for (const p of ack.peers) addPeer(p);
@@ -191,6 +193,8 @@ async function join() {
     },
     // Peers that say they publish, and whose media the SFU has not brought.
     missing: () => [...state.peers.values()].filter((p) => p.publishes && !p.sfu).map((p) => p.id),
+    // The SFU names each remote stream after its member.
+    protect: state.e2ee ? (pc) => state.e2ee.protect(pc, (e) => e?.streams[0]?.id ?? '') : null,
   });
   state.sfu.screen = !!state.screen;
   await state.sfu.start(tracks, state.stream ?? new MediaStream(), ack.mode === 'sfu');
@@ -251,11 +255,11 @@ function sendMediaState() {
 function addPeer({ id, name }, { announce = false } = {}) {
   if (id === state.me || state.peers.has(id)) return;
   if (announce) say(`${name} joined`);
-  const { tile, videos, placeholder, micOff } = remoteTile(id, name, {
+  const { tile, videos, placeholder, micOff, locked } = remoteTile(id, name, {
     onQuality: () => panels.open('stats', true),
   });
   $('grid').append(tile);
-  const p = { id, name, tile, videos, placeholder, micOff, p2p: null, sfu: null, link: null, videoOn: true, audioOn: true, publishes: true };
+  const p = { id, name, tile, videos, placeholder, micOff, locked, p2p: null, sfu: null, link: null, videoOn: true, audioOn: true, publishes: true, decrypted: 0, undecryptable: 0 };
   state.peers.set(id, p);
   views.watch(id, tile);
   render(p);
@@ -336,6 +340,7 @@ function ensureLink(peerId) {
       render(p);
     },
     onFailed: () => call('p2p-failed', {}).catch(() => {}),
+    protect: state.e2ee ? (pc) => state.e2ee.protect(pc, () => peerId) : null,
   });
   return p.link;
 }
@@ -527,7 +532,60 @@ async function leave() {
   await stopScreen();
   await call('leave', {}).catch(() => {});
   teardownMedia();
+  state.e2ee?.close();
+  state.e2ee = null;
+  showE2ee();
   showLanding();
+}
+
+// ---- End-to-end encryption --------------------------------------------------------------
+
+// The passphrase: the landing page's field, else the link's fragment (`#e2ee=…`), which
+// browsers never send to a server.
+function passphrase() {
+  const typed = $('passphrase').value;
+  if (typed) return typed;
+  return new URLSearchParams(location.hash.slice(1)).get('e2ee') ?? '';
+}
+
+async function startE2ee(room) {
+  const secret = passphrase();
+  if (!secret || state.e2ee) return;
+  if (!e2eeSupported()) throw new Error('This browser cannot encrypt media end to end (no RTCRtpScriptTransform); join without a passphrase, or use another browser');
+  state.e2ee = new E2ee({ onCounts: showDecryption });
+  await state.e2ee.setPassphrase(secret, room);
+  showE2ee();
+}
+
+function showE2ee() {
+  $('e2ee').hidden = !state.e2ee;
+}
+
+// A new passphrase for the call, from now on; frames under the old one still open for a
+// while, as the others enter the new one too.
+async function changePassphrase() {
+  const next = prompt('New passphrase for this call. Everyone in it must enter the same one.');
+  if (!next || !state.e2ee) return;
+  await state.e2ee.setPassphrase(next, state.room);
+  say('The passphrase changed');
+}
+
+// The worker's counts: a member none of whose frames opened lately is shown as such.
+function showDecryption(counts) {
+  for (const [who, { opened, failed, keyIds }] of Object.entries(counts)) {
+    const p = state.peers.get(who);
+    if (!p) continue;
+    p.decrypted += opened;
+    p.undecryptable += failed;
+    // The key ids its unreadable frames named (for the tests: sealed, under another key).
+    p.foreignKeys = [...new Set([...(p.foreignKeys ?? []), ...keyIds])];
+    const locked = failed > 0 && opened === 0;
+    if (p.locked.hidden === locked) {
+      p.locked.hidden = !locked;
+      p.tile.classList.toggle('undecryptable', locked);
+      if (locked) say(`Cannot decrypt ${p.name}'s media`);
+    }
+  }
 }
 
 // Back to the device check, ready to join again: after leaving, or a join refused.
@@ -645,6 +703,7 @@ async function start(room, name) {
   state.room = room;
   state.name = name;
   $('landing-error').hidden = true;
+  await startE2ee(room);
   savePrefs({ name, micOff: !state.micOn, camOff: !state.camOn });
   if (!state.socket) connect();
   await join();
@@ -664,6 +723,7 @@ $('mic').addEventListener('click', () => toggle('audio'));
 $('cam').addEventListener('click', () => toggle('video'));
 $('screen').addEventListener('click', toggleScreen);
 $('leave').addEventListener('click', leave);
+$('e2ee').addEventListener('click', () => changePassphrase().catch((e) => notice(e.message)));
 $('camera-select').addEventListener('change', (e) => useDevice('video', e.target.value));
 $('mic-select').addEventListener('change', (e) => useDevice('audio', e.target.value));
 for (const [box, on] of [

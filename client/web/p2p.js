@@ -7,7 +7,8 @@
 const CONNECT_TIMEOUT_MS = 5000;
 
 export class P2pLink {
-  constructor({ peerId, polite, iceServers, iceTransportPolicy = 'all', tracks, stream, send, onStream, onFailed }) {
+  // `protect(pc)`: end-to-end encryption's transforms, set before anything is negotiated.
+  constructor({ peerId, polite, iceServers, iceTransportPolicy = 'all', tracks, stream, send, onStream, onFailed, protect }) {
     this.peerId = peerId;
     this.polite = polite;
     // Every signal this side sends is numbered within this link.
@@ -21,6 +22,7 @@ export class P2pLink {
     this.senders = tracks.map((t) => this.pc.addTrack(t, stream));
     if (!tracks.some((t) => t.kind === 'audio')) this.pc.addTransceiver('audio', { direction: 'recvonly' });
     if (!tracks.some((t) => t.kind === 'video')) this.pc.addTransceiver('video', { direction: 'recvonly' });
+    protect?.(this.pc);
     this.pc.onnegotiationneeded = async () => {
       // The peer has started this negotiation (we have its signals but not yet its
       // description, e.g. a candidate that overtook its offer in the relay): answer it rather

@@ -36,8 +36,11 @@ export class SfuSession {
   // `onRestart()` is told when the session is replaced, and with it every remote track.
   // `simulcast`: publish the camera as three layers (else one small encoding, `quality=low`).
   // `onConnectionState(state)` follows the connection's state, for what the page shows.
-  constructor({ call, onTrack, onFailed, onConnectionState = () => {}, onRestart = () => {}, missing = () => [], simulcast = true }) {
+  // `protect(pc)`: end-to-end encryption's transforms, set on each new connection before
+  // it negotiates.
+  constructor({ call, onTrack, onFailed, onConnectionState = () => {}, onRestart = () => {}, missing = () => [], simulcast = true, protect = null }) {
     this.call = call;
+    this.protect = protect;
     this.onConnectionState = onConnectionState;
     this.simulcast = simulcast;
     this.screen = false;
@@ -107,6 +110,7 @@ export class SfuSession {
     });
     if (!this.tracks.some((t) => t.kind === 'audio')) pc.addTransceiver('audio', { direction: 'recvonly' });
     if (!this.tracks.some((t) => t.kind === 'video')) pc.addTransceiver('video', { direction: 'recvonly' });
+    this.protect?.(pc);
   }
 
   // The video sender's encodings: one, or a layer each, paused while the room is P2P.

@@ -26,8 +26,13 @@ export function remoteTile(id, name, { onQuality }) {
   quality.setAttribute('aria-controls', 'stats-panel');
   quality.append(...[0, 1, 2].map(() => document.createElement('i')));
   quality.addEventListener('click', onQuality);
-  tile.append(videos.p2p, videos.sfu, placeholder, label(name), micOff, quality);
-  return { tile, videos, placeholder, micOff };
+  // Shown while this member's frames cannot be decrypted (another passphrase, or none).
+  const locked = document.createElement('p');
+  locked.className = 'undecryptable';
+  locked.hidden = true;
+  locked.textContent = `Cannot decrypt ${name}'s media: a different passphrase?`;
+  tile.append(videos.p2p, videos.sfu, placeholder, locked, label(name), micOff, quality);
+  return { tile, videos, placeholder, micOff, locked };
 }
 
 // The page's own tile: its camera (or shared screen), muted, under `name (you)`.
