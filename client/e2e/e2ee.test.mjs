@@ -3,7 +3,7 @@
 // passphrase decodes nothing of theirs, and says so. The passphrase never reaches the server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverAndBrowsers, openPage, waitForRemoteVideos, mode, frames, sleep } from './helpers.mjs';
+import { serverAndBrowsers, openPage, openFirefoxPage, waitForRemoteVideos, mode, frames, sleep } from './helpers.mjs';
 import { deriveKey } from '../web/e2ee/frame.js';
 
 const ctx = serverAndBrowsers([]);
@@ -166,4 +166,22 @@ test('with E2EE a late joiner decodes every stream within 2 s of its SFU connect
     for (const [name, d] of Object.entries(await decryption(p))) assert.ok(!d.shown, `${name} readable after the change`);
   }
   for (const p of all) await p.context().close();
+});
+
+test('Firefox and Chromium talk P2P with E2EE', async () => {
+  const { server, chromium, firefox } = ctx;
+  const room = 'pair-sealed';
+  const chr = await openPage(chromium, server.url, room, 'Chr', { hash: hash(SECRET) });
+  const fox = await openFirefoxPage(firefox, server.url, room, 'Fox', { hash: hash(SECRET) });
+  await waitForRemoteVideos(chr, 1, 30000);
+  assert.equal(await mode(chr), 'p2p');
+  await fox.waitForFunction(() => [...document.querySelectorAll('.tile.remote')].some((t) => Number(t.dataset.frames) > 10), {
+    timeout: 30000,
+  });
+  for (const page of [chr, fox]) {
+    const [d] = Object.values(await decryption(page));
+    assert.ok(d.opened > 0 && d.failed === 0, `P2P frames opened: ${JSON.stringify(d)}`);
+  }
+  await chr.context().close();
+  await fox.close();
 });
