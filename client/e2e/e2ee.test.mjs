@@ -182,6 +182,13 @@ test('Firefox and Chromium talk P2P with E2EE', async () => {
     const [d] = Object.values(await decryption(page));
     assert.ok(d.opened > 0 && d.failed === 0, `P2P frames opened: ${JSON.stringify(d)}`);
   }
+  // VP8, whose header layout the encryption knows, whichever browser offered.
+  const codec = await chr.evaluate(async () => {
+    const stats = await [...window.app.peers.values()][0].link.pc.getStats();
+    const inbound = [...stats.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'video');
+    return stats.get(inbound?.codecId)?.mimeType;
+  });
+  assert.equal(codec, 'video/VP8');
   await chr.context().close();
   await fox.close();
 });

@@ -56,14 +56,17 @@ export class E2ee {
   }
 }
 
-// VP8 only, whose frame header the encryption knows to leave readable for the SFU.
+// VP8 first, whose frame header the encryption knows to leave readable for the SFU: both
+// ends put it first, so it is the codec they use. The other codecs stay in the list, after
+// it: removing them (and the retransmission entries that refer to them) made Firefox offer
+// a description that Chromium could not parse.
 function preferVp8(transceiver) {
   const codecs = RTCRtpReceiver.getCapabilities?.('video')?.codecs ?? [];
-  const vp8 = codecs.filter((c) => /\/(vp8|rtx)$/i.test(c.mimeType));
-  if (!vp8.some((c) => /vp8$/i.test(c.mimeType))) return;
+  const isVp8 = (c) => /\/vp8$/i.test(c.mimeType);
+  if (!codecs.some(isVp8)) return;
   try {
-    transceiver.setCodecPreferences(vp8);
+    transceiver.setCodecPreferences([...codecs.filter(isVp8), ...codecs.filter((c) => !isVp8(c))]);
   } catch (e) {
-    console.warn('cannot limit video to VP8', e);
+    console.warn('cannot put VP8 first', e);
   }
 }
