@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { startServer, launch, openPage, waitForRemoteVideos, mode, frames, sleep } from './helpers.mjs';
+import { startServer, launch, openPage, waitForRemoteVideos, mode, frames, sleep, paths, waitFor } from './helpers.mjs';
 
 const ctx = { redis: null, url: null, browser: null };
 
@@ -44,22 +44,6 @@ after(async () => {
 });
 
 const node = (id) => startServer(['--redis', ctx.url, '--node-id', id, '--hold-down-secs', '1']);
-
-// Which of each remote tile's two videos plays, by peer id.
-const paths = (page) =>
-  page.evaluate(() =>
-    Object.fromEntries([...window.app.peers.values()].map((p) => [p.id, p.videos.p2p.classList.contains('active') ? 'p2p' : 'sfu'])),
-  );
-
-async function waitFor(what, cond, timeout = 30000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const got = await cond();
-    if (got === true) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(got)}`);
-    await sleep(250);
-  }
-}
 
 test('three pages on two nodes share one room: each decodes the other two', async () => {
   const [a, b] = [await node('node-a'), await node('node-b')];

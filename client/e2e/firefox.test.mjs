@@ -3,15 +3,9 @@
 // to two, and back to the SFU when a third joins, each page decoding every other's video.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverAndBrowsers, openPage, openFirefoxPage, waitForRemoteVideos, mode } from './helpers.mjs';
+import { serverAndBrowsers, openPage, openFirefoxPage, waitForRemoteVideos, mode, paths, waitFor } from './helpers.mjs';
 
 const ctx = serverAndBrowsers(['--hold-down-secs', '2']);
-
-// Which of each remote tile's two videos plays: `p2p` or `sfu`, by peer id.
-const paths = (page) =>
-  page.evaluate(() =>
-    Object.fromEntries([...window.app.peers.values()].map((p) => [p.id, p.videos.p2p.classList.contains('active') ? 'p2p' : 'sfu'])),
-  );
 
 // Waits for every page to decode `n` remote videos; on failure, says what the SFU holds.
 async function allDecoding(pages, n, room) {
@@ -27,16 +21,6 @@ async function allDecoding(pages, n, room) {
       subscribed: p.subscribed.map((t) => ({ from: t.publisher_id, kind: t.kind, packets: t.packets, layer: t.layer, target: t.target_layer, dropped: t.dropped })),
     }));
     throw new Error(`${e.message}\nSFU: ${JSON.stringify({ mode: r.mode, subs })}`);
-  }
-}
-
-async function waitFor(what, cond, timeout = 30000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const got = await cond();
-    if (got === true) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(got)}`);
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
 

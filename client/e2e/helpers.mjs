@@ -291,3 +291,21 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The room's mode as the page shows it (Playwright and Puppeteer pages alike).
 export const mode = (page) => page.evaluate(() => document.querySelector('#mode').dataset.mode);
+
+// Which of each remote tile's two videos plays: `p2p` or `sfu`, by peer id.
+export const paths = (page) =>
+  page.evaluate(() =>
+    Object.fromEntries([...window.app.peers.values()].map((p) => [p.id, p.videos.p2p.classList.contains('active') ? 'p2p' : 'sfu'])),
+  );
+
+// Polls `cond` every 250 ms until it returns true; after `timeout` ms, fails with `what`
+// and the last thing `cond` returned instead.
+export async function waitFor(what, cond, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const got = await cond();
+    if (got === true) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(got)}`);
+    await sleep(250);
+  }
+}
